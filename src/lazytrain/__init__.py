@@ -1,0 +1,29 @@
+"""lazytrain: how far lazy training (RF, NT) falls behind real training (NN).
+
+Reproduces and extends Ghorbani, Mei, Misiakiewicz & Montanari,
+"Limitations of Lazy Training of Two-layers Neural Networks" (NeurIPS 2019).
+Every risk is normalised by R0, the risk of the best constant predictor.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .activations import Activation, get_activation
+from .exact import exact_risk
+from .tasks import QuadraticTarget
+from .theory import theory_risk
+from .weights import random_weights
+
+try:
+    __version__ = version("lazytrain")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Activation",
+    "QuadraticTarget",
+    "exact_risk",
+    "get_activation",
+    "random_weights",
+    "theory_risk",
+    "__version__",
+]

@@ -1,0 +1,111 @@
+"""Input validation shared by every public entry point.
+
+Every check raises :class:`ValueError` with a message that names the
+parameter, the value received and what is allowed, in the spirit of
+scikit-learn's boundary validation.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+REGIMES = ("rf", "nt", "nn")
+
+
+def _show(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_positive_int(name: str, value) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and float(value).is_integer() and np.isfinite(value):
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be a positive integer, got {_show(value)}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1), got {value}")
+    return int(value)
+
+
+def check_positive_float(name: str, value) -> float:
+    """Return ``value`` as a float, or raise if it is not finite and > 0."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number, got {_show(value)}") from None
+    if not np.isfinite(out) or out <= 0:
+        raise ValueError(f"{name} must be a finite positive number, got {_show(value)}")
+    return out
+
+
+def check_choice(name: str, value, allowed) -> str:
+    """Return the lower-cased string ``value`` if it is one of ``allowed``."""
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {_show(value)}")
+    return value.lower()
+
+
+def check_regime(regime) -> str:
+    """Validate a regime name: one of ``'rf'``, ``'nt'``, ``'nn'``."""
+    return check_choice("regime", regime, REGIMES)
+
+
+def check_finite_matrix(name: str, value, *, square: bool = True, symmetric: bool = False,
+                        rtol: float = 1e-10) -> np.ndarray:
+    """Return ``value`` as a float64 2-D array after checking shape, finiteness and symmetry."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a numeric array, got {_show(value)}") from None
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got an array of shape {arr.shape}")
+    if square and arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"{name} must be square, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{name} must be finite, but {name}[{i}, {j}] = {arr[i, j]} "
+            f"({int(bad.sum())} non-finite entries)"
+        )
+    if symmetric:
+        asym = np.max(np.abs(arr - arr.T))
+        scale = max(np.max(np.abs(arr)), np.finfo(float).tiny)
+        if asym > rtol * scale:
+            raise ValueError(
+                f"{name} must be symmetric: max |{name} - {name}.T| = {asym:.3g} "
+                f"exceeds the tolerance {rtol:g} x max|{name}| = {rtol * scale:.3g}"
+            )
+        arr = (arr + arr.T) / 2
+    return arr
+
+
+def check_weights(W, d: int) -> np.ndarray:
+    """Validate a first-layer weight matrix of shape (n_neurons, d)."""
+    try:
+        arr = np.asarray(W, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"W must be a numeric array of shape (n_neurons, {d}), got {_show(W)}") from None
+    if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] < 1:
+        raise ValueError(
+            f"W must have shape (n_neurons, d) = (N, {d}) with N >= 1 (row i is w_i), "
+            f"got shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"W must be finite, got {int((~np.isfinite(arr)).sum())} non-finite entries")
+    return arr
+
+
+def as_generator(seed, name: str = "seed") -> np.random.Generator:
+    """Turn an int seed or an existing Generator into a numpy Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative integer or a numpy Generator, got {_show(seed)}")
+    return np.random.default_rng(int(seed))

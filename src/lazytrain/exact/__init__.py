@@ -1,0 +1,49 @@
+"""Exact population risks for a given draw of the weights (no sampling).
+
+All risks are normalised by R0, the risk of the best constant predictor.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatch
+
+from .._validation import check_regime, check_weights
+from ..activations import get_activation
+
+
+@singledispatch
+def _exact(task, regime, W, activation, **options):
+    raise ValueError(f"task must be a lazytrain task (e.g. QuadraticTarget), got {type(task).__name__}")
+
+
+def exact_risk(task, regime, W, activation="quadratic", **options) -> float:
+    """Population risk R/R0 of the best predictor of a regime, for weights W.
+
+    Parameters
+    ----------
+    task : QuadraticTarget or another lazytrain task
+    regime : {'rf', 'nt', 'nn'}
+        'rf': c + Σ a_i σ(⟨w_i,x⟩) with W fixed; 'nt': c + Σ ⟨b_i,x⟩σ'(⟨w_i,x⟩)
+        with W fixed; 'nn': the global optimum over all networks with
+        N = W.shape[0] neurons (only the shape of W is used).
+    W : array of shape (N, d)
+        First-layer weights, row i is w_i.
+    activation : str or Activation, default 'quadratic'
+    **options
+        ``second_layer=True`` adds Σ a_i σ(⟨w_i,x⟩) to the NT class.
+
+    Returns
+    -------
+    float
+        R/R0, with R0 the risk of the best constant predictor. Every class
+        has a free output offset c.
+    """
+    regime = check_regime(regime)
+    W = check_weights(W, task.d) if hasattr(task, "d") else W
+    act = get_activation(activation)
+    return float(_exact(task, regime, W, act, **options))
+
+
+from . import quadratic as _quadratic  # noqa: E402,F401  (registers the task)
+
+__all__ = ["exact_risk"]
