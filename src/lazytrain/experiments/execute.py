@@ -1,0 +1,242 @@
+"""Running a spec: skip the stored points, compute the others, store each as it finishes.
+
+Two executors compute the costly points, and only the driver (this
+process) writes the store:
+
+* ``local``: a pool of worker processes on this machine
+  (:class:`concurrent.futures.ProcessPoolExecutor`, spawn context);
+* ``dask``: a Dask distributed cluster, either a ``LocalCluster`` started
+  here or an existing scheduler given by its address.
+
+Cheap points (theory) are computed inline by the driver. Every point is
+computed with :data:`~.kinds.THREADS_PER_POINT` BLAS/OpenMP/torch threads
+wherever it runs, so the same spec gives the same numbers whichever
+executor ran it and however many workers it had.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .kinds import KINDS, THREADS_PER_POINT
+from .points import Point, compute_point, expand, pin_threads
+from .store import ResultStore
+
+EXECUTORS = ("local", "dask")
+
+
+class PointError(RuntimeError):
+    """A point failed; the message names it. Points stored before it are kept."""
+
+    def __init__(self, point: Point, exc: BaseException):
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        super().__init__(f"point {point.label()} failed: {detail}")
+        self.point = point
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: points in the spec, already stored, computed now."""
+
+    out: Path
+    spec_name: str
+    keys: tuple = field(repr=False)  #: keys of all the spec's points, in expansion order
+    skipped: int         #: already in the store
+    computed: int        #: computed by this run
+    run_id: int | None   #: None when there was nothing to compute
+    wall_s: float
+
+    @property
+    def total(self) -> int:
+        return len(self.keys)
+
+
+def default_workers() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _cost(point: Point):
+    """Rough cost order for longest-first scheduling: SGD before exact, large N first."""
+    return (point.kind == "sgd", point.n_neurons * max(point.d, 1))
+
+
+def _results(finished, point_of):
+    """(point, result) for each finished future; a failed point raises PointError."""
+    for future in finished:
+        point = point_of(future)
+        try:
+            result = future.result()
+        except Exception as exc:
+            raise PointError(point, exc) from exc
+        yield point, result
+
+
+# ---------------------------------------------------------------------- local executor
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent_pid:  # the driver died (even by SIGKILL): stop working
+            os._exit(1)
+
+
+def _init_local_worker(parent_pid: int) -> None:
+    pin_threads(THREADS_PER_POINT)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+
+
+@contextlib.contextmanager
+def _local_executor(workers: int):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_local_worker, initargs=(os.getpid(),))
+
+    def run(points):
+        futures = {pool.submit(compute_point, p): p for p in points}
+        yield from _results(as_completed(futures), futures.__getitem__)
+
+    try:
+        yield run
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
+
+
+# ---------------------------------------------------------------------- dask executor
+@contextlib.contextmanager
+def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:  # pragma: no cover - dask is a dependency
+        raise RuntimeError("the dask executor needs dask distributed: pip install 'dask[distributed]'")
+
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            client = stack.enter_context(Client(scheduler, timeout="30s"))
+        else:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=processes,
+                dashboard_address=None, silence_logs=logging.WARNING))
+            client = stack.enter_context(Client(cluster))
+
+        def run(points):
+            by_key = {}
+            for p in points:
+                future = client.submit(compute_point, p, key=f"lazytrain-point-{p.key}", pure=False)
+                by_key[future.key] = (p, future)
+            try:
+                yield from _results(as_completed([f for _, f in by_key.values()]),
+                                    lambda future: by_key[future.key][0])
+            finally:
+                client.cancel([f for _, f in by_key.values()])
+
+        yield run
+
+
+# ---------------------------------------------------------------------- the driver
+def run_spec(spec, out, executor: str = "local", workers: int | None = None,
+             scheduler: str | None = None, progress: bool = True,
+             dask_processes: bool = True) -> RunSummary:
+    """Compute every point of ``spec`` not yet stored in ``out``; store each as it finishes.
+
+    Parameters
+    ----------
+    spec : ExperimentSpec
+    out : path
+        Output directory; its ``results.sqlite`` is created if missing.
+    executor : {'local', 'dask'}
+        Where the costly points run (theory points are computed inline).
+    workers : int, optional
+        Worker processes (local, or the LocalCluster's); default: the CPUs
+        available. Ignored with ``scheduler`` (the cluster has its workers).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``); implies
+        ``executor='dask'``.
+    progress : bool
+        Show a progress bar (points done out of the spec's, time left).
+    dask_processes : bool
+        LocalCluster with worker processes (True) or threads (False).
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    StoreError
+        The output directory holds a foreign or corrupt store, or another run uses it.
+    PointError
+        A point failed; the points stored before it are kept, and running
+        again resumes after them.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {executor!r}")
+    if scheduler and executor != "dask":
+        raise ValueError("a scheduler address needs executor='dask'")
+    if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    start = time.perf_counter()
+    points = expand(spec)
+    keys = tuple(p.key for p in points)
+    with ResultStore.open_or_create(out) as store, store.exclusive():
+        done = store.keys()
+        todo = [p for p in points if p.key not in done]
+        skipped = len(points) - len(todo)
+        if not todo:
+            return RunSummary(Path(out), spec.name, keys, skipped, 0, None,
+                              time.perf_counter() - start)
+        run_id = store.begin_run(spec, executor, None if scheduler else workers)
+        cheap = [p for p in todo if KINDS[p.kind].cheap]
+        costly = sorted((p for p in todo if not KINDS[p.kind].cheap), key=_cost, reverse=True)
+        if cheap:
+            _compute_inline(store, cheap, run_id)
+        if costly:
+            n_workers = min(workers or default_workers(), len(costly))
+            bar = tqdm(total=len(points), initial=len(points) - len(costly), unit="pt",
+                       desc=f"{spec.name} ({executor})", disable=not progress, smoothing=0.05)
+            context = (_local_executor(n_workers) if executor == "local"
+                       else _dask_executor(n_workers, scheduler, dask_processes))
+            with bar, context as run:
+                for point, result in run(costly):
+                    store.add(point, result, run_id)
+                    bar.update()
+    return RunSummary(Path(out), spec.name, keys, skipped, len(todo), run_id,
+                      time.perf_counter() - start)
+
+
+def _compute_inline(store: ResultStore, points, run_id: int, batch_s: float = 0.25) -> None:
+    """Compute cheap points here, storing them in small all-or-nothing batches.
+
+    Each batch is one transaction (a point is never half-written); batching
+    keeps the cost of committing hundreds of microsecond points low.
+    """
+    from threadpoolctl import threadpool_limits
+
+    batch, since = [], time.perf_counter()
+    with threadpool_limits(limits=THREADS_PER_POINT):
+        for point in points:
+            try:
+                batch.append((point, compute_point(point, pin=False)))
+            except Exception as exc:
+                store.add_many(batch, run_id)
+                raise PointError(point, exc) from exc
+            if time.perf_counter() - since > batch_s:
+                store.add_many(batch, run_id)
+                batch, since = [], time.perf_counter()
+    store.add_many(batch, run_id)

@@ -1,0 +1,88 @@
+"""The kinds of risk a point can ask for, and how each is computed.
+
+A :class:`Kind` says how to compute one point of its kind from the built
+task, whether it is cheap enough for the driver to compute inline, whether
+it depends on a seed and on the training settings. The registry
+:data:`KINDS` is what specs validate against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+#: Every point is computed with exactly this many BLAS/OpenMP/torch threads,
+#: on every executor, so that its floating-point result does not depend on
+#: where it ran. Sweeps get their parallelism from running points side by side.
+THREADS_PER_POINT = 1
+
+
+def _theory(task, point):
+    from ..theory import theory_risk
+
+    return theory_risk(task, point.regime, point.n_neurons, point.activation), {}
+
+
+def _exact(task, point):
+    from ..exact import exact_risk
+    from ..weights import random_weights
+
+    W = random_weights(task.d, point.n_neurons, seed=point.seed)
+    return exact_risk(task, point.regime, W, point.activation), {}
+
+
+def _train_function():
+    import lazytrain
+
+    fn = getattr(lazytrain, "train", None)
+    return fn if callable(fn) else None
+
+
+def _sgd_unavailable():
+    if _train_function() is None:
+        return "SGD training (lazytrain.train) is not part of this installation of lazytrain"
+    return None
+
+
+def _sgd(task, point):
+    import torch
+
+    torch.set_num_threads(THREADS_PER_POINT)
+    result = _train_function()(task, point.regime, point.n_neurons, activation=point.activation,
+                               seed=point.seed, **point.training_options)
+    return result.risk, {}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How to compute the points of one kind.
+
+    Attributes
+    ----------
+    name : str
+    compute : callable (task, point) -> (risk, extra)
+        ``risk`` is R/R0; ``extra`` a JSON-ready dict kept with the result.
+    cheap : bool
+        Computed inline by the driver rather than sent to a worker.
+    seeded : bool
+        One point per seed (False: a single point without seed).
+    trained : bool
+        The training settings are part of the point.
+    unavailable : callable () -> str or None
+        Why this kind cannot run in this installation (None when it can).
+    """
+
+    name: str
+    compute: Callable
+    cheap: bool = False
+    seeded: bool = True
+    trained: bool = False
+    unavailable: Callable[[], str | None] = lambda: None
+
+
+#: name -> Kind, in display order.
+KINDS: dict[str, Kind] = {
+    "theory": Kind("theory", _theory, cheap=True, seeded=False),
+    "exact": Kind("exact", _exact),
+    "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable),
+}
