@@ -220,23 +220,14 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
                       time.perf_counter() - start)
 
 
-def _compute_inline(store: ResultStore, points, run_id: int, batch_s: float = 0.25) -> None:
-    """Compute cheap points here, storing them in small all-or-nothing batches.
-
-    Each batch is one transaction (a point is never half-written); batching
-    keeps the cost of committing hundreds of microsecond points low.
-    """
+def _compute_inline(store: ResultStore, points, run_id: int) -> None:
+    """Compute cheap points here, each stored in its own transaction as it finishes."""
     from threadpoolctl import threadpool_limits
 
-    batch, since = [], time.perf_counter()
     with threadpool_limits(limits=THREADS_PER_POINT):
         for point in points:
             try:
-                batch.append((point, compute_point(point, pin=False)))
+                result = compute_point(point, pin=False)
             except Exception as exc:
-                store.add_many(batch, run_id)
                 raise PointError(point, exc) from exc
-            if time.perf_counter() - since > batch_s:
-                store.add_many(batch, run_id)
-                batch, since = [], time.perf_counter()
-    store.add_many(batch, run_id)
+            store.add(point, result, run_id)

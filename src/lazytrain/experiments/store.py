@@ -1,9 +1,10 @@
 """The result store: one SQLite file in the output directory.
 
 Every finished point is one row, inserted in its own transaction, so a run
-killed at any moment (SIGKILL included) leaves only whole points: SQLite's
-rollback journal undoes a transaction that did not commit the next time the
-file is opened. The row's primary key is the point's hash, so no point can
+killed at any moment (SIGKILL included) leaves only whole points: SQLite in
+write-ahead-log mode ignores a transaction that did not commit the next time
+the file is opened. (WAL needs the store on a local disk, not a network file
+system; only the driver touches it, never the workers.) The row's primary key is the point's hash, so no point can
 be stored twice. A file in the store's place that is not a lazytrain store
 (another SQLite database, a corrupt file, anything else) is reported and
 never written to.
@@ -156,6 +157,7 @@ class ResultStore:
         set_default_mode(tmp)
         try:
             conn = sqlite3.connect(tmp)
+            conn.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
             with conn:
                 conn.executescript(_SCHEMA)
                 conn.executemany("INSERT INTO meta VALUES (?, ?)",
@@ -203,6 +205,9 @@ class ResultStore:
             raise StoreError(f"{where} was written by a newer lazytrain (store schema {version}, "
                              f"this version reads {SCHEMA_VERSION}); upgrade lazytrain")
         conn.execute("PRAGMA foreign_keys = ON")
+        # WAL: a commit is atomic and survives a killed process without an fsync per point;
+        # readers (`lazytrain results` during a run) never block the writer.
+        conn.execute("PRAGMA synchronous = NORMAL")
         return cls(path, conn)
 
     def close(self) -> None:
