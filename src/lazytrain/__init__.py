@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .activations import Activation, get_activation
 from .exact import exact_risk
-from .tasks import QuadraticTarget
+from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
 from .weights import random_weights
 
@@ -20,6 +20,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "Activation",
+    "GaussianMixture",
     "QuadraticTarget",
     "exact_risk",
     "get_activation",
