@@ -65,13 +65,18 @@ def nt_risk(task: QuadraticTarget, W: np.ndarray) -> float:
     return float(np.sum(C * C) / task.frob2)
 
 
-@_exact.register
-def _(task: QuadraticTarget, regime, W, activation, *, second_layer=False):
+def require_quadratic_activation(activation) -> None:
+    """Raise unless σ(u) = a u² + c0: the closed forms need a quadratic activation."""
     if not activation.is_even_quadratic:
         raise ValueError(
             f"activation: exact risks are implemented for the quadratic activation only, "
             f"got {activation.name!r}"
         )
+
+
+@_exact.register
+def _(task: QuadraticTarget, regime, W, activation, *, second_layer=False):
+    require_quadratic_activation(activation)
     if regime == "rf":
         return float(np.clip(1.0 - rf_explained(task, W) / task.r0, 0.0, 1.0))
     if regime == "nt":
