@@ -8,6 +8,7 @@ Every risk is normalised by R0, the risk of the best constant predictor.
 from importlib.metadata import PackageNotFoundError, version
 
 from .activations import Activation, get_activation
+from .bayes import bayes_risk
 from .exact import exact_risk
 from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
@@ -22,6 +23,7 @@ __all__ = [
     "Activation",
     "GaussianMixture",
     "QuadraticTarget",
+    "bayes_risk",
     "exact_risk",
     "get_activation",
     "random_weights",
