@@ -15,11 +15,12 @@ L(M) = M + ΔMΔ, the best predictor in S has risk
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse.linalg
 
 from ..tasks import GaussianMixture
 from . import _exact
-from .quadratic import complement_basis, psd_solve_quadform, require_quadratic_activation
+from .quadratic import psd_solve_quadform, require_quadratic_activation, row_space_basis
 
 
 def rf_kappa(task: GaussianMixture, W: np.ndarray) -> float:
@@ -37,21 +38,18 @@ def rf_kappa(task: GaussianMixture, W: np.ndarray) -> float:
 
 
 def _nt_setup(task: GaussianMixture, W: np.ndarray):
-    """Rotate to the basis (span W, complement): Δ̃ = OΔOᵀ and the S_W mask."""
-    Q = complement_basis(W)
-    k = Q.shape[0]
-    d = task.d
-    if k == 0:
-        O = np.eye(d)
-    else:
-        # orthonormal basis of span(W) followed by the complement
-        Qs = complement_basis(Q) if k < d else np.zeros((0, d))
-        O = np.vstack([Qs, Q])
+    """Rotate to the basis (span W, complement): Δ̃ = OΔOᵀ and the S_W mask.
+
+    The rows of O are an orthonormal basis of span(W) (r rows) followed by
+    one of its complement (d - r rows): the full QR of that basis.
+    """
+    V = row_space_basis(W)
+    r, d = V.shape[0], task.d
+    O = scipy.linalg.qr(V.T, mode="full", check_finite=False)[0].T if r < d else np.eye(d)
     Dt = O @ task.Delta @ O.T
     Dt = (Dt + Dt.T) / 2
     mask = np.ones((d, d), dtype=bool)
-    if k:
-        mask[d - k :, d - k :] = False
+    mask[r:, r:] = False
     return Dt, mask
 
 
