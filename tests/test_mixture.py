@@ -234,3 +234,37 @@ def test_theory_options_are_checked():
         theory_risk(task, "rf", 50, rf_factor="other")
     finite = theory_risk(task, "nt", 10, finite_d=True)
     assert finite == pytest.approx(theory_risk(task, "nt", 10), abs=0.02)
+
+
+# ---------------------------------------------------------------- fitted predictors and their 0-1 error
+@pytest.mark.parametrize("regime", ["rf", "nt", "nn"])
+@pytest.mark.parametrize("n_neurons", [2, 5, 8])
+def test_best_predictor_attains_the_exact_risk(dense_task, regime, n_neurons):
+    from lazytrain.exact.mixture import best_predictor
+
+    W = random_weights(5, n_neurons, seed=n_neurons)
+    M, c = best_predictor(dense_task, regime, W)
+    assert dense_task.predictor_risk(M, c) == pytest.approx(exact_risk(dense_task, regime, W), abs=1e-10)
+    if regime == "rf":  # M must lie in the class: span{w_i w_iᵀ}
+        basis = np.stack([np.outer(w, w).ravel() for w in W], axis=1)
+        coef = np.linalg.lstsq(basis, M.ravel(), rcond=None)[0]
+        assert np.allclose(basis @ coef, M.ravel(), atol=1e-10)
+    if regime == "nn":
+        assert np.linalg.matrix_rank(M, tol=1e-10) <= n_neurons
+
+
+@pytest.mark.parametrize("case", ["random", "rank1", "rank2", "best-nt"])
+def test_predictor_error_matches_monte_carlo(dense_task, case):
+    from lazytrain.exact.mixture import best_predictor
+
+    rng = np.random.default_rng(9)
+    M, c = {
+        "random": (0.2 * rng.standard_normal((5, 5)), 0.3),
+        "rank1": (np.diag([1.0, 0, 0, 0, 0]), -0.5),
+        "rank2": (np.diag([1.0, -2.0, 0, 0, 0]), 0.2),
+        "best-nt": best_predictor(dense_task, "nt", random_weights(5, 2, seed=1)),
+    }[case]
+    x, y = dense_task.sample(400_000, rng=10)
+    wrong = (np.sign(c + np.einsum("ni,ij,nj->n", x, M, x)) != y).astype(float)
+    se = wrong.std() / np.sqrt(len(wrong))
+    assert abs(wrong.mean() - dense_task.predictor_error(M, c)) < 4 * se

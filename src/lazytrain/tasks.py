@@ -10,6 +10,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ._chi2 import prob_negative
 from ._validation import as_generator, check_finite_matrix, check_positive_float, check_positive_int
 
 
@@ -396,6 +397,33 @@ class GaussianMixture:
         mean_err = 0.0 if c is None else float(c) + float(np.trace(M))
         risk = (1.0 - s) ** 2 + mean_err**2 + 2.0 * float(np.sum(M * self.cov_operator(M)))
         return risk / self.r0 if normalized else risk
+
+    def predictor_error(self, M, c=None, tol: float = 1e-6) -> float:
+        """0-1 error P(sign(c + xᵀMx) ≠ y) of the quadratic predictor, exactly.
+
+        Given y, xᵀMx = Σ_j μ_j χ²_{1,j} with μ the eigenvalues of
+        (I + yΔ)^{1/2} M (I + yΔ)^{1/2}; the probability that c + xᵀMx has the
+        wrong sign is a characteristic-function inversion (Gil-Pelaez/Imhof,
+        :mod:`lazytrain._chi2`). Costs two d×d symmetric eigenvalue problems.
+
+        Parameters
+        ----------
+        M : array_like of shape (d, d)
+        c : float or None
+            The offset; None uses the square-loss optimal one, c = -Tr M.
+        tol : float
+            Bound on the truncated tail of the inversion integrals.
+        """
+        M = self._check_M(M)
+        c = -float(np.trace(M)) if c is None else float(c)
+        err = 0.0
+        for sign in (+1, -1):
+            root = self._sqrt_cov(sign)
+            A = root[:, None] * M * root[None, :] if root.ndim == 1 else root @ M @ root
+            mu = np.linalg.eigvalsh((A + A.T) / 2)
+            # y = +1 errs when c + Q < 0; y = -1 errs when -c - Q < 0
+            err += 0.5 * prob_negative(sign * mu, -sign * c, tol)
+        return float(err)
 
     def risk_gradient(self, M, c=None, normalized: bool = True):
         """Gradient of :meth:`predictor_risk` with respect to (M, c), for the population flow.
