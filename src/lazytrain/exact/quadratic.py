@@ -19,26 +19,31 @@ from ..theory.quadratic import nn_theory
 from . import _exact
 
 
-def psd_solve_quadform(K: np.ndarray, v: np.ndarray) -> float:
-    """vᵀK⁺v for a symmetric PSD K, safe when K is singular or ill-conditioned.
+def psd_solve(K: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """α = K⁺v for a symmetric PSD K, safe when K is singular or ill-conditioned.
 
     Tries a Cholesky solve and checks its residual; falls back to an
     eigendecomposition with a relative cut-off (the pseudo-inverse) when K is
     numerically singular (e.g. RF with N > d(d+1)/2 features).
     """
-    scale = float(np.max(np.diag(K)))
     try:
         cho = scipy.linalg.cho_factor(K, lower=True, check_finite=False)
         alpha = scipy.linalg.cho_solve(cho, v, check_finite=False)
         resid = np.linalg.norm(K @ alpha - v) / max(np.linalg.norm(v), 1e-300)
         if np.all(np.isfinite(alpha)) and resid < 1e-8:
-            return float(v @ alpha)
+            return alpha
     except np.linalg.LinAlgError:
         pass
+    if not np.max(np.diag(K)) > 0:
+        return np.zeros_like(v)
     lam, U = scipy.linalg.eigh(K, check_finite=False)
     keep = lam > lam[-1] * K.shape[0] * np.finfo(float).eps * 10
-    proj = U[:, keep].T @ v
-    return float(np.sum(proj**2 / lam[keep])) if scale > 0 else 0.0
+    return U[:, keep] @ ((U[:, keep].T @ v) / lam[keep])
+
+
+def psd_solve_quadform(K: np.ndarray, v: np.ndarray) -> float:
+    """vᵀK⁺v for a symmetric PSD K (see :func:`psd_solve`)."""
+    return float(v @ psd_solve(K, v))
 
 
 def rf_explained(task: QuadraticTarget, W: np.ndarray) -> float:
@@ -73,13 +78,18 @@ def nt_risk(task: QuadraticTarget, W: np.ndarray) -> float:
     return max(perp, 0.0) / task.frob2
 
 
-@_exact.register
-def _(task: QuadraticTarget, regime, W, activation, *, second_layer=False):
+def require_quadratic_activation(activation) -> None:
+    """Raise unless σ(u) = a u² + c0: the closed forms need a quadratic activation."""
     if not activation.is_even_quadratic:
         raise ValueError(
             f"activation: exact risks are implemented for the quadratic activation only, "
             f"got {activation.name!r}"
         )
+
+
+@_exact.register
+def _(task: QuadraticTarget, regime, W, activation, *, second_layer=False):
+    require_quadratic_activation(activation)
     if regime == "rf":
         return float(np.clip(1.0 - rf_explained(task, W) / task.r0, 0.0, 1.0))
     if regime == "nt":
