@@ -99,7 +99,7 @@ def render_report(records, runs, source: str) -> str:
              "deviation across seeds (number of seeds in brackets).</p>"]
     for (task, params, activation, d), mine in groups.items():
         title = f"{task}: {params}, σ = {activation}"
-        png = _figure_png(mine, title, d)
+        png = _figure_png(mine, f"{params}\nσ = {activation}", d)
         parts.append(f"<h2>{_esc(title)}</h2>"
                      f"<img alt='{_esc(title)}' src='data:image/png;base64,{png}'>"
                      f"<h3>Theory, exact and SGD</h3>{_comparison(mine)}")

@@ -169,6 +169,12 @@ class SpectrumTarget(TaskRecipe):
             out["rank"] = self.rank
         return out
 
+    def describe(self) -> str:
+        extra = {"power-law": f", exponent={self.exponent}", "low-rank": f", rank={self.rank}"}
+        rotated = ", rotated" if self.rotate else ""
+        return (f"{self.spectrum} spectrum(d={self.d}, seed={self.seed}"
+                f"{extra.get(self.spectrum, '')}{rotated})")
+
     def eigenvalues(self) -> np.ndarray:
         """λ (before the 1/√d scaling), in the order they sit on the diagonal."""
         rng = np.random.default_rng(self.seed)
