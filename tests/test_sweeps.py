@@ -18,8 +18,9 @@ from click.testing import CliRunner
 
 from lazytrain import QuadraticTarget, exact_risk, random_weights
 from lazytrain.cli import main
-from lazytrain.experiments import (ResultStore, export, load_spec, run_spec, tidy_rows,
-                                   validate_spec)
+from lazytrain.experiments import (KINDS, PointError, ResultStore, export, load_spec, run_spec,
+                                   tidy_rows, validate_spec)
+from lazytrain.experiments.kinds import Kind
 from lazytrain.figures import seed_stats
 
 BIN = Path(sys.executable).parent
@@ -237,6 +238,35 @@ def test_cli_reports_a_foreign_store_and_a_bad_spec(tmp_path):
     assert result.exit_code == 1 and "regimes.0" in result.output
     result = invoke("run", "fig1", "--out", tmp_path / "o", "--executor", "local", "--scheduler", "x")
     assert result.exit_code == 2 and "--scheduler needs --executor dask" in result.output
+
+
+def test_a_failing_point_is_named_and_the_points_before_it_are_kept(tmp_path, monkeypatch):
+    spec = small_spec(kinds=["theory"], regimes=["nt"])
+    real = KINDS["theory"]
+
+    def fail_at_24(task, point):
+        if point.n_neurons == 24:
+            raise ValueError("no theory here")
+        return real.compute(task, point)
+
+    monkeypatch.setitem(KINDS, "theory", Kind("theory", fail_at_24, cheap=True, seeded=False))
+    with pytest.raises(PointError, match=r"point theory nt quadratic N=24 on paper\(d=24, seed=100\)"
+                                         r" \[[0-9a-f]{12}\] failed: ValueError: no theory here"):
+        run_spec(spec, tmp_path, progress=False)
+    with ResultStore.open(tmp_path) as store:
+        assert sorted(r["n_neurons"] for r in store.records()) == [3, 12]
+    monkeypatch.setitem(KINDS, "theory", real)
+    summary = run_spec(spec, tmp_path, progress=False)
+    assert (summary.skipped, summary.computed) == (2, 2)
+
+
+def test_unreachable_scheduler_is_reported(tmp_path):
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        result = invoke("run", "fig1", "--quick", "--out", tmp_path, "--scheduler",
+                        "tcp://127.0.0.1:9")
+    assert result.exit_code == 1 and "cannot reach the Dask scheduler" in result.output
 
 
 def test_seed_stats_are_mean_and_sample_sd():

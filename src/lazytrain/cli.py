@@ -79,7 +79,13 @@ def run(spec, out, quick, executor, workers, scheduler, progress):
     from .experiments import load_spec, run_spec
 
     spec_obj = load_spec(spec, quick=quick)
-    summary = run_spec(spec_obj, out, progress=progress, **_execution(executor, workers, scheduler))
+    try:
+        summary = run_spec(spec_obj, out, progress=progress,
+                           **_execution(executor, workers, scheduler))
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: the finished points are stored in {out}/results.sqlite; "
+                   "run the same command again to resume", err=True)
+        sys.exit(130)
     click.echo(f"{summary.spec_name}: {summary.total} points, {summary.skipped} already stored, "
                f"{summary.computed} computed in {summary.wall_s:.1f} s -> {out}/results.sqlite")
     click.echo(f"next: lazytrain results {out}   |   lazytrain report {out}", err=True)

@@ -128,7 +128,11 @@ def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
 
     with contextlib.ExitStack() as stack:
         if scheduler:
-            client = stack.enter_context(Client(scheduler, timeout="30s"))
+            try:
+                # connect timeout: dask's distributed.comm.timeouts.connect (30 s by default)
+                client = stack.enter_context(Client(scheduler))
+            except (OSError, TimeoutError) as exc:
+                raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
         else:
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=processes,
