@@ -23,12 +23,29 @@ def _theory(task, point):
     return theory_risk(task, point.regime, point.n_neurons, point.activation), {}
 
 
+def _mixture_error(task, regime, W, activation) -> dict:
+    """The 0-1 error P(sign f(x) ≠ y) of the regime's best predictor (Figure 2, right)."""
+    from ..activations import get_activation
+    from ..exact.mixture import best_predictor
+
+    if not get_activation(activation).is_even_quadratic:
+        return {}
+    M, c = best_predictor(task, regime, W)
+    return {"error": task.predictor_error(M, c)}
+
+
+#: task family -> extra values of an exact point (scalars become columns of the tidy table).
+EXACT_EXTRAS = {"mixture": _mixture_error}
+
+
 def _exact(task, point):
     from ..exact import exact_risk
     from ..weights import random_weights
 
     W = random_weights(task.d, point.n_neurons, seed=point.seed)
-    return exact_risk(task, point.regime, W, point.activation), {}
+    risk = exact_risk(task, point.regime, W, point.activation)
+    extras = EXACT_EXTRAS.get(task.kind)
+    return risk, (extras(task, point.regime, W, point.activation) if extras else {})
 
 
 def _train_function():
