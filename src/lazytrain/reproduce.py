@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .bayes import bayes_risk
 from .exact import exact_risk
-from .figures import new_figure, paper_style, plot_risk_vs_neurons, save_figure
+from .exact.mixture import best_predictor
+from .figures import legend_below, new_figure, paper_style, plot_risk_vs_neurons, save_figure
 from .records import make_row, write_csv
-from .tasks import QuadraticTarget
+from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
 from .weights import random_weights
 
@@ -23,39 +25,47 @@ REGIMES = ("rf", "nt", "nn")
 
 
 @dataclass(frozen=True)
-class Fig1Settings:
-    """Figure 1's sizes: the paper's d = 450, or a small quick version."""
+class GridSettings:
+    """A figure's sizes: the paper's d = 450, or a small quick version."""
 
     d: int
     n_grid: tuple
     task_seed: int = 100
 
     @classmethod
-    def make(cls, quick: bool) -> "Fig1Settings":
+    def make(cls, quick: bool, task_seed: int = 100) -> "GridSettings":
         if quick:
             d = 60
-            return cls(d=d, n_grid=tuple(range(4, 2 * d + 1, 4)))
+            return cls(d=d, n_grid=tuple(range(4, 2 * d + 1, 4)), task_seed=task_seed)
         d = 450
         # the paper's grid {30, ..., 450} and beyond d, up to 2d, to show the N >= d regime
-        return cls(d=d, n_grid=tuple(range(30, 2 * d + 1, 30)))
+        return cls(d=d, n_grid=tuple(range(30, 2 * d + 1, 30)), task_seed=task_seed)
 
 
-def quadratic_points(task: QuadraticTarget, n_grid, seed: int, activation: str = "quadratic",
-                     regimes=REGIMES, progress: bool = True) -> list[dict]:
-    """Theory and exact rows for the quadratic target over an N grid (one W per N)."""
+def exact_point(task, regime: str, W, activation: str) -> dict:
+    """The columns of one exact row: the population risk of the regime's best predictor."""
+    return {"risk": exact_risk(task, regime, W, activation)}
+
+
+def risk_points(task, n_grid, seed: int, activation: str = "quadratic", regimes=REGIMES,
+                progress: bool = True, point=exact_point) -> list[dict]:
+    """Theory and exact rows for a task over an N grid (one W per N).
+
+    ``point(task, regime, W, activation)`` gives the exact row's columns
+    (at least 'risk'); the mixture adds the fitted predictor's 0-1 error.
+    """
     rows = []
-    label = "quadratic"
     for n in tqdm(n_grid, desc="exact risks", unit="N", disable=not progress, leave=False):
         W = random_weights(task.d, n, seed=seed)
         for regime in regimes:
-            rows.append(make_row(label, regime, activation, task.d, n, "theory",
+            rows.append(make_row(task.kind, regime, activation, task.d, n, "theory",
                                  theory_risk(task, regime, n, activation)))
-            rows.append(make_row(label, regime, activation, task.d, n, "exact",
-                                 exact_risk(task, regime, W, activation), seed=seed))
+            rows.append(make_row(task.kind, regime, activation, task.d, n, "exact", seed=seed,
+                                 **point(task, regime, W, activation)))
     return rows
 
 
-def theory_curves(task: QuadraticTarget, n_max: int, activation: str = "quadratic") -> dict:
+def theory_curves(task, n_max: int, activation: str = "quadratic") -> dict:
     """Dense theory curves (every integer N up to n_max) for smooth lines."""
     ns = np.arange(1, n_max + 1)
     return {r: (ns, [theory_risk(task, r, int(n), activation) for n in ns]) for r in REGIMES}
@@ -67,9 +77,9 @@ def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list
     Lines are the asymptotic theory, open markers the exact population risk
     for one draw of W per N (RF, NT) and the rank-N optimum (NN).
     """
-    s = Fig1Settings.make(quick)
+    s = GridSettings.make(quick)
     task = QuadraticTarget.paper(d=s.d, seed=s.task_seed)
-    rows = quadratic_points(task, s.n_grid, seed, progress=progress)
+    rows = risk_points(task, s.n_grid, seed, progress=progress)
     out = Path(out)
     paths = [write_csv(rows, out / "fig1.csv")]
     with paper_style():
@@ -80,4 +90,47 @@ def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list
     return paths
 
 
-FIGURES = {"fig1": fig1}
+def mixture_point(task: GaussianMixture, regime: str, W, activation: str) -> dict:
+    """Exact row for the mixture: the best predictor's square risk and its 0-1 error."""
+    M, c = best_predictor(task, regime, W)
+    return {"risk": task.predictor_risk(M, c), "error": task.predictor_error(M, c)}
+
+
+def fig2(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
+    """Figure 2: Gaussian mixture, quadratic activation, risk against N.
+
+    Left: square risk (R0 = 1); lines are the small-Δ theory, open markers
+    the exact population risk for one draw of W per N, the dotted line the
+    Bayes square risk. Right: the 0-1 error of the same fitted predictors
+    (sign of c + xᵀMx), with the Bayes 0-1 error dotted. The CSV has an
+    'error' column and 'bayes' rows (one per N) holding both Bayes values.
+    """
+    from matplotlib.lines import Line2D
+
+    s = GridSettings.make(quick, task_seed=0)
+    task = GaussianMixture.paper(d=s.d, seed=s.task_seed)
+    rows = risk_points(task, s.n_grid, seed, progress=progress, point=mixture_point)
+    bayes = {kind: bayes_risk(task, kind) for kind in ("square", "error")}
+    rows += [make_row(task.kind, "bayes", "any", task.d, n, "exact", bayes["square"], error=bayes["error"])
+             for n in s.n_grid]
+    out = Path(out)
+    paths = [write_csv(rows, out / "fig2.csv")]
+    nets = [r for r in rows if r["regime"] != "bayes"]
+    errors = [dict(r, risk=r["error"]) for r in nets if r["kind"] != "theory"]
+    dotted = {"color": "0.2", "linestyle": ":", "linewidth": 1.2}
+    legend = {"extra": [(Line2D([], [], **dotted), "Bayes")]}
+    with paper_style():
+        fig, (ax, ax_err) = new_figure(ncols=2)
+        plot_risk_vs_neurons(ax, nets, curves=theory_curves(task, max(s.n_grid)), d=s.d, legend=legend)
+        ax.axhline(bayes["square"], **dotted)
+        ax.set_title(f"Gaussian mixture (‖Δ‖²_F = {task.frob2:g}), square loss, d = {s.d}")
+        plot_risk_vs_neurons(ax_err, errors, d=s.d, ylabel="0-1 error of the fitted predictor", legend=legend)
+        ax_err.axhline(bayes["error"], **dotted)
+        ax_err.set_ylim(-0.01, 0.52)
+        ax_err.set_title("same predictors, classification error")
+        legend_below(fig, ax, others=[ax_err])
+        paths += save_figure(fig, out, "fig2")
+    return paths
+
+
+FIGURES = {"fig1": fig1, "fig2": fig2}
