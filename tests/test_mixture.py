@@ -52,20 +52,22 @@ def test_paper_preset_is_in_the_small_delta_regime():
 
 # ---------------------------------------------------------------- sampling
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_sample_has_the_class_covariances(dense_task, backend):
+@pytest.mark.parametrize("structure", ["dense", "diagonal"])
+def test_sample_has_the_class_covariances(dense_task, backend, structure):
     n = 200_000
+    task = dense_task if structure == "dense" else GaussianMixture(np.diag([0.7, -0.4, 0.0, 0.2]))
     if backend == "numpy":
-        x, y = dense_task.sample(n, rng=3)
+        x, y = task.sample(n, rng=3)
     else:
         torch = pytest.importorskip("torch")
-        x, y = dense_task.sample_torch(n, torch.Generator().manual_seed(3), dtype=torch.float64)
+        x, y = task.sample_torch(n, torch.Generator().manual_seed(3), dtype=torch.float64)
         x, y = x.numpy(), y.numpy()
     assert set(np.unique(y)) == {-1.0, 1.0}
     assert abs(y.mean()) < 4 / np.sqrt(n)
     for sign in (+1, -1):
         xs = x[y == sign]
         cov = xs.T @ xs / len(xs)
-        target = np.eye(dense_task.d) + sign * dense_task.Delta
+        target = np.eye(task.d) + sign * task.Delta
         # entrywise standard error of a Gaussian second moment: sqrt((Σ_ii Σ_jj + Σ_ij²)/n)
         se = np.sqrt((np.outer(np.diag(target), np.diag(target)) + target**2) / len(xs))
         assert np.max(np.abs(cov - target) / se) < 5
