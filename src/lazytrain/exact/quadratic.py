@@ -49,20 +49,28 @@ def rf_explained(task: QuadraticTarget, W: np.ndarray) -> float:
     return psd_solve_quadform(K, v)
 
 
-def complement_basis(W: np.ndarray) -> np.ndarray:
-    """Orthonormal rows spanning the orthogonal complement of span(w_1..w_N)."""
-    _, s, Vt = np.linalg.svd(W, full_matrices=True)
-    rank = int(np.sum(s > s.max() * max(W.shape) * np.finfo(float).eps))
-    return Vt[rank:]
+def row_space_basis(W: np.ndarray) -> np.ndarray:
+    """Orthonormal rows V (r × d) spanning span(w_1..w_N), r = numerical rank of W."""
+    # column-pivoted QR of Wᵀ: |R_ii| decreases, so the rank is read off its diagonal
+    Q, R, _ = scipy.linalg.qr(W.T, mode="economic", pivoting=True, check_finite=False)
+    diag = np.abs(np.diag(R))
+    rank = int(np.sum(diag > diag[0] * max(W.shape) * np.finfo(float).eps))
+    return Q[:, :rank].T
 
 
 def nt_risk(task: QuadraticTarget, W: np.ndarray) -> float:
-    """‖P⊥BP⊥‖²_F / ‖B‖²_F: the NT risk with an offset (paper.md §2.3)."""
-    Q = complement_basis(W)
-    if Q.shape[0] == 0:
+    """‖P⊥BP⊥‖²_F / ‖B‖²_F: the NT risk with an offset (paper.md §2.3).
+
+    With P = VᵀV the projector on span(W): ‖P⊥BP⊥‖² = ‖B‖² - 2‖VB‖² + ‖VBVᵀ‖²,
+    which costs O(r d²) and never forms the complement.
+    """
+    V = row_space_basis(W)
+    if V.shape[0] == task.d:
         return 0.0
-    C = Q @ task.B @ Q.T
-    return float(np.sum(C * C) / task.frob2)
+    VB = V @ task.B
+    VBV = VB @ V.T
+    perp = task.frob2 - 2.0 * float(np.sum(VB * VB)) + float(np.sum(VBV * VBV))
+    return max(perp, 0.0) / task.frob2
 
 
 @_exact.register

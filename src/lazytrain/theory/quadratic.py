@@ -34,10 +34,13 @@ def rf_theory(task: QuadraticTarget, n_neurons: int, cov=None) -> float:
     Γ = I/d it is 1 - τρ/(1+ρ). The form with (Tr Γ)² is invariant under
     Γ → s²Γ, as the RF class is.
     """
-    gamma = weight_covariance(task.d, cov)
-    inner = float(np.sum(task.B * gamma))
-    trg = float(np.trace(gamma))
-    fro = float(np.sum(gamma * gamma))
+    if cov is None:  # Γ = I/d
+        inner, trg, fro = task.trace / task.d, 1.0, 1.0 / task.d
+    else:
+        gamma = weight_covariance(task.d, cov)
+        inner = float(np.sum(task.B * gamma))
+        trg = float(np.trace(gamma))
+        fro = float(np.sum(gamma * gamma))
     explained = n_neurons * inner**2 / (task.frob2 * (trg**2 + n_neurons * fro))
     return 1.0 - explained
 

@@ -1,0 +1,133 @@
+"""Figures from tidy result rows (see :mod:`lazytrain.records`).
+
+Only matplotlib and the rows: nothing here computes a risk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+REGIME_STYLE = {
+    "rf": {"color": "#1f77b4", "label": "RF", "marker": "o"},
+    "nt": {"color": "#ff7f0e", "label": "NT", "marker": "s"},
+    "nn": {"color": "#2ca02c", "label": "NN", "marker": "^"},
+}
+
+#: Paper-like style: readable at column width.
+RC = {
+    "font.size": 9,
+    "axes.labelsize": 9,
+    "axes.titlesize": 9,
+    "legend.fontsize": 7.5,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.5,
+    "savefig.dpi": 200,
+}
+
+
+def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None):
+    """Risk against N for each regime: theory lines, exact and SGD markers.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    rows : list of dict
+        Tidy rows; kinds 'exact' and 'sgd' become markers ('exact' open,
+        'sgd' filled), kind 'theory' becomes a line unless ``curves`` is given.
+    curves : dict regime -> (n_values, risks), optional
+        Dense theory curves to draw as lines instead of the theory rows.
+    d : int, optional
+        Draws a dotted vertical line at N = d.
+    """
+    for regime, style in REGIME_STYLE.items():
+        mine = [r for r in rows if r["regime"] == regime]
+        if not mine and not (curves and regime in curves):
+            continue
+        if curves and regime in curves:
+            xs, ys = curves[regime]
+        else:
+            pts = sorted((r["n_neurons"], r["risk"]) for r in mine if r["kind"] == "theory")
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        if len(xs):
+            ax.plot(xs, ys, color=style["color"])
+        for kind, face, size in (("exact", "white", 4.5), ("sgd", style["color"], 4.5)):
+            pts = sorted((r["n_neurons"], r["risk"]) for r in mine if r["kind"] == kind)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="none",
+                        marker=style["marker"], markersize=size, markerfacecolor=face,
+                        markeredgecolor=style["color"], markeredgewidth=1.0)
+    if d is not None:
+        ax.axvline(d, color="0.5", linestyle=":", linewidth=1.0)
+        ax.text(d, 0.97, " N = d", color="0.4", fontsize=7, va="top", ha="left",
+                transform=ax.get_xaxis_transform())
+    ax.set_xlabel("number of neurons N")
+    ax.set_ylabel(ylabel or "normalised risk R / R0")
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_xlim(left=0)
+    ax.grid(True, alpha=0.25, linewidth=0.6)
+    add_legend(ax, rows)
+
+
+def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
+    """One legend: a colour per regime, and the line/marker code for the kinds.
+
+    ``extra`` adds (handle, label) pairs (e.g. a Bayes-risk line).
+    """
+    from matplotlib.lines import Line2D
+
+    present = {r["regime"] for r in rows}
+    kinds = {r["kind"] for r in rows}
+    handles, labels = [], []
+    for regime, style in REGIME_STYLE.items():
+        if regime in present:
+            handles.append(Line2D([], [], color=style["color"], marker=style["marker"],
+                                  markerfacecolor="white", markersize=4.5))
+            labels.append(style["label"])
+    code = [("theory", Line2D([], [], color="0.3"), "theory (line)"),
+            ("exact", Line2D([], [], color="0.3", marker="o", linestyle="none",
+                             markerfacecolor="white", markersize=4.5), "exact (open)"),
+            ("sgd", Line2D([], [], color="0.3", marker="o", linestyle="none",
+                           markersize=4.5), "SGD (filled)")]
+    for kind, handle, label in code:
+        if kind in kinds:
+            handles.append(handle)
+            labels.append(label)
+    for handle, label in extra:
+        handles.append(handle)
+        labels.append(label)
+    ax.legend(handles, labels, loc=loc, bbox_to_anchor=anchor, frameon=False)
+
+
+def save_figure(fig, out_dir, name: str) -> list[Path]:
+    """Save ``fig`` as PNG and PDF under ``out_dir``; return the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = out_dir / f"{name}.{ext}"
+        tmp = out_dir / f".{name}.tmp.{ext}"
+        fig.savefig(tmp, bbox_inches="tight")
+        tmp.replace(path)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def paper_style():
+    """Context manager applying the paper-like style (use around a whole figure)."""
+    return plt.rc_context(RC)
+
+
+def new_figure(ncols: int = 1, width_per_panel: float = 3.4, height: float = 2.7):
+    """A figure with ``ncols`` panels sized for a paper column (call inside :func:`paper_style`)."""
+    fig, axes = plt.subplots(1, ncols, figsize=(width_per_panel * ncols, height), squeeze=False,
+                             layout="constrained")
+    return fig, axes[0]

@@ -1,0 +1,26 @@
+import csv
+
+from click.testing import CliRunner
+
+from lazytrain.cli import main
+from lazytrain.records import COLUMNS
+
+
+def test_reproduce_fig1_quick_writes_figure_and_tidy_csv(tmp_path):
+    result = CliRunner().invoke(main, ["reproduce", "fig1", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for name in ("fig1.png", "fig1.pdf", "fig1.csv"):
+        assert (tmp_path / name).stat().st_size > 1000
+    rows = list(csv.DictReader(open(tmp_path / "fig1.csv")))
+    assert tuple(rows[0])[: len(COLUMNS)] == COLUMNS
+    kinds = {(r["regime"], r["kind"]) for r in rows}
+    assert {(g, k) for g in ("rf", "nt", "nn") for k in ("theory", "exact")} <= kinds
+    for r in rows:
+        assert 0.0 <= float(r["risk"]) <= 1.0
+        assert float(r["rho"]) == int(r["n_neurons"]) / int(r["d"])
+
+
+def test_reproduce_rejects_unknown_figure(tmp_path):
+    result = CliRunner().invoke(main, ["reproduce", "fig9", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "fig9" in result.output
