@@ -31,6 +31,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 from scipy import special
 
+from ._validation import check_neuron_variances
+
 #: Quadrature sizes: 1-D expectations and Hermite coefficients, and the 2-D
 #: fallback for strongly correlated pairs (per dimension).
 N_NODES_1D = 160
@@ -385,13 +387,7 @@ def _pair_geometry(cov):
     cov = np.asarray(cov, dtype=np.float64)
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
         raise ValueError(f"cov must be a square (N, N) matrix, got shape {cov.shape}")
-    q = np.diag(cov).copy()
-    if np.any(q <= 0):
-        i = int(np.argmin(q))
-        raise ValueError(
-            f"every pre-activation needs a positive variance, but row {i} of W gives "
-            f"variance {q[i]:.3g} (a zero weight row?)"
-        )
+    q = check_neuron_variances(np.diag(cov).copy())
     rho = np.clip(cov / np.sqrt(np.outer(q, q)), -1.0, 1.0)
     return cov, q, rho
 
