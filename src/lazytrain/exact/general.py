@@ -21,7 +21,7 @@ integration by parts (x ~ N(0, Σ), ŵ = Σw) each d×d block is
 
 a multiple of Σ plus a part in span(ŵ_i, ŵ_j), so a matrix-vector product
 costs three N×N×d matrix products. The normal equations are solved by
-conjugate gradients (scipy) with a block-Jacobi preconditioner, or densely
+conjugate gradients (scipy) with a Kronecker preconditioner, or densely
 for small problems. ``second_layer=True`` adds the features σ(u_i), with
 cross blocks E[σ(u_j) x σ'(u_i)] = E[σ'_jσ'_i] ŵ_j + E[σ_jσ''_i] ŵ_i.
 """
@@ -34,6 +34,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse.linalg
 
 from .._validation import check_choice, check_neuron_variances, check_positive_float, check_positive_int
@@ -137,8 +138,8 @@ class _ComponentBlocks:
         np.fill_diagonal(self.D, 0.0)
         self.mu = mom.d2_mean
         self.mean_vec = self.mu[:, None] * self.What  # E[x σ'(u_i)] = E[σ''(u_i)] ŵ_i
-        self.block_scale = mom.d_second  # κ_i of the diagonal block κ_i Σ + …
-        self.block_rank1 = mom.d_second_curv
+        self.diag_scale = mom.d_second  # block_ii = E σ_i'² Σ + E[(σ'²)''] ŵ_iŵ_iᵀ
+        self.diag_rank1 = mom.d_second_curv
         if second_layer:
             self.R = P[(0, 0)]
             np.fill_diagonal(self.R, mom.second)
@@ -228,7 +229,7 @@ class NTGram(scipy.sparse.linalg.LinearOperator):
         for b in self.blocks:
             tr_sigma = self.d if b.Sigma is None else float(np.trace(b.Sigma))
             wn2 = np.einsum("ij,ij->i", b.What, b.What)
-            total += b.p * float(np.sum(b.block_scale * tr_sigma + b.block_rank1 * wn2))
+            total += b.p * float(np.sum(b.diag_scale * tr_sigma + b.diag_rank1 * wn2))
             if self.second_layer:
                 total += b.p * float(np.sum(np.diag(b.R)))
         if self.second_layer:
@@ -246,35 +247,31 @@ class NTGram(scipy.sparse.linalg.LinearOperator):
             eye[j] = 0.0
         return (out + out.T) / 2
 
-    def block_jacobi(self) -> scipy.sparse.linalg.LinearOperator:
-        """Inverse of the diagonal d×d blocks (κ_i I + γ_i w_iw_iᵀ, Sherman-Morrison) and scalars.
+    def kronecker_preconditioner(self, floor=1e-6) -> scipy.sparse.linalg.LinearOperator:
+        """Inverse of the dominant part k̄0 ⊗ I of the Gram, k̄0 = Σ_k p_k E_k[σ'(u_i)σ'(u_j)].
 
-        Exact for a single standard-Gaussian component; otherwise a scaled identity per block.
+        Each block is k0_ij Σ plus a part in span(ŵ_i, ŵ_j); the first term
+        carries the spread of the spectrum (for ReLU k0 ≈ 11ᵀ/4 + I/4 gives d
+        eigenvalues near N/4 against a bulk near 1/4), so (k̄0)⁻¹ ⊗ I cuts the
+        CG iterations by 2-3× at d = N = 450. k̄0 is factorised once
+        (eigenvalues floored at ``floor``·max, since k0 can be singular, e.g.
+        rank d for the quadratic activation). With the second layer, the
+        scalar features get the inverse of their own (RF) Gram.
         """
-        single = len(self.blocks) == 1 and self.blocks[0].Sigma is None
-        kappa = sum(b.p * b.block_scale for b in self.blocks)
-        kappa = np.where(kappa > 0, kappa, 1.0)
-        if single:
-            b = self.blocks[0]
-            W = b.What
-            wn2 = np.einsum("ij,ij->i", W, W)
-            gamma = b.block_rank1 - b.mu**2  # block: κ_i I + (E[(σ'²)''] − μ_i²) w_iw_iᵀ
-            denom = kappa + gamma * wn2
-            denom = np.where(np.abs(denom) > 1e-14 * kappa, denom, np.inf)
+        def floored_inverse(M):
+            lam, U = scipy.linalg.eigh(M, check_finite=False)
+            lam = np.maximum(lam, floor * max(lam[-1], np.finfo(float).tiny))
+            return (U / lam) @ U.T
+
+        inv = floored_inverse(sum(b.p * b.k0 for b in self.blocks))
         if self.second_layer:
-            var = sum(b.p * np.diag(b.R) for b in self.blocks) - self.mean_sc**2
-            var = np.where(var > 0, var, 1.0)
+            inv_rf = floored_inverse(sum(b.p * b.R for b in self.blocks) - np.outer(self.mean_sc, self.mean_sc))
 
         def apply(v):
             v = np.asarray(v, dtype=np.float64).ravel()
             Bm, a = self._split(v)
-            out = Bm / kappa[:, None]
-            if single:
-                proj = np.einsum("ij,ij->i", W, Bm)
-                out = out - (gamma / (kappa * denom) * proj)[:, None] * W
-            if a is None:
-                return out.ravel()
-            return np.concatenate([out.ravel(), a / var])
+            out = (inv @ Bm).ravel()
+            return out if a is None else np.concatenate([out, inv_rf @ a])
 
         return scipy.sparse.linalg.LinearOperator(self.shape, matvec=apply, dtype=np.float64)
 
@@ -292,7 +289,8 @@ class NTSolution:
 
 
 def nt_explained(activation, W, cross_vec, cross_sc=None, components=STANDARD, *, second_layer=False,
-                 method="auto", tol=1e-10, maxiter=None, target_var=None) -> NTSolution:
+                 method="auto", tol=1e-10, maxiter=None, target_var=None,
+                 precondition=True) -> NTSolution:
     """Solve the NT normal equations K β = v and return vᵀβ (the explained variance).
 
     Parameters
@@ -314,6 +312,9 @@ def nt_explained(activation, W, cross_vec, cross_sc=None, components=STANDARD, *
     maxiter : int, optional
         CG iteration cap (default 10·(N + d) + 100); a warning is issued
         when it is reached.
+    precondition : bool, default True
+        Use the Kronecker preconditioner (k̄0)⁻¹ ⊗ I in CG (see
+        :meth:`NTGram.kronecker_preconditioner`).
     target_var : float, optional
         Var(y). By Cauchy-Schwarz ‖v‖² ≤ Var(y)·Tr K; when ‖v‖ is below
         1e-12 of that bound (an odd σ against an even target, where v = 0 up
@@ -343,7 +344,8 @@ def nt_explained(activation, W, cross_vec, cross_sc=None, components=STANDARD, *
         count[0] += 1
 
     beta, info = scipy.sparse.linalg.cg(K, v, rtol=tol, atol=0.0, maxiter=maxiter,
-                                        M=K.block_jacobi(), callback=callback)
+                                        M=K.kronecker_preconditioner() if precondition else None,
+                                        callback=callback)
     resid = float(np.linalg.norm(K.matvec(beta) - v) / vnorm)
     if info != 0:
         warnings.warn(
