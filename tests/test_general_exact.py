@@ -228,3 +228,61 @@ def test_relu_nt_dense_vs_cg_at_moderate_size():
     dense = exact_risk(task, "nt", W, activation="relu", method="dense")
     cg = exact_risk(task, "nt", W, activation="relu", method="cg")
     assert abs(dense - cg) < 1e-8
+
+
+class _BinaryMixture:
+    """y = ±1 equiprobable, x | y ~ N(0, I ± Δ): sampled here, independently of the solver."""
+
+    def __init__(self, rng, d=4, scale=0.6):
+        A = rng.standard_normal((d, d))
+        D = (A + A.T) / 2
+        self.Delta = D * scale / np.abs(np.linalg.eigvalsh(D)).max()
+        self.d = d
+        self.L = [np.linalg.cholesky(np.eye(d) + s * self.Delta) for s in (1, -1)]
+
+    def sample(self, n, rng):
+        y = rng.choice([-1.0, 1.0], n)
+        z = rng.standard_normal((n, self.d))
+        return np.where(y[:, None] > 0, z @ self.L[0].T, z @ self.L[1].T), y
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu"])
+@pytest.mark.parametrize("regime", ["rf", "nt"])
+def test_binary_label_risk_against_least_squares(rng, name, regime):
+    """The mixture path (two Gaussian components, cross moments = half-differences of class means):
+    the exact optimum evaluated on fresh samples has the exact risk within 4 SE; a least-squares fit
+    on 200k samples is no better (paired) and at most O(p/n) worse."""
+    from lazytrain.exact.general import Component, binary_label_risk, class_means
+
+    act = get_activation(name)
+    mix = _BinaryMixture(rng)
+    W = random_weights(4, 3, seed=5)
+    I = np.eye(4)
+    comps = (Component(0.5, I + mix.Delta), Component(0.5, I - mix.Delta))
+    (rp, npos), (rn, nneg) = (class_means(act, W, c) for c in comps)
+    if regime == "rf":
+        K, m = rf_covariance(act, W, comps)
+        beta = psd_solve(K, (rp - rn) / 2)
+        features = lambda x: rf_features(x, W, act)  # noqa: E731
+    else:
+        G = NTGram(act, W, comps)
+        beta = nt_explained(act, W, (npos - nneg) / 2, components=comps, method="dense").coef
+        m = G.mean_vec.ravel()
+        features = lambda x: nt_features(x, W, act)  # noqa: E731
+    exact = binary_label_risk(act, regime, W, I + mix.Delta, I - mix.Delta)
+    assert 0.5 < exact < 0.9995
+    x, y = mix.sample(200_000, rng)
+    coef, *_ = np.linalg.lstsq(np.column_stack([np.ones(len(y)), features(x)]), y, rcond=None)
+    xt, yt = mix.sample(200_000, rng)
+    Ft = features(xt)
+    e_opt = (yt + beta @ m - Ft @ beta) ** 2  # optimal offset c = E y − βᵀm = −βᵀm
+    e_fit = (yt - coef[0] - Ft @ coef[1:]) ** 2
+    assert abs(e_opt.mean() - exact) < 4 * e_opt.std() / math.sqrt(len(yt))
+    diff = e_fit - e_opt
+    se_diff = diff.std() / math.sqrt(len(yt))
+    assert -4 * se_diff < diff.mean() < 4 * se_diff + 3 * (Ft.shape[1] + 1) / len(yt)
+    if regime == "nt":
+        dense = binary_label_risk(act, "nt", W, I + mix.Delta, I - mix.Delta, second_layer=True)
+        cg = binary_label_risk(act, "nt", W, I + mix.Delta, I - mix.Delta, second_layer=True, method="cg",
+                               tol=1e-12)
+        assert abs(dense - cg) < 1e-9

@@ -354,3 +354,34 @@ def nt_explained(activation, W, cross_vec, cross_sc=None, components=STANDARD, *
             RuntimeWarning, stacklevel=3,
         )
     return NTSolution(float(v @ beta), beta, "cg", count[0], resid, time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------- binary labels (Gaussian mixture)
+def class_means(activation, W, component: Component):
+    """E[σ(u_i)] (N,) and E[x σ'(u_i)] = E[σ''(u_i)] Σw_i (N, d) under one Gaussian class."""
+    mom = activation.moments(variances(W, component))
+    return mom.mean, mom.d2_mean[:, None] * component.push(W)
+
+
+def binary_label_risk(activation, regime, W, cov_pos, cov_neg, *, second_layer=False, method="auto",
+                      tol=1e-10, maxiter=None, info=None) -> float:
+    """R/R0 of the best RF or NT predictor of a ±1 label, y = ±1 with probability ½ each,
+    x | y = ±1 ~ N(0, cov_pos / cov_neg).
+
+    R0 = Var y = 1. The features' Gram is the average of the two classes' Gram
+    matrices, centred by the overall mean, and the cross moments are the
+    half-differences of the class means: Cov(y, φ) = ½(E₊φ − E₋φ).
+    """
+    comps = (Component(0.5, np.asarray(cov_pos, dtype=np.float64)),
+             Component(0.5, np.asarray(cov_neg, dtype=np.float64)))
+    (rf_p, nt_p), (rf_n, nt_n) = (class_means(activation, W, c) for c in comps)
+    rf_cross, nt_cross = (rf_p - rf_n) / 2, (nt_p - nt_n) / 2
+    if regime == "rf":
+        explained = rf_explained(activation, W, rf_cross, comps)
+    else:
+        sol = nt_explained(activation, W, nt_cross, rf_cross, comps, second_layer=second_layer,
+                           method=method, tol=tol, maxiter=maxiter, target_var=1.0)
+        if info is not None:
+            info.update({k: v for k, v in vars(sol).items() if k != "coef"})
+        explained = sol.explained
+    return float(np.clip(1.0 - explained, 0.0, 1.0))
