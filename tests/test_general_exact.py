@@ -286,3 +286,20 @@ def test_binary_label_risk_against_least_squares(rng, name, regime):
         cg = binary_label_risk(act, "nt", W, I + mix.Delta, I - mix.Delta, second_layer=True, method="cg",
                                tol=1e-12)
         assert abs(dense - cg) < 1e-9
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu"])
+@pytest.mark.parametrize("second_layer", [False, True])
+def test_matrix_free_product_matches_assembled_gram(rng, name, second_layer):
+    """The O(N²d) product and the entrywise assembly of the Gram are two codings of the same matrix."""
+    from lazytrain.exact.general import Component
+
+    act = get_activation(name)
+    W = random_weights(5, 4, seed=3)
+    D = random_symmetric(rng, 5)
+    D *= 0.5 / np.abs(np.linalg.eigvalsh(D)).max()
+    for comps in [None, (Component(0.3, np.eye(5) + D), Component(0.7, np.eye(5) - D))]:
+        G = NTGram(act, W, second_layer=second_layer) if comps is None else NTGram(
+            act, W, comps, second_layer=second_layer)
+        np.testing.assert_allclose(G.dense_by_products(), G.dense(), rtol=1e-12, atol=1e-13)
+        assert G.trace() == pytest.approx(np.trace(G.dense()), rel=1e-12)

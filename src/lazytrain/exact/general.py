@@ -42,7 +42,7 @@ from ..activations import Activation
 from ._linalg import psd_solve, psd_solve_quadform
 
 #: Largest number of NT parameters (N·d, + N with the second layer) solved densely by 'auto'.
-DENSE_MAX = 1500
+DENSE_MAX = 200
 NT_METHODS = ("auto", "dense", "cg")
 
 
@@ -237,15 +237,32 @@ class NTGram(scipy.sparse.linalg.LinearOperator):
         return total
 
     def dense(self) -> np.ndarray:
-        """The full matrix (for small problems and tests): the operator applied to the identity."""
-        n = self.shape[0]
-        out = np.empty((n, n))
-        eye = np.zeros(n)
-        for j in range(n):
-            eye[j] = 1.0
-            out[:, j] = self._matvec(eye)
-            eye[j] = 0.0
+        """The full matrix, assembled from the same coefficients (small problems and tests)."""
+        N, d = self.N, self.d
+        nd = N * d
+        out = np.zeros(self.shape)
+        for b in self.blocks:
+            Sig = np.eye(d) if b.Sigma is None else b.Sigma
+            Wh = b.What
+            T = np.einsum("ij,ab->iajb", b.k0, Sig)
+            T += np.einsum("ij,ia,ib->iajb", b.A, Wh, Wh)
+            T += np.einsum("ij,ia,jb->iajb", b.C, Wh, Wh) + np.einsum("ij,ja,ib->iajb", b.C, Wh, Wh)
+            T += np.einsum("ij,ja,jb->iajb", b.D, Wh, Wh)
+            out[:nd, :nd] += b.p * T.reshape(nd, nd)
+            if self.second_layer:
+                # rows (i, a), column j: E[x_a σ'(u_i) σ(u_j)] = k0_ij ŵ_ja + S_ij ŵ_ia
+                cross = np.einsum("ij,ja->iaj", b.k0, Wh) + np.einsum("ij,ia->iaj", b.S, Wh)
+                out[:nd, nd:] += b.p * cross.reshape(nd, N)
+                out[nd:, :nd] += b.p * cross.reshape(nd, N).T
+                out[nd:, nd:] += b.p * b.R
+        m = self.mean_vec.ravel() if not self.second_layer else np.concatenate([self.mean_vec.ravel(), self.mean_sc])
+        out -= np.outer(m, m)
         return (out + out.T) / 2
+
+    def dense_by_products(self) -> np.ndarray:
+        """The full matrix as the operator applied to each unit vector (to test the product)."""
+        n = self.shape[0]
+        return np.column_stack([self._matvec(e) for e in np.eye(n)])
 
     def kronecker_preconditioner(self, floor=1e-6) -> scipy.sparse.linalg.LinearOperator:
         """Inverse of the dominant part k̄0 ⊗ I of the Gram, k̄0 = Σ_k p_k E_k[σ'(u_i)σ'(u_j)].
@@ -305,7 +322,7 @@ def nt_explained(activation, W, cross_vec, cross_sc=None, components=STANDARD, *
     second_layer : bool
     method : {'auto', 'dense', 'cg'}
         'dense' forms the Gram and uses a pseudo-inverse; 'cg' runs
-        conjugate gradients; 'auto' is dense up to 1500 parameters.
+        conjugate gradients; 'auto' is dense up to 200 parameters.
     tol : float
         CG stops when ‖Kβ − v‖ ≤ tol‖v‖ (relative residual). The explained
         variance vᵀβ then errs by at most rᵀK⁺r ≤ tol²‖v‖²/λ_min(K).
