@@ -303,3 +303,48 @@ def test_matrix_free_product_matches_assembled_gram(rng, name, second_layer):
             act, W, comps, second_layer=second_layer)
         np.testing.assert_allclose(G.dense_by_products(), G.dense(), rtol=1e-12, atol=1e-13)
         assert G.trace() == pytest.approx(np.trace(G.dense()), rel=1e-12)
+
+
+@pytest.mark.parametrize("N", [2, 5, 9])
+def test_mixture_quadratic_activation_general_path_matches_closed_forms(rng, N):
+    from lazytrain import GaussianMixture
+
+    D = random_symmetric(rng, 5)
+    task = GaussianMixture(D * 0.7 / np.abs(np.linalg.eigvalsh(D)).max())
+    W = random_weights(5, N, seed=N)
+    for regime in ("rf", "nt"):
+        closed = exact_risk(task, regime, W)
+        for method in ("dense", "cg"):
+            general = exact_risk(task, regime, W, closed_form=False, method=method, tol=1e-12)
+            assert abs(general - closed) < 1e-8, (regime, method, general, closed)
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu"])
+def test_mixture_any_activation_against_least_squares(rng, name):
+    """exact_risk on a GaussianMixture (sampled by the task itself) vs least squares on fresh samples."""
+    from lazytrain import GaussianMixture
+
+    D = random_symmetric(rng, 4)
+    task = GaussianMixture(D * 0.6 / np.abs(np.linalg.eigvalsh(D)).max())
+    act = get_activation(name)
+    W = random_weights(4, 4, seed=2)
+    for regime, features in (("rf", lambda x: rf_features(x, W, act)),
+                             ("nt", lambda x: nt_features(x, W, act, second_layer=True))):
+        exact = exact_risk(task, regime, W, activation=name, second_layer=True)
+        x, y = task.sample(200_000, rng=rng)
+        coef, *_ = np.linalg.lstsq(np.column_stack([np.ones(len(y)), features(x)]), y, rcond=None)
+        xt, yt = task.sample(200_000, rng=rng)
+        e = (yt - coef[0] - features(xt) @ coef[1:]) ** 2
+        se = e.std() / math.sqrt(len(e))
+        assert exact - 4 * se < e.mean() < exact + 4 * se + 3 * (len(coef)) / len(e), (regime, exact, e.mean(), se)
+
+
+def test_odd_activation_is_blind_to_the_mixture(rng):
+    """Both classes are centred, so odd features have the same mean under each: tanh explains nothing."""
+    from lazytrain import GaussianMixture
+
+    task = GaussianMixture.paper(d=30, frob2=1.0)
+    W = random_weights(30, 20, seed=0)
+    for regime in ("rf", "nt"):
+        assert exact_risk(task, regime, W, activation="tanh") == pytest.approx(1.0, abs=1e-14)
+    assert exact_risk(task, "nt", W, activation="gelu") < 0.99

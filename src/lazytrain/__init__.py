@@ -8,8 +8,9 @@ Every risk is normalised by R0, the risk of the best constant predictor.
 from importlib.metadata import PackageNotFoundError, version
 
 from .activations import Activation, get_activation
+from .bayes import bayes_risk
 from .exact import exact_risk
-from .tasks import QuadraticTarget
+from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
 from .weights import random_weights
 
@@ -20,7 +21,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "Activation",
+    "GaussianMixture",
     "QuadraticTarget",
+    "bayes_risk",
     "exact_risk",
     "get_activation",
     "random_weights",

@@ -65,6 +65,7 @@ def exact_risk(task, regime, W, activation="quadratic", **options) -> float:
     return float(_exact(task, regime, W, act, **options))
 
 
+from . import mixture as _mixture  # noqa: E402,F401  (registers the task)
 from . import quadratic as _quadratic  # noqa: E402,F401  (registers the task)
 
 __all__ = ["exact_risk"]

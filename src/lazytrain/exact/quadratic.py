@@ -20,7 +20,7 @@ import scipy.linalg
 from ..tasks import QuadraticTarget
 from ..theory.quadratic import nn_theory
 from . import _exact, general
-from ._linalg import psd_solve_quadform
+from ._linalg import psd_solve, psd_solve_quadform  # noqa: F401  (re-exported for exact.mixture)
 from .general import variances
 
 
@@ -56,6 +56,16 @@ def nt_risk(task: QuadraticTarget, W: np.ndarray) -> float:
     return max(perp, 0.0) / task.frob2
 
 
+def require_quadratic_activation(activation) -> None:
+    """Raise unless σ(u) = a u² + c0: the exact NN risk (a rank-N optimum) needs it."""
+    if not activation.is_even_quadratic:
+        raise ValueError(
+            f"activation: the exact NN risk (a rank-N optimum of c + xᵀMx) needs the quadratic "
+            f"activation, got {activation.name!r}; train(task, 'nn', N, activation=...) gives the "
+            "SGD risk, and exact_risk gives RF and NT for any activation"
+        )
+
+
 def general_cross_moments(task: QuadraticTarget, W: np.ndarray, activation):
     """Cov(f*, φ) for the RF features σ(u_i) and the NT features x σ'(u_i), any activation.
 
@@ -83,11 +93,7 @@ def general_cross_moments(task: QuadraticTarget, W: np.ndarray, activation):
 def _(task: QuadraticTarget, regime, W, activation, *, second_layer=False, closed_form=True,
       method="auto", tol=1e-10, maxiter=None, info=None):
     if regime == "nn":
-        if not activation.is_even_quadratic:
-            raise ValueError(
-                f"activation: the exact NN risk (Eckart-Young) needs the quadratic activation, got "
-                f"{activation.name!r}; train(task, 'nn', N, activation=...) gives the SGD risk"
-            )
+        require_quadratic_activation(activation)
         return nn_theory(task, W.shape[0])
     if closed_form and activation.is_even_quadratic:
         if regime == "rf":

@@ -48,6 +48,7 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> f
     return float(_theory(task, regime, n, act, **options))
 
 
+from . import mixture as _mixture  # noqa: E402,F401  (registers the task)
 from . import quadratic as _quadratic  # noqa: E402,F401  (registers the task)
 
 __all__ = ["theory_risk"]
