@@ -13,7 +13,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .exact import exact_risk
-from .figures import new_figure, paper_style, plot_risk_vs_neurons, save_figure
+from .figures import add_legend, new_figure, paper_style, plot_risk_vs_neurons, save_figure
 from .records import make_row, write_csv
 from .tasks import QuadraticTarget
 from .theory import theory_risk
@@ -108,6 +108,7 @@ def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list
     with paper_style():
         fig, (ax,) = new_figure()
         plot_risk_vs_neurons(ax, rows, curves=exact_curves(rows), d=s.d)
+        add_legend(ax, rows, loc="center right", anchor=(1.0, 0.55))  # clear of the NT line
         ax.set_title(f"Quadratic target, ReLU, d = {s.d}")
         paths += save_figure(fig, out, "fig3")
     return paths
