@@ -11,6 +11,7 @@ from .activations import Activation, get_activation
 from .exact import exact_risk
 from .tasks import QuadraticTarget
 from .theory import theory_risk
+from .train import TrainResult, train, train_sweep
 from .weights import random_weights
 
 try:
@@ -25,5 +26,8 @@ __all__ = [
     "get_activation",
     "random_weights",
     "theory_risk",
+    "train",
+    "train_sweep",
+    "TrainResult",
     "__version__",
 ]
