@@ -52,20 +52,22 @@ def test_paper_preset_is_in_the_small_delta_regime():
 
 # ---------------------------------------------------------------- sampling
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_sample_has_the_class_covariances(dense_task, backend):
+@pytest.mark.parametrize("structure", ["dense", "diagonal"])
+def test_sample_has_the_class_covariances(dense_task, backend, structure):
     n = 200_000
+    task = dense_task if structure == "dense" else GaussianMixture(np.diag([0.7, -0.4, 0.0, 0.2]))
     if backend == "numpy":
-        x, y = dense_task.sample(n, rng=3)
+        x, y = task.sample(n, rng=3)
     else:
         torch = pytest.importorskip("torch")
-        x, y = dense_task.sample_torch(n, torch.Generator().manual_seed(3), dtype=torch.float64)
+        x, y = task.sample_torch(n, torch.Generator().manual_seed(3), dtype=torch.float64)
         x, y = x.numpy(), y.numpy()
     assert set(np.unique(y)) == {-1.0, 1.0}
     assert abs(y.mean()) < 4 / np.sqrt(n)
     for sign in (+1, -1):
         xs = x[y == sign]
         cov = xs.T @ xs / len(xs)
-        target = np.eye(dense_task.d) + sign * dense_task.Delta
+        target = np.eye(task.d) + sign * task.Delta
         # entrywise standard error of a Gaussian second moment: sqrt((Σ_ii Σ_jj + Σ_ij²)/n)
         se = np.sqrt((np.outer(np.diag(target), np.diag(target)) + target**2) / len(xs))
         assert np.max(np.abs(cov - target) / se) < 5
@@ -185,12 +187,10 @@ def test_full_rank_classes_reach_the_best_quadratic_predictor(dense_task):
     assert exact_risk(dense_task, "rf", W) > best + 0.01
 
 
-def test_exact_rejects_other_activations(dense_task):
-    from lazytrain import Activation
-
-    relu = Activation("relu", fn=lambda u: u * (u > 0), derivative=lambda u: 1.0 * (u > 0))
-    with pytest.raises(ValueError, match="quadratic activation only"):
-        exact_risk(dense_task, "rf", random_weights(5, 2), activation=relu)
+def test_exact_nn_rejects_other_activations(dense_task):
+    # RF and NT take any activation (tests/test_general_exact.py); the rank-N optimum needs u²
+    with pytest.raises(ValueError, match="exact NN risk .* needs the quadratic activation, got 'relu'"):
+        exact_risk(dense_task, "nn", random_weights(5, 2), activation="relu")
 
 
 # ---------------------------------------------------------------- theory vs exact

@@ -133,7 +133,7 @@ def report(directory, output):
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "all"], case_sensitive=False))
+@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "all"], case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="lazytrain-out",
               show_default=True, help="Output directory for PNG, PDF and CSV.")

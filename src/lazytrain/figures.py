@@ -53,7 +53,7 @@ def seed_stats(rows, regime: str, kind: str) -> list[tuple]:
             for n, v in sorted(groups.items())]
 
 
-def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None):
+def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None):
     """Risk against N for each regime: theory lines, exact and SGD markers.
 
     Parameters
@@ -68,6 +68,9 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None):
         Dense theory curves to draw as lines instead of the theory rows.
     d : int, optional
         Draws a dotted vertical line at N = d.
+    legend : dict, optional
+        Keyword arguments for :func:`add_legend` (``loc``, ``anchor``, ``extra``
+        entries such as a Bayes-risk line drawn by the caller).
     """
     for regime, style in REGIME_STYLE.items():
         mine = [r for r in rows if r["regime"] == regime]
@@ -98,7 +101,7 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None):
     ax.set_ylim(-0.02, 1.05)
     ax.set_xlim(left=0)
     ax.grid(True, alpha=0.25, linewidth=0.6)
-    add_legend(ax, rows)
+    add_legend(ax, rows, **(legend or {}))
 
 
 def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
@@ -137,6 +140,16 @@ def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
         handles.append(handle)
         labels.append(label)
     ax.legend(handles, labels, loc=loc, bbox_to_anchor=anchor, frameon=False)
+
+
+def legend_below(fig, ax, others=()):
+    """Move ``ax``'s legend below the whole figure, in one row; drop the legends of ``others``."""
+    leg = ax.get_legend()
+    handles, labels = leg.legend_handles, [t.get_text() for t in leg.texts]
+    for a in (ax, *others):
+        if a.get_legend() is not None:
+            a.get_legend().remove()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
 
 
 def save_figure(fig, out_dir, name: str) -> list[Path]:

@@ -2,9 +2,9 @@
 
 Each ``figK(out, quick=...)`` runs the preset ``figK`` through the
 experiment machinery (:func:`lazytrain.experiments.run_spec`: points stored
-in ``out/results.sqlite`` as they finish, so a second call only draws),
-then writes ``figK.csv`` and ``figK.png``/``.pdf``. The CLI's
-``lazytrain reproduce figK`` only calls these.
+in ``out/results.sqlite`` as they finish, so an interrupted reproduction
+resumes and a second call only draws), then writes ``figK.csv`` and
+``figK.png``/``.pdf``. The CLI's ``lazytrain reproduce figK`` only calls these.
 """
 
 from __future__ import annotations
@@ -13,19 +13,28 @@ from pathlib import Path
 
 import numpy as np
 
+from .bayes import bayes_risk
 from .experiments import ResultStore, preset, run_spec, tidy_rows
-from .figures import new_figure, paper_style, plot_risk_vs_neurons, save_figure
-from .records import write_csv
+from .figures import legend_below, new_figure, paper_style, plot_risk_vs_neurons, save_figure
+from .records import make_row, write_csv
 from .theory import theory_risk
 
 REGIMES = ("rf", "nt", "nn")
 
 
 def run_rows(spec, out, progress: bool = True, **execution) -> list[dict]:
-    """Run ``spec`` into ``out`` (resuming) and return the tidy rows of its points."""
+    """Run ``spec`` into ``out`` (resuming) and return the tidy rows of its points.
+
+    ``execution`` (executor, workers, scheduler) goes to :func:`run_spec`.
+    """
     summary = run_spec(spec, out, progress=progress, **execution)
     with ResultStore.open(out) as store:
         return tidy_rows(store.records(summary.keys))
+
+
+def figure_spec(name: str, quick: bool, seed: int):
+    """The preset of a figure with the weights' (and training's) seed set."""
+    return preset(name, quick=quick).with_updates(seeds=[seed])
 
 
 def theory_curves(task, n_max: int, activation: str = "quadratic") -> dict:
@@ -39,10 +48,8 @@ def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
 
     Lines are the asymptotic theory, open markers the exact population risk
     for one draw of W per N (RF, NT) and the rank-N optimum (NN).
-
-    ``execution`` (executor, workers, scheduler) goes to :func:`run_spec`.
     """
-    spec = preset("fig1", quick=quick).with_updates(seeds=[seed])
+    spec = figure_spec("fig1", quick, seed)
     rows = run_rows(spec, out, progress=progress, **execution)
     task = spec.task.build()
     out = Path(out)
@@ -55,4 +62,74 @@ def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
     return paths
 
 
-FIGURES = {"fig1": fig1}
+def fig2(out, quick: bool = False, seed: int = 0, progress: bool = True, **execution) -> list[Path]:
+    """Figure 2: Gaussian mixture, quadratic activation, risk against N.
+
+    Left: square risk (R0 = 1); lines are the small-Δ theory, open markers
+    the exact population risk for one draw of W per N, the dotted line the
+    Bayes square risk. Right: the 0-1 error of the same fitted predictors
+    (sign of c + xᵀMx), with the Bayes 0-1 error dotted. The CSV has an
+    'error' column and 'bayes' rows (one per N) holding both Bayes values
+    (a property of the task, computed here rather than stored as points).
+    """
+    from matplotlib.lines import Line2D
+
+    spec = figure_spec("fig2", quick, seed)
+    nets = run_rows(spec, out, progress=progress, **execution)
+    task = spec.task.build()
+    grid = spec.neurons()
+    bayes = {kind: bayes_risk(task, kind) for kind in ("square", "error")}
+    rows = nets + [make_row(task.kind, "bayes", "any", task.d, n, "exact", bayes["square"],
+                            error=bayes["error"]) for n in grid]
+    out = Path(out)
+    paths = [write_csv(rows, out / "fig2.csv")]
+    errors = [dict(r, risk=r["error"]) for r in nets if r["kind"] != "theory"]
+    dotted = {"color": "0.2", "linestyle": ":", "linewidth": 1.2}
+    legend = {"extra": [(Line2D([], [], **dotted), "Bayes")]}
+    with paper_style():
+        fig, (ax, ax_err) = new_figure(ncols=2)
+        plot_risk_vs_neurons(ax, nets, curves=theory_curves(task, max(grid)), d=task.d, legend=legend)
+        ax.axhline(bayes["square"], **dotted)
+        ax.set_title(f"Gaussian mixture, d = {task.d}, $\\|\\Delta\\|_F^2 = {task.frob2:g}$: square loss")
+        plot_risk_vs_neurons(ax_err, errors, d=task.d, ylabel="0-1 error P(sign f(x) ≠ y)",
+                             legend=legend)
+        ax_err.axhline(bayes["error"], **dotted)
+        ax_err.set_ylim(-0.01, 0.52)
+        ax_err.set_title("0-1 error of the same fitted predictors")
+        legend_below(fig, ax, others=[ax_err])
+        paths += save_figure(fig, out, "fig2")
+    return paths
+
+
+def exact_curves(rows, regimes=("rf", "nt")) -> dict:
+    """Lines through the exact points of each regime (where no theory exists)."""
+    curves = {}
+    for regime in regimes:
+        pts = sorted((r["n_neurons"], r["risk"]) for r in rows if r["regime"] == regime and r["kind"] == "exact")
+        if pts:
+            curves[regime] = ([p[0] for p in pts], [p[1] for p in pts])
+    return curves
+
+
+def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True, **execution) -> list[Path]:
+    """Figure 3: quadratic target, ReLU activation, risk against N.
+
+    The paper shows SGD only; here RF and NT are the exact population risks
+    of one draw of W per N (lines through the open markers), on Figure 1's
+    grid (N up to 2d).
+    """
+    spec = figure_spec("fig3", quick, seed)
+    rows = run_rows(spec, out, progress=progress, **execution)
+    d = spec.d
+    out = Path(out)
+    paths = [write_csv(rows, out / "fig3.csv")]
+    with paper_style():
+        fig, (ax,) = new_figure()
+        plot_risk_vs_neurons(ax, rows, curves=exact_curves(rows), d=d,
+                             legend={"loc": "center right", "anchor": (1.0, 0.55)})  # clear of NT
+        ax.set_title(f"Quadratic target, ReLU, d = {d}")
+        paths += save_figure(fig, out, "fig3")
+    return paths
+
+
+FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3}

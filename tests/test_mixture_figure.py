@@ -1,0 +1,23 @@
+import csv
+
+from click.testing import CliRunner
+
+from lazytrain import GaussianMixture, bayes_risk
+from lazytrain.cli import main
+
+
+def test_reproduce_fig2_quick_writes_risks_errors_and_bayes(tmp_path):
+    result = CliRunner().invoke(main, ["reproduce", "fig2", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for name in ("fig2.png", "fig2.pdf", "fig2.csv"):
+        assert (tmp_path / name).stat().st_size > 1000
+    rows = list(csv.DictReader(open(tmp_path / "fig2.csv")))
+    assert {(r["regime"], r["kind"]) for r in rows} >= {(g, k) for g in ("rf", "nt", "nn") for k in ("theory", "exact")}
+    task = GaussianMixture.paper(d=60, seed=0)
+    bayes = [r for r in rows if r["regime"] == "bayes"]
+    assert bayes and all(float(r["risk"]) == bayes_risk(task, "square") for r in bayes)
+    for r in rows:
+        if r["regime"] in ("rf", "nt", "nn") and r["kind"] == "exact":
+            # a fitted predictor cannot beat the Bayes risks
+            assert float(bayes[0]["risk"]) <= float(r["risk"]) <= 1.0
+            assert float(bayes[0]["error"]) <= float(r["error"]) <= 0.5
