@@ -276,3 +276,20 @@ def test_seed_stats_are_mean_and_sample_sd():
     assert (n5, c5, n9, c9) == (5, 3, 9, 1)
     assert m5 == pytest.approx(np.mean([0.1, 0.3, 0.8])) and s5 == pytest.approx(np.std([0.1, 0.3, 0.8], ddof=1))
     assert (m9, s9) == (0.5, 0.0)
+
+
+def test_sgd_groups_are_trained_together_and_stored_whole(tmp_path):
+    from lazytrain import train, train_sweep
+
+    spec = validate_spec({"task": {"type": "paper", "d": 12, "seed": 100}, "regimes": ["nn", "rf"],
+                          "n_neurons": [3, 6, 9], "seeds": [0], "kinds": ["sgd"],
+                          "training": {"steps": 300, "lr": 0.01, "cotrain": 2}})
+    run_spec(spec, tmp_path, workers=1, progress=False)
+    with ResultStore.open(tmp_path) as store:
+        rows = {(r["regime"], r["n_neurons"]): r for r in tidy_rows(store.records())}
+        runs = {r["key"]: r["run_id"] for r in store.records()}
+    task = QuadraticTarget.paper(d=12, seed=100)
+    together = train_sweep(task, "nn", [3, 6], steps=300, lr=0.01, seed=0)
+    assert [rows[("nn", n)]["risk"] for n in (3, 6)] == [r.risk for r in together]
+    assert rows[("nn", 9)]["risk"] == train(task, "nn", 9, steps=300, lr=0.01, seed=0).risk
+    assert rows[("nn", 3)]["risk_method"] == "exact" and len(runs) == 6

@@ -28,7 +28,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .kinds import KINDS, THREADS_PER_POINT
-from .points import Point, compute_point, expand, pin_threads
+from .points import Point, compute_point, compute_unit, expand, pin_threads, work_units
 from .store import ResultStore
 
 EXECUTORS = ("local", "dask")
@@ -68,20 +68,20 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _cost(point: Point):
+def _cost(unit):
     """Rough cost order for longest-first scheduling: SGD before exact, large N first."""
-    return (point.kind == "sgd", point.n_neurons * max(point.d, 1))
+    return (any(p.kind == "sgd" for p in unit), sum(p.n_neurons for p in unit) * unit[0].d)
 
 
-def _results(finished, point_of):
-    """(point, result) for each finished future; a failed point raises PointError."""
+def _results(finished, unit_of):
+    """(unit, results) for each finished future; a failed unit raises PointError."""
     for future in finished:
-        point = point_of(future)
+        unit = unit_of(future)
         try:
-            result = future.result()
+            results = future.result()
         except Exception as exc:
-            raise PointError(point, exc) from exc
-        yield point, result
+            raise PointError(unit[0], exc) from exc
+        yield unit, results
 
 
 # ---------------------------------------------------------------------- local executor
@@ -105,8 +105,8 @@ def _local_executor(workers: int):
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_local_worker, initargs=(os.getpid(),))
 
-    def run(points):
-        futures = {pool.submit(compute_point, p): p for p in points}
+    def run(units):
+        futures = {pool.submit(compute_unit, u): u for u in units}
         yield from _results(as_completed(futures), futures.__getitem__)
 
     try:
@@ -139,11 +139,11 @@ def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
                 dashboard_address=None, silence_logs=logging.WARNING))
             client = stack.enter_context(Client(cluster))
 
-        def run(points):
+        def run(units):
             by_key = {}
-            for p in points:
-                future = client.submit(compute_point, p, key=f"lazytrain-point-{p.key}", pure=False)
-                by_key[future.key] = (p, future)
+            for u in units:
+                future = client.submit(compute_unit, u, key=f"lazytrain-point-{u[0].key}", pure=False)
+                by_key[future.key] = (u, future)
             try:
                 yield from _results(as_completed([f for _, f in by_key.values()]),
                                     lambda future: by_key[future.key][0])
@@ -207,19 +207,21 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
                               time.perf_counter() - start)
         run_id = store.begin_run(spec, executor, None if scheduler else workers)
         cheap = [p for p in todo if KINDS[p.kind].cheap]
-        costly = sorted((p for p in todo if not KINDS[p.kind].cheap), key=_cost, reverse=True)
+        costly = sorted(work_units(p for p in todo if not KINDS[p.kind].cheap), key=_cost,
+                        reverse=True)
         if cheap:
             _compute_inline(store, cheap, run_id)
         if costly:
             n_workers = min(workers or default_workers(), len(costly))
-            bar = tqdm(total=len(points), initial=len(points) - len(costly), unit="pt",
+            n_costly = sum(len(u) for u in costly)
+            bar = tqdm(total=len(points), initial=len(points) - n_costly, unit="pt",
                        desc=f"{spec.name} ({executor})", disable=not progress, smoothing=0.05)
             context = (_local_executor(n_workers) if executor == "local"
                        else _dask_executor(n_workers, scheduler, dask_processes))
             with bar, context as run:
-                for point, result in run(costly):
-                    store.add(point, result, run_id)
-                    bar.update()
+                for unit, results in run(costly):
+                    store.add_many(zip(unit, results), run_id)  # a group: all or nothing
+                    bar.update(len(unit))
     return RunSummary(Path(out), spec.name, keys, skipped, len(todo), run_id,
                       time.perf_counter() - start)
 

@@ -61,13 +61,41 @@ def _sgd_unavailable():
     return None
 
 
+def _sgd_extra(result) -> dict:
+    """What an SGD point keeps besides its risk: how the risk was measured, and the learning curve."""
+    hist = result.history
+    return {"risk_method": result.risk_method, "risk_se": float(result.risk_se),
+            "weight_change": float(result.weight_change),
+            "history": {"steps": [int(x) for x in hist.steps],
+                        "samples": None if hist.samples is None else [int(x) for x in hist.samples],
+                        "risk": [float(x) for x in hist.risk], "kind": hist.kind}}
+
+
+def _sgd_many(task, points):
+    """Train the widths of ``points`` (same everything but N) together: one ``train_sweep``.
+
+    The widths share every batch and one matrix product (docs/performance.md);
+    each network is the one ``train`` would give up to float rounding, which
+    is why the co-trained widths are part of the points' identity.
+    """
+    import torch
+
+    from ..train import train_sweep
+
+    torch.set_num_threads(THREADS_PER_POINT)
+    p = points[0]
+    results = train_sweep(task, p.regime, [q.n_neurons for q in points], activation=p.activation,
+                          seed=p.seed, **p.training_options)
+    return [(r.risk, _sgd_extra(r)) for r in results]
+
+
 def _sgd(task, point):
     import torch
 
     torch.set_num_threads(THREADS_PER_POINT)
     result = _train_function()(task, point.regime, point.n_neurons, activation=point.activation,
                                seed=point.seed, **point.training_options)
-    return result.risk, {}
+    return result.risk, _sgd_extra(result)
 
 
 @dataclass(frozen=True)
@@ -87,6 +115,9 @@ class Kind:
         The training settings are part of the point.
     unavailable : callable () -> str or None
         Why this kind cannot run in this installation (None when it can).
+    compute_many : callable (task, points) -> list of (risk, extra), optional
+        Computes several points that differ only in N at once (SGD: the
+        widths trained together on one sample stream).
     """
 
     name: str
@@ -95,11 +126,12 @@ class Kind:
     seeded: bool = True
     trained: bool = False
     unavailable: Callable[[], str | None] = lambda: None
+    compute_many: Callable | None = None
 
 
 #: name -> Kind, in display order.
 KINDS: dict[str, Kind] = {
     "theory": Kind("theory", _theory, cheap=True, seeded=False),
     "exact": Kind("exact", _exact),
-    "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable),
+    "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable, compute_many=_sgd_many),
 }

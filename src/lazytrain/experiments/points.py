@@ -45,14 +45,25 @@ class Point:
     kind: str
     seed: int | None
     training: str | None = None  #: training settings, JSON (SGD points only)
+    cotrained: tuple | None = None  #: the widths trained together with this one (SGD groups)
     key: str = field(default="", compare=False)
 
     def identity(self) -> dict:
         """Everything that determines the value (the hashed content)."""
-        return {"schema": POINT_SCHEMA, "task": json.loads(self.task_identity),
-                "regime": self.regime, "activation": self.activation,
-                "n_neurons": self.n_neurons, "kind": self.kind, "seed": self.seed,
-                "training": json.loads(self.training) if self.training else None}
+        out = {"schema": POINT_SCHEMA, "task": json.loads(self.task_identity),
+               "regime": self.regime, "activation": self.activation,
+               "n_neurons": self.n_neurons, "kind": self.kind, "seed": self.seed,
+               "training": json.loads(self.training) if self.training else None}
+        if self.cotrained:
+            out["cotrained"] = list(self.cotrained)
+        return out
+
+    def unit_id(self) -> tuple:
+        """Points with the same unit id are computed together (one SGD group), else alone."""
+        if not self.cotrained:
+            return (self.key,)
+        return (self.task_identity, self.kind, self.regime, self.activation, self.seed,
+                self.training, self.cotrained)
 
     @property
     def training_options(self) -> dict:
@@ -72,12 +83,25 @@ class Point:
                 f"on {self.task_params} [{self.key[:12]}]")
 
 
+def cotrain_groups(widths, size: int | None) -> list[tuple]:
+    """Split the sorted widths into consecutive groups of at most ``size`` (None: one group).
+
+    The split depends only on the widths and ``size`` (never on the workers),
+    so the same spec always trains the same groups.
+    """
+    widths = sorted(widths)
+    count = 1 if size is None else -(-len(widths) // size)
+    bounds = [round(i * len(widths) / count) for i in range(count + 1)]
+    return [tuple(widths[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
 def expand(spec) -> list[Point]:
     """All the points of a spec, without repeats, in a stable order.
 
     theory: one point per (regime, activation, N); exact and sgd: one per seed
     as well (the seed of W, resp. of the training run). SGD points use the
-    spec's SGD grid and regimes when it has them.
+    spec's SGD grid and regimes when it has them, and record the widths
+    they are trained with (``training.cotrain``).
     """
     task_json = canonical_json(spec.task.model_dump(mode="json"))
     identity = canonical_json(spec.task.identity())
@@ -86,12 +110,18 @@ def expand(spec) -> list[Point]:
     points, seen = [], set()
     for kind_name in spec.kinds:
         kind = KINDS[kind_name]
+        grid = spec.neurons(kind_name)
+        group_of = {}
+        if kind.compute_many is not None:
+            for group in cotrain_groups(set(grid), spec.training.cotrain):
+                group_of.update({n: group if len(group) > 1 else None for n in group})
         for activation in spec.activations:
             for regime in spec.regimes_for(kind_name):
-                for n in spec.neurons(kind_name):
+                for n in grid:
                     for seed in (spec.seeds if kind.seeded else [None]):
                         p = Point(task_json, identity, family, params, d, regime, activation, int(n),
-                                  kind_name, seed, training if kind.trained else None).with_key()
+                                  kind_name, seed, training if kind.trained else None,
+                                  group_of.get(n)).with_key()
                         if p.key not in seen:
                             seen.add(p.key)
                             points.append(p)
@@ -125,6 +155,15 @@ def device_name() -> str:
     return f"cpu ({platform.machine()}, {platform.processor() or 'unknown'})"
 
 
+def _result(point: Point, risk: float, extra: dict, wall: float) -> dict:
+    from .. import __version__
+
+    device = point.training_options.get("device", "cpu") if point.training else "cpu"
+    return {"key": point.key, "risk": float(risk), "extra": extra, "wall_s": wall,
+            "package_version": __version__,
+            "device": device_name() if device == "cpu" else device, "host": platform.node()}
+
+
 def compute_point(point: Point, pin: bool = True) -> dict:
     """Compute one point; return its risk and provenance.
 
@@ -132,15 +171,35 @@ def compute_point(point: Point, pin: bool = True) -> dict:
     -------
     dict with keys key, risk, extra, wall_s, package_version, device, host.
     """
-    from .. import __version__
-
     if pin:
         pin_threads()
     task = build_task(point.task)
     start = time.perf_counter()
     risk, extra = KINDS[point.kind].compute(task, point)
-    wall = time.perf_counter() - start
-    device = point.training_options.get("device", "cpu") if point.training else "cpu"
-    return {"key": point.key, "risk": float(risk), "extra": extra, "wall_s": wall,
-            "package_version": __version__,
-            "device": device_name() if device == "cpu" else device, "host": platform.node()}
+    return _result(point, risk, extra, time.perf_counter() - start)
+
+
+def compute_unit(points, pin: bool = True) -> list[dict]:
+    """Compute a unit of work: one point, or a group of points computed together.
+
+    A group (same :meth:`Point.unit_id`) goes to its kind's ``compute_many``;
+    each point's ``wall_s`` is its share of the group's time.
+    """
+    points = list(points)
+    if len(points) == 1 and not points[0].cotrained:
+        return [compute_point(points[0], pin)]
+    if pin:
+        pin_threads()
+    task = build_task(points[0].task)
+    start = time.perf_counter()
+    values = KINDS[points[0].kind].compute_many(task, points)
+    share = (time.perf_counter() - start) / len(points)
+    return [_result(p, risk, extra, share) for p, (risk, extra) in zip(points, values)]
+
+
+def work_units(points) -> list[list[Point]]:
+    """Group points into units of work (see :meth:`Point.unit_id`), keeping the order."""
+    units: dict = {}
+    for p in points:
+        units.setdefault(p.unit_id(), []).append(p)
+    return [sorted(u, key=lambda p: p.n_neurons) for u in units.values()]

@@ -79,6 +79,13 @@ class TrainingSettings(BaseModel):
     ``None`` means the training code's own default (the paper's budget).
     ``n_neurons`` / ``rho`` / ``regimes`` restrict the SGD points to a
     coarser grid than the theory and exact points (SGD is the costly kind).
+
+    ``cotrain``: the widths of one (regime, activation, seed) are trained
+    together, on one stream of samples (``lazytrain.train_sweep``: much
+    faster than one run per width), in groups of at most ``cotrain`` widths
+    (None: all in one group; 1: every width alone). A network trained in a
+    group equals the one trained alone up to float rounding, so the group is
+    part of each point's identity.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -92,6 +99,7 @@ class TrainingSettings(BaseModel):
     n_neurons: list[PositiveInt] | None = Field(None, min_length=1)
     rho: list[PositiveFloat] | None = Field(None, min_length=1)
     regimes: list[Regime] | None = Field(None, min_length=1)
+    cotrain: PositiveInt | None = None
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
 
