@@ -13,6 +13,7 @@ import base64
 import datetime as _dt
 import html
 import io
+import json
 import math
 from pathlib import Path
 
@@ -61,6 +62,45 @@ def _figure_png(rows, title: str, d: int) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _curves_png(records, title: str) -> str | None:
+    """Learning curves of the SGD points (first seed): risk against samples seen, log-log."""
+    curves = []
+    for rec in records:
+        hist = json.loads(rec["extra_json"] or "{}").get("history")
+        if rec["kind"] == "sgd" and hist and hist.get("samples"):
+            curves.append((rec, hist))
+    if not curves:
+        return None
+    first_seed = min(rec["seed"] for rec, _ in curves)
+    curves = [(rec, h) for rec, h in curves if rec["seed"] == first_seed]
+    with paper_style():
+        fig, (ax,) = new_figure()
+        widths = sorted({rec["n_neurons"] for rec, _ in curves})
+        for rec, hist in sorted(curves, key=lambda c: (c[0]["regime"], c[0]["n_neurons"])):
+            style = REGIME_STYLE.get(rec["regime"], {"color": "0.3"})
+            shade = 0.35 + 0.65 * (widths.index(rec["n_neurons"]) + 1) / len(widths)
+            pts = [(x, y) for x, y in zip(hist["samples"], hist["risk"]) if x > 0 and y > 0]
+            if pts:
+                ax.plot(*zip(*pts), color=style["color"], alpha=shade, linewidth=1.0)
+        from matplotlib.lines import Line2D
+
+        present = [g for g in REGIME_STYLE if any(rec["regime"] == g for rec, _ in curves)]
+        ax.legend([Line2D([], [], color=REGIME_STYLE[g]["color"]) for g in present],
+                  [REGIME_STYLE[g]["label"] for g in present], frameon=False, loc="lower left")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("samples seen (steps × batch)")
+        ax.set_ylabel("normalised risk R / R0")
+        ax.set_title(f"{title}\nSGD learning curves (seed {first_seed}; darker: larger N)")
+        ax.grid(True, alpha=0.25, linewidth=0.6)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def _stat_cell(stats_by_n, n) -> str:
     s = stats_by_n.get(n)
     if s is None:
@@ -100,8 +140,10 @@ def render_report(records, runs, source: str) -> str:
     for (task, params, activation, d), mine in groups.items():
         title = f"{task}: {params}, σ = {activation}"
         png = _figure_png(mine, f"{params}\nσ = {activation}", d)
-        parts.append(f"<h2>{_esc(title)}</h2>"
-                     f"<img alt='{_esc(title)}' src='data:image/png;base64,{png}'>"
+        curves = _curves_png([by_key[r["key"]] for r in mine], f"{params}, σ = {activation}")
+        imgs = "".join(f"<img alt='{_esc(title)}' src='data:image/png;base64,{p}'>"
+                       for p in (png, curves) if p)
+        parts.append(f"<h2>{_esc(title)}</h2>{imgs}"
                      f"<h3>Theory, exact and SGD</h3>{_comparison(mine)}")
     parts.append("<h2>Runs</h2>" + _table(
         ["run", "started (UTC)", "spec", "executor", "workers", "version", "git commit", "host"],
