@@ -69,17 +69,22 @@ d = 40
 """
 
 
-def _stored(out) -> dict:
+def _query(out, sql, default):
     path = out / "results.sqlite"
     if not path.exists():
-        return {}
+        return default
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        return {k: (run, at) for k, run, at in conn.execute("SELECT key, run_id, finished_at FROM points")}
+        return conn.execute(sql).fetchall()
     except sqlite3.OperationalError:  # the schema is not there yet
-        return {}
+        return default
     finally:
         conn.close()
+
+
+def _stored(out) -> dict:
+    """key -> (run id, finish time) of the stored points."""
+    return {k: (run, at) for k, run, at in _query(out, "SELECT key, run_id, finished_at FROM points", [])}
 
 
 def _run_and_kill(spec_file, out, after: int) -> dict:
@@ -89,8 +94,9 @@ def _run_and_kill(spec_file, out, after: int) -> dict:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        while len(_stored(out)) < after and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
+        while (_query(out, "SELECT COUNT(*) FROM points", [(0,)])[0][0] < after
+               and proc.poll() is None and time.monotonic() < deadline):
+            time.sleep(0.01)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -103,14 +109,15 @@ def test_sigkill_then_resume_gives_the_uninterrupted_table_without_repeats(tmp_p
     spec_file = tmp_path / "kill.toml"
     spec_file.write_text(KILL_SPEC)
     total = 3 * 20 + 3 * 20 * 10
-    reference = tmp_path / "reference"
-    run_spec(load_spec(spec_file), reference, workers=1, progress=False)
+    reference = tmp_path / "reference"  # (also: Dask with threads against local processes)
+    run_spec(load_spec(spec_file), reference, executor="dask", workers=2, dask_processes=False,
+             progress=False)
 
     out = tmp_path / "killed"
     before = _run_and_kill(spec_file, out, after=150)
     assert 150 <= len(before) < total
-    final = cli("run", spec_file, "--out", out, "--no-progress")
-    assert final.returncode == 0, final.stderr
+    final = invoke("run", spec_file, "--out", out, "--no-progress")
+    assert final.exit_code == 0, final.output
     assert f"{total} points, {len(before)} already stored, {total - len(before)} computed" in final.stdout
     stored = _stored(out)
     # nothing stored before the kill was lost or recomputed, nothing is missing
@@ -133,6 +140,7 @@ def test_dask_local_cluster_processes_gives_the_local_table(tmp_path, local_refe
     assert table(tmp_path) == local_reference
 
 
+@pytest.mark.slow
 def test_dask_scheduler_and_worker_started_by_hand_on_loopback(tmp_path, local_reference):
     """As in docs/cluster.md: `dask scheduler`, `dask worker ADDRESS`, then --scheduler."""
     scheduler_file = tmp_path / "scheduler.json"
