@@ -51,6 +51,7 @@ def spec_error(data) -> str:
     ({"task": {"type": "spectrum", "spectrum": "low-rank", "d": 5}}, ["rank is required"]),
     ({"task": {"type": "spectrum", "spectrum": "low-rank", "d": 5, "rank": 9}}, ["rank must be <= d"]),
     ({"name": "my run/1"}, ["name", "should match pattern"]),
+    ({"task": {"type": "mixture", "d": 12, "frob2": 4.0}}, ["task: Delta must have operator norm < 1"]),
 ])
 def test_invalid_specs_name_the_field_and_the_allowed_values(update, expected):
     message = spec_error({**BASE, **update})
@@ -100,6 +101,9 @@ def test_npy_task_errors_name_the_path(tmp_path):
     np.save(tmp_path / "v.npy", np.ones(3))
     message = spec_error({**BASE, "task": {"type": "npy", "path": str(tmp_path / "v.npy")}})
     assert "must hold a square numeric matrix" in message
+    np.save(tmp_path / "asym.npy", np.array([[1.0, 2.0], [0.0, 1.0]]))
+    message = spec_error({**BASE, "task": {"type": "npy", "path": str(tmp_path / "asym.npy")}})
+    assert "task: B must be symmetric" in message
 
 
 def test_presets_are_specs():

@@ -61,11 +61,23 @@ def _sgd_unavailable():
     return None
 
 
-def _sgd_extra(result) -> dict:
+def _mixture_trained_error(task, result) -> dict:
+    """The 0-1 error of the trained network, when it is a quadratic form c + xᵀMx."""
+    form = getattr(result, "quadratic_form", None)
+    return {} if form is None else {"error": task.predictor_error(*form)}
+
+
+#: task family -> extra values of a trained network (scalars become table columns).
+SGD_EXTRAS = {"mixture": _mixture_trained_error}
+
+
+def _sgd_extra(task, result) -> dict:
     """What an SGD point keeps besides its risk: how the risk was measured, and the learning curve."""
     hist = result.history
-    return {"risk_method": result.risk_method, "risk_se": float(result.risk_se),
-            "weight_change": float(result.weight_change),
+    extras = SGD_EXTRAS.get(task.kind)
+    return {**(extras(task, result) if extras else {}),
+            "samples": result.samples, "risk_method": result.risk_method,
+            "risk_se": float(result.risk_se), "weight_change": float(result.weight_change),
             "history": {"steps": [int(x) for x in hist.steps],
                         "samples": None if hist.samples is None else [int(x) for x in hist.samples],
                         "risk": [float(x) for x in hist.risk], "kind": hist.kind}}
@@ -86,7 +98,7 @@ def _sgd_many(task, points):
     p = points[0]
     results = train_sweep(task, p.regime, [q.n_neurons for q in points], activation=p.activation,
                           seed=p.seed, **p.training_options)
-    return [(r.risk, _sgd_extra(r)) for r in results]
+    return [(r.risk, _sgd_extra(task, r)) for r in results]
 
 
 def _sgd(task, point):
@@ -95,7 +107,7 @@ def _sgd(task, point):
     torch.set_num_threads(THREADS_PER_POINT)
     result = _train_function()(task, point.regime, point.n_neurons, activation=point.activation,
                                seed=point.seed, **point.training_options)
-    return result.risk, _sgd_extra(result)
+    return result.risk, _sgd_extra(task, result)
 
 
 @dataclass(frozen=True)

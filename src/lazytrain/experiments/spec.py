@@ -41,6 +41,16 @@ KindName = Literal["theory", "exact", "sgd"]
 TaskField = Annotated[Union[tuple(TASK_TYPES.values())], Field(discriminator="type")]
 
 
+def _check_builds(recipe) -> None:
+    """Build the task once, so that a task the code refuses is reported on load, naming ``task``."""
+    from .tasks import build_task, canonical_json
+
+    try:
+        build_task(canonical_json(recipe.model_dump(mode="json")))
+    except ValueError as exc:
+        raise ValueError(f"task: {exc}") from None
+
+
 class SpecError(ValueError):
     """An invalid experiment spec; the message names each bad field and what is allowed."""
 
@@ -160,6 +170,8 @@ class ExperimentSpec(BaseModel):
         why = self.task.unavailable()
         if why:
             raise ValueError(f"task.type {self.task.type!r} is not available: {why}")
+        if not isinstance(self.task, NpyTarget):  # (checked with its file in validate_spec)
+            _check_builds(self.task)
         for kind in self.kinds:
             why = KINDS[kind].unavailable()
             if why:
@@ -262,6 +274,7 @@ def validate_spec(data: dict, base_dir: Path | None = None) -> ExperimentSpec:
     if isinstance(spec.task, NpyTarget):
         try:
             pinned = spec.task.pinned()
+            _check_builds(pinned)
         except ValueError as exc:
             raise SpecError(f"invalid experiment spec:\n  {exc}") from None
         spec = spec.model_copy(update={"task": pinned})
