@@ -233,6 +233,14 @@ def test_results_parquet(tmp_path):
     assert list(frame["risk"]) == [float(r["risk"]) for r in csv.DictReader(io.StringIO(table(tmp_path)))]
 
 
+def test_results_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
+    run_spec(small_spec(kinds=["theory"]), tmp_path, progress=False)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    result = invoke("results", tmp_path, "--format", "parquet", "--output", tmp_path / "t.parquet")
+    assert result.exit_code == 1
+    assert "pip install 'lazytrain[parquet]'" in result.output and not (tmp_path / "t.parquet").exists()
+
+
 def test_cli_reports_a_foreign_store_and_a_bad_spec(tmp_path):
     (tmp_path / "results.sqlite").write_text("not mine")
     result = invoke("run", "fig1", "--quick", "--out", tmp_path)
