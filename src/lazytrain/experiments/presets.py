@@ -6,13 +6,7 @@ or its quick variant at a small dimension (seconds).
 
 from __future__ import annotations
 
-from .kinds import KINDS
 from .spec import ExperimentSpec, SpecError, validate_spec
-
-
-def _with_sgd(kinds: list[str]) -> list[str]:
-    """Add the SGD kind when this installation can train."""
-    return kinds + ["sgd"] if KINDS["sgd"].unavailable() is None else kinds
 
 
 def _figure(name: str, quick: bool, description: str, task: dict, activation: str,
