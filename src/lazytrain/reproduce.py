@@ -15,10 +15,12 @@ from tqdm.auto import tqdm
 from .bayes import bayes_risk
 from .exact import exact_risk
 from .exact.mixture import best_predictor
-from .figures import legend_below, new_figure, paper_style, plot_risk_vs_neurons, save_figure
+from .figures import (legend_below, new_figure, paper_style, plot_learning_curves, plot_risk_vs_neurons,
+                      save_figure)
 from .records import make_row, write_csv
 from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
+from .train import train_sweep
 from .weights import random_weights
 
 REGIMES = ("rf", "nt", "nn")
@@ -72,21 +74,67 @@ def theory_curves(task, n_max: int, activation: str = "quadratic") -> dict:
     return {r: (ns, [theory_risk(task, r, int(n), activation) for n in ns]) for r in REGIMES}
 
 
-def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
-    """Figure 1: quadratic target, quadratic activation, risk against N.
+@dataclass(frozen=True)
+class SGDSettings:
+    """Figure 1's SGD runs: the paper's widths at d = 450 with the default steps and step
+    size (docs/reproduction.md), or a small quick version."""
 
-    Lines are the asymptotic theory, open markers the exact population risk
-    for one draw of W per N (RF, NT) and the rank-N optimum (NN).
+    widths: tuple
+    curve_widths: tuple
+    steps: int | None = None
+    lr: float | None = None
+
+    @classmethod
+    def make(cls, quick: bool, d: int) -> "SGDSettings":
+        step = max(d // 10, 1)
+        widths = tuple(range(step, d + 1, step))
+        curves = tuple(widths[i] for i in (0, len(widths) // 3, 2 * len(widths) // 3, -1))
+        if quick:
+            return cls(widths=widths, curve_widths=curves, steps=4000, lr=0.005)
+        return cls(widths=widths, curve_widths=curves)
+
+
+def sgd_points(task, settings: SGDSettings, seed: int, progress: bool = True):
+    """NN trained by one-pass SGD at each width (one stacked run): tidy rows and learning curves."""
+    results = train_sweep(task, "nn", list(settings.widths), steps=settings.steps, lr=settings.lr,
+                          seed=seed, progress=progress)
+    rows, curves = [], []
+    for n, res in zip(settings.widths, results):
+        rows.append(make_row(task.kind, "nn", "quadratic", task.d, n, "sgd", res.risk, seed=seed,
+                             samples=res.samples, lr=res.settings["lr"], wall_time=res.wall_time))
+        if n in settings.curve_widths:
+            curves.append({"regime": "nn", "n_neurons": n, "samples": res.history.samples,
+                           "risk": res.history.risk})
+    return rows, curves
+
+
+def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
+    """Figure 1: quadratic target, quadratic activation.
+
+    Left, risk against N: lines are the asymptotic theory, open markers the
+    exact population risk for one draw of W per N (RF, NT) and the rank-N
+    optimum (NN), filled markers NN trained by one-pass SGD (N ≤ d, initial
+    W the same draw). Right, the paper's right panel: SGD learning curves
+    (risk against samples seen) for a few N, dashed at the theory values.
+    The learning curves go to ``fig1_curves.csv``.
     """
     s = GridSettings.make(quick)
     task = QuadraticTarget.paper(d=s.d, seed=s.task_seed)
     rows = risk_points(task, s.n_grid, seed, progress=progress)
+    sgd_rows, curves = sgd_points(task, SGDSettings.make(quick, s.d), seed, progress=progress)
+    rows += sgd_rows
     out = Path(out)
-    paths = [write_csv(rows, out / "fig1.csv")]
+    curve_rows = [make_row(task.kind, c["regime"], "quadratic", task.d, c["n_neurons"], "sgd", r,
+                           seed=seed, samples=int(m))
+                  for c in curves for m, r in zip(c["samples"], c["risk"])]
+    paths = [write_csv(rows, out / "fig1.csv"), write_csv(curve_rows, out / "fig1_curves.csv")]
+    theory = {(c["regime"], c["n_neurons"]): theory_risk(task, c["regime"], c["n_neurons"]) for c in curves}
     with paper_style():
-        fig, (ax,) = new_figure()
+        fig, (ax, ax_curves) = new_figure(ncols=2)
         plot_risk_vs_neurons(ax, rows, curves=theory_curves(task, max(s.n_grid)), d=s.d)
         ax.set_title(f"Quadratic target, σ(u) = u², d = {s.d}")
+        plot_learning_curves(ax_curves, curves, theory)
+        ax_curves.set_title(f"NN trained by one-pass SGD (batch 100), d = {s.d}")
         paths += save_figure(fig, out, "fig1")
     return paths
 

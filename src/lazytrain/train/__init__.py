@@ -29,7 +29,7 @@ SCHEDULES = {
 }
 
 #: η_c, the offset's step multiplier (see docs/reproduction.md for the measurement).
-DEFAULT_OFFSET_MULT = 10.0
+DEFAULT_OFFSET_MULT = 30.0
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -48,7 +48,7 @@ def default_lr(regime: str, d: int, method: str = "sgd") -> float:
     """
     if method == "flow":
         return 0.02
-    return 1e-3
+    return 2e-3
 
 
 def _check_lrs(lr, regime, d, method, k):
