@@ -114,7 +114,7 @@ def plot_learning_curves(ax, curves, theory, ylabel=None):
     handles, labels = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=0.9))
     labels.append("theory (n = ∞)")
-    ax.legend(handles, labels, loc="lower left", frameon=False)
+    ax.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
 def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):

@@ -86,7 +86,7 @@ class SGDSettings:
 
     @classmethod
     def make(cls, quick: bool, d: int) -> "SGDSettings":
-        step = max(d // 10, 1)
+        step = max(d // 15, 1)  # d = 450: the paper's grid 30, 60, ..., 450
         widths = tuple(range(step, d + 1, step))
         curves = tuple(widths[i] for i in (0, len(widths) // 3, 2 * len(widths) // 3, -1))
         if quick:

@@ -117,6 +117,11 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
                 f"method='flow' (population gradient flow) needs regime='nn' and an even quadratic "
                 f"activation (closed-form risk), got regime={regime!r}, activation={act.name!r}"
             )
+        if not callable(getattr(task, "predictor_risk_grad", None)):
+            raise ValueError(
+                f"method='flow' needs task.predictor_risk_grad(M, c) (the gradient of the closed-form "
+                f"risk of c + xᵀMx); {type(task).__name__} does not provide it"
+            )
         return [run_flow(task, act, n, steps=steps, lr=lr_k, seed=seed, shared_a=shared_a,
                          n_history=n_history, settings=dict(settings))
                 for n, lr_k in zip(widths, lrs)]
