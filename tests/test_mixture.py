@@ -188,12 +188,10 @@ def test_full_rank_classes_reach_the_best_quadratic_predictor(dense_task):
     assert exact_risk(dense_task, "rf", W) > best + 0.01
 
 
-def test_exact_rejects_other_activations(dense_task):
-    from lazytrain import Activation
-
-    relu = Activation("relu", fn=lambda u: u * (u > 0), derivative=lambda u: 1.0 * (u > 0))
-    with pytest.raises(ValueError, match="quadratic activation only"):
-        exact_risk(dense_task, "rf", random_weights(5, 2), activation=relu)
+def test_exact_nn_rejects_other_activations(dense_task):
+    # RF and NT take any activation (tests/test_general_exact.py); the rank-N optimum needs u²
+    with pytest.raises(ValueError, match="exact NN risk .* needs the quadratic activation, got 'relu'"):
+        exact_risk(dense_task, "nn", random_weights(5, 2), activation="relu")
 
 
 # ---------------------------------------------------------------- theory vs exact

@@ -12,6 +12,7 @@ from .bayes import bayes_risk
 from .exact import exact_risk
 from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
+from .train import TrainResult, train, train_sweep
 from .weights import random_weights
 
 try:
@@ -28,5 +29,8 @@ __all__ = [
     "get_activation",
     "random_weights",
     "theory_risk",
+    "train",
+    "train_sweep",
+    "TrainResult",
     "__version__",
 ]

@@ -102,6 +102,17 @@ def check_weights(W, d: int) -> np.ndarray:
     return arr
 
 
+def check_neuron_variances(q: np.ndarray) -> np.ndarray:
+    """Raise unless every pre-activation variance q_i = w_iᵀΣw_i is positive (no zero rows of W)."""
+    if np.any(~(q > 0)):
+        i = int(np.argmin(np.where(np.isnan(q), -np.inf, q)))
+        raise ValueError(
+            f"every pre-activation needs a positive variance, but row {i} of W gives "
+            f"variance {q[i]:.3g} (a zero weight row?)"
+        )
+    return q
+
+
 def as_generator(seed, name: str = "seed") -> np.random.Generator:
     """Turn an int seed or an existing Generator into a numpy Generator."""
     if isinstance(seed, np.random.Generator):

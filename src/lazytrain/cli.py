@@ -1,4 +1,4 @@
-"""Command-line interface: ``lazytrain reproduce {fig1,fig2} [--quick] [--out DIR]``."""
+"""Command-line interface: ``lazytrain reproduce {fig1,fig2,fig3} [--quick] [--out DIR]``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def main():
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "fig2"], case_sensitive=False))
+@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3"], case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="lazytrain-out",
               show_default=True, help="Output directory for PNG, PDF and CSV.")

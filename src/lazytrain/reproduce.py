@@ -48,8 +48,8 @@ def exact_point(task, regime: str, W, activation: str) -> dict:
 
 
 def risk_points(task, n_grid, seed: int, activation: str = "quadratic", regimes=REGIMES,
-                progress: bool = True, point=exact_point) -> list[dict]:
-    """Theory and exact rows for a task over an N grid (one W per N).
+                progress: bool = True, point=exact_point, theory: bool = True) -> list[dict]:
+    """Theory (unless ``theory=False``) and exact rows for a task over an N grid (one W per N).
 
     ``point(task, regime, W, activation)`` gives the exact row's columns
     (at least 'risk'); the mixture adds the fitted predictor's 0-1 error.
@@ -58,8 +58,9 @@ def risk_points(task, n_grid, seed: int, activation: str = "quadratic", regimes=
     for n in tqdm(n_grid, desc="exact risks", unit="N", disable=not progress, leave=False):
         W = random_weights(task.d, n, seed=seed)
         for regime in regimes:
-            rows.append(make_row(task.kind, regime, activation, task.d, n, "theory",
-                                 theory_risk(task, regime, n, activation)))
+            if theory:
+                rows.append(make_row(task.kind, regime, activation, task.d, n, "theory",
+                                     theory_risk(task, regime, n, activation)))
             rows.append(make_row(task.kind, regime, activation, task.d, n, "exact", seed=seed,
                                  **point(task, regime, W, activation)))
     return rows
@@ -133,4 +134,36 @@ def fig2(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list
     return paths
 
 
-FIGURES = {"fig1": fig1, "fig2": fig2}
+def exact_curves(rows, regimes=("rf", "nt")) -> dict:
+    """Lines through the exact points of each regime (where no theory exists)."""
+    curves = {}
+    for regime in regimes:
+        pts = sorted((r["n_neurons"], r["risk"]) for r in rows if r["regime"] == regime and r["kind"] == "exact")
+        if pts:
+            curves[regime] = ([p[0] for p in pts], [p[1] for p in pts])
+    return curves
+
+
+def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
+    """Figure 3: quadratic target, ReLU activation, risk against N.
+
+    The paper shows SGD only; here RF and NT are the exact population risks
+    of one draw of W per N (lines through the open markers), on Figure 1's
+    grid (N up to 2d).
+    """
+    s = GridSettings.make(quick)
+    task = QuadraticTarget.paper(d=s.d, seed=s.task_seed)
+    rows = risk_points(task, s.n_grid, seed, activation="relu", regimes=("rf", "nt"),
+                       progress=progress, theory=False)
+    out = Path(out)
+    paths = [write_csv(rows, out / "fig3.csv")]
+    with paper_style():
+        fig, (ax,) = new_figure()
+        plot_risk_vs_neurons(ax, rows, curves=exact_curves(rows), d=s.d,
+                             legend={"loc": "center right", "anchor": (1.0, 0.55)})  # clear of NT
+        ax.set_title(f"Quadratic target, ReLU, d = {s.d}")
+        paths += save_figure(fig, out, "fig3")
+    return paths
+
+
+FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3}

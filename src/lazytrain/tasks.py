@@ -143,6 +143,41 @@ class QuadraticTarget:
         x = rng.standard_normal((n, self.d))
         return x, self.target(x)
 
+    def sample_torch(self, n, generator, device="cpu", dtype=None):
+        """Draw n pairs (x, y) as torch tensors, for the training loop.
+
+        Parameters
+        ----------
+        n : int
+            Number of samples.
+        generator : torch.Generator
+            Source of randomness; must live on ``device``.
+        device : str or torch.device, default 'cpu'
+        dtype : torch.dtype, default torch.float32
+
+        Returns
+        -------
+        x : Tensor of shape (n, d)
+            x ~ N(0, I_d).
+        y : Tensor of shape (n,)
+            y = f*(x); O(nd) when B is diagonal, O(nd²) otherwise.
+        """
+        import torch  # lazy: the numpy layers of lazytrain do not need torch
+
+        dtype = torch.float32 if dtype is None else dtype
+        key = (str(device), dtype)
+        cache = self.__dict__.setdefault("_torch_cache", {})
+        if key not in cache:
+            mat = self._diag if self._diag is not None else self.B
+            cache[key] = torch.as_tensor(mat, dtype=dtype, device=device)
+        mat = cache[key]
+        x = torch.randn((int(n), self.d), generator=generator, device=device, dtype=dtype)
+        if self._diag is not None:
+            y = torch.mv(x * x, mat)
+        else:
+            y = ((x @ mat) * x).sum(dim=1)
+        return x, y.add_(self.offset)
+
     # ------------------------------------------------------------------ risks
     def predictor_risk(self, M, c=None, normalized: bool = True) -> float:
         """Population risk of the quadratic predictor f(x) = c + xᵀMx.
@@ -165,6 +200,42 @@ class QuadraticTarget:
         mean_err = 0.0 if c is None else self.offset - float(c) + float(np.trace(D))
         risk = mean_err**2 + 2.0 * float(np.sum(D * D))
         return risk / self.r0 if normalized else risk
+
+    def predictor_risk_grad(self, M, c=None, normalized: bool = True):
+        """Risk of c + xᵀMx and its gradient with respect to (M, c).
+
+        With e = b0 - c + Tr(B - M) and D = B - M (M symmetric),
+        R = e² + 2‖D‖²_F, ∂R/∂M = -2e I - 4D, ∂R/∂c = -2e (paper.md §5.5).
+        The population gradient flow (``train(..., method="flow")``) uses
+        only this method, so a task that implements it (with the same
+        signature and conventions) gets the flow for free.
+
+        Parameters
+        ----------
+        M : array_like of shape (d, d)
+            Symmetric part is used.
+        c : float or None
+            None uses the optimal offset (then ∂R/∂c = 0 and e = 0).
+        normalized : bool, default True
+            Divide risk and gradients by R0.
+
+        Returns
+        -------
+        risk : float
+        grad_M : ndarray of shape (d, d), symmetric
+        grad_c : float
+        """
+        M = check_finite_matrix("M", M)
+        if M.shape != self.B.shape:
+            raise ValueError(f"M must have shape {self.B.shape}, got {M.shape}")
+        D = self.B - (M + M.T) / 2
+        e = 0.0 if c is None else self.offset - float(c) + float(np.trace(D))
+        risk = e * e + 2.0 * float(np.sum(D * D))
+        grad_M = -4.0 * D
+        grad_M[np.diag_indices_from(grad_M)] -= 2.0 * e
+        grad_c = -2.0 * e
+        scale = 1.0 / self.r0 if normalized else 1.0
+        return risk * scale, grad_M * scale, grad_c * scale
 
     def __repr__(self) -> str:
         spec = getattr(self, "spec", None)

@@ -28,15 +28,36 @@ def exact_risk(task, regime, W, activation="quadratic", **options) -> float:
         N = W.shape[0] neurons (only the shape of W is used).
     W : array of shape (N, d)
         First-layer weights, row i is w_i.
-    activation : str or Activation, default 'quadratic'
+    activation : str, Activation or callable, default 'quadratic'
+        'quadratic', 'relu', 'tanh', 'gelu' or a user function σ (see
+        :func:`lazytrain.get_activation`). The quadratic activation uses
+        closed forms; any other uses the Gaussian-moment solvers of
+        :mod:`lazytrain.exact.general` (NN needs the quadratic activation).
     **options
         ``second_layer=True`` adds Σ a_i σ(⟨w_i,x⟩) to the NT class.
+        General solvers only: ``closed_form=False`` forces them for the
+        quadratic activation too; ``method`` ('auto', 'dense', 'cg'),
+        ``tol`` (CG relative residual, default 1e-10), ``maxiter``; pass a
+        dict as ``info`` to receive the NT solve's method, CG iterations,
+        residual and seconds.
 
     Returns
     -------
     float
         R/R0, with R0 the risk of the best constant predictor. Every class
         has a free output offset c.
+
+    Examples
+    --------
+    >>> from lazytrain import QuadraticTarget, random_weights
+    >>> task = QuadraticTarget.paper(d=40)
+    >>> W = random_weights(40, 40, seed=0)
+    >>> info = {}
+    >>> r = exact_risk(task, "nt", W, activation="relu", info=info)
+    >>> 0 < r < 1, info["method"]
+    (True, 'cg')
+    >>> exact_risk(task, "rf", W, activation="tanh")  # odd σ, even target
+    1.0
     """
     regime = check_regime(regime)
     W = check_weights(W, task.d) if hasattr(task, "d") else W

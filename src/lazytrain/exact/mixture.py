@@ -1,4 +1,8 @@
-"""Exact population risks for the Gaussian mixture with a quadratic activation.
+"""Exact population risks for the Gaussian mixture.
+
+Quadratic activation: the closed forms below. Any other activation (or
+``closed_form=False``): :func:`lazytrain.exact.general.binary_label_risk`,
+the Gaussian-moment solvers under the two classes N(0, I ± Δ).
 
 Every quadratic-activation model with an offset is c + xᵀMx, with M in a
 linear space S fixed by the regime. For the mixture (paper.md §3.2), with
@@ -21,6 +25,7 @@ import scipy.sparse.linalg
 from ..tasks import GaussianMixture
 from . import _exact
 from .._validation import check_regime, check_weights
+from .general import binary_label_risk
 from .quadratic import psd_solve, require_quadratic_activation, row_space_basis
 
 
@@ -158,7 +163,14 @@ def best_predictor(task: GaussianMixture, regime: str, W: np.ndarray):
 
 
 @_exact.register
-def _(task: GaussianMixture, regime, W, activation, *, second_layer=False):
-    require_quadratic_activation(activation)
-    # NT: the second-layer term a_i (w_i·x)² lies in S_W already: same class
-    return 1.0 / (1.0 + _SOLVERS[regime](task, W))
+def _(task: GaussianMixture, regime, W, activation, *, second_layer=False, closed_form=True,
+      method="auto", tol=1e-10, maxiter=None, info=None):
+    if regime == "nn":
+        require_quadratic_activation(activation)
+    if regime == "nn" or (closed_form and activation.is_even_quadratic):
+        # NT: the second-layer term a_i (w_i·x)² lies in S_W already: same class
+        return 1.0 / (1.0 + _SOLVERS[regime](task, W))
+    # any activation: Gaussian moments under the two classes N(0, I ± Δ) (exact.general)
+    eye = np.eye(task.d)
+    return binary_label_risk(activation, regime, W, eye + task.Delta, eye - task.Delta,
+                             second_layer=second_layer, method=method, tol=tol, maxiter=maxiter, info=info)

@@ -1,4 +1,7 @@
-"""Exact population risks for the quadratic target with a quadratic activation.
+"""Exact population risks for the quadratic target.
+
+Quadratic activation: closed forms. Any other activation: the Gaussian-moment
+solvers of :mod:`lazytrain.exact.general`, fed with the cross moments below.
 
 Any quadratic-activation model with an offset is c + xᵀMx, whose risk is
 2‖B - M‖²_F at the optimal c, so each regime is a matrix approximation
@@ -16,34 +19,9 @@ import scipy.linalg
 
 from ..tasks import QuadraticTarget
 from ..theory.quadratic import nn_theory
-from . import _exact
-
-
-def psd_solve(K: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """α = K⁺v for a symmetric PSD K, safe when K is singular or ill-conditioned.
-
-    Tries a Cholesky solve and checks its residual; falls back to an
-    eigendecomposition with a relative cut-off (the pseudo-inverse) when K is
-    numerically singular (e.g. RF with N > d(d+1)/2 features).
-    """
-    try:
-        cho = scipy.linalg.cho_factor(K, lower=True, check_finite=False)
-        alpha = scipy.linalg.cho_solve(cho, v, check_finite=False)
-        resid = np.linalg.norm(K @ alpha - v) / max(np.linalg.norm(v), 1e-300)
-        if np.all(np.isfinite(alpha)) and resid < 1e-8:
-            return alpha
-    except np.linalg.LinAlgError:
-        pass
-    if not np.max(np.diag(K)) > 0:
-        return np.zeros_like(v)
-    lam, U = scipy.linalg.eigh(K, check_finite=False)
-    keep = lam > lam[-1] * K.shape[0] * np.finfo(float).eps * 10
-    return U[:, keep] @ ((U[:, keep].T @ v) / lam[keep])
-
-
-def psd_solve_quadform(K: np.ndarray, v: np.ndarray) -> float:
-    """vᵀK⁺v for a symmetric PSD K (see :func:`psd_solve`)."""
-    return float(v @ psd_solve(K, v))
+from . import _exact, general
+from ._linalg import psd_solve, psd_solve_quadform  # noqa: F401  (re-exported for exact.mixture)
+from .general import variances
 
 
 def rf_explained(task: QuadraticTarget, W: np.ndarray) -> float:
@@ -79,20 +57,56 @@ def nt_risk(task: QuadraticTarget, W: np.ndarray) -> float:
 
 
 def require_quadratic_activation(activation) -> None:
-    """Raise unless σ(u) = a u² + c0: the closed forms need a quadratic activation."""
+    """Raise unless σ(u) = a u² + c0: the exact NN risk (a rank-N optimum) needs it."""
     if not activation.is_even_quadratic:
         raise ValueError(
-            f"activation: exact risks are implemented for the quadratic activation only, "
-            f"got {activation.name!r}"
+            f"activation: the exact NN risk (a rank-N optimum of c + xᵀMx) needs the quadratic "
+            f"activation, got {activation.name!r}; train(task, 'nn', N, activation=...) gives the "
+            "SGD risk, and exact_risk gives RF and NT for any activation"
         )
 
 
+def general_cross_moments(task: QuadraticTarget, W: np.ndarray, activation):
+    """Cov(f*, φ) for the RF features σ(u_i) and the NT features x σ'(u_i), any activation.
+
+    With u = ⟨w, x⟩ ~ N(0, q), q = ‖w‖², and x = (u/q) w + x⊥,
+    E[g(u)(xᵀBx − Tr B)] = (wᵀBw/q) E[g(√q z) He₂(z)], and by Stein
+    E[(xᵀBx − Tr B) x σ'(u)] = (wᵀBw/q) E[σ''(√q z)He₂(z)] w + 2 E[σ''(u)] B w.
+    In the Hermite coefficients b_k(q) of σ(√q z) (see :mod:`lazytrain.activations`):
+    E[σ(√q z)He₂] = √2 b₂, E[σ''(u)] = √2 b₂/q, E[σ''(√q z)He₂] = √24 b₄/q.
+
+    Returns
+    -------
+    rf : ndarray of shape (N,)
+    nt : ndarray of shape (N, d)
+    """
+    q = variances(W)
+    b = activation.hermite_coefficients(4, q)
+    BW = W @ task.B  # rows (B w_i)ᵀ, B symmetric
+    ratio = np.einsum("ij,ij->i", BW, W) / q
+    rf = ratio * np.sqrt(2.0) * b[:, 2]
+    nt = (ratio * np.sqrt(24.0) * b[:, 4] / q)[:, None] * W + (2.0 * np.sqrt(2.0) * b[:, 2] / q)[:, None] * BW
+    return rf, nt
+
+
 @_exact.register
-def _(task: QuadraticTarget, regime, W, activation, *, second_layer=False):
-    require_quadratic_activation(activation)
-    if regime == "rf":
-        return float(np.clip(1.0 - rf_explained(task, W) / task.r0, 0.0, 1.0))
-    if regime == "nt":
+def _(task: QuadraticTarget, regime, W, activation, *, second_layer=False, closed_form=True,
+      method="auto", tol=1e-10, maxiter=None, info=None):
+    if regime == "nn":
+        require_quadratic_activation(activation)
+        return nn_theory(task, W.shape[0])
+    if closed_form and activation.is_even_quadratic:
+        if regime == "rf":
+            return float(np.clip(1.0 - rf_explained(task, W) / task.r0, 0.0, 1.0))
         # the second-layer term a_i (w_i·x)² lies in S_W already: same class
         return nt_risk(task, W)
-    return nn_theory(task, W.shape[0])
+    rf_cross, nt_cross = general_cross_moments(task, W, activation)
+    if regime == "rf":
+        explained = general.rf_explained(activation, W, rf_cross)
+    else:
+        sol = general.nt_explained(activation, W, nt_cross, rf_cross, second_layer=second_layer,
+                                   method=method, tol=tol, maxiter=maxiter, target_var=task.r0)
+        if info is not None:
+            info.update({k: v for k, v in vars(sol).items() if k != "coef"})
+        explained = sol.explained
+    return float(np.clip(1.0 - explained / task.r0, 0.0, 1.0))

@@ -1,0 +1,224 @@
+"""Training: one-pass SGD (torch) for RF / NT / NN and the population gradient flow.
+
+All risks are normalised by R0, the risk of the best constant predictor.
+The loop is task-generic: it calls only ``task.d``, ``task.r0``,
+``task.sample_torch(n, generator, device, dtype)`` and, for an even quadratic
+activation (model = c + xᵀMx), ``task.predictor_risk(M, c)``; the population
+flow calls ``task.predictor_risk_grad(M, c)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+from .._validation import check_choice, check_positive_float, check_positive_int, check_regime
+from ..activations import get_activation
+from .flow import run_flow
+from .result import History, TrainResult
+from .sgd import run_sgd
+
+#: Step-down schedules of the authors' scripts, as (fraction of the steps, lr factor).
+SCHEDULES = {
+    "nn": ((0.7, 1.0), (0.15, 0.1), (0.15, 1 / 15)),   # MeanFieldNN_Quadratic.py
+    "rf": ((0.8, 1.0), (0.1, 0.1), (0.1, 1 / 15)),     # NTK_Training_Quadratic.py
+    "nt": ((0.8, 1.0), (0.1, 0.1), (0.1, 1 / 15)),
+    "constant": ((1.0, 1.0),),
+}
+
+#: η_c, the offset's step multiplier (see docs/reproduction.md for the measurement).
+DEFAULT_OFFSET_MULT = 10.0
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def default_steps(regime: str, d: int, method: str = "sgd") -> int:
+    """Default number of SGD steps (or flow steps); chosen by measurement, docs/reproduction.md."""
+    if method == "flow":
+        return 1500
+    return 100_000
+
+
+def default_lr(regime: str, d: int, method: str = "sgd") -> float:
+    """Default base step size; chosen by measurement, docs/reproduction.md.
+
+    For the flow it is the initial time step (it then adapts).
+    """
+    if method == "flow":
+        return 0.02
+    return 1e-3
+
+
+def _check_lrs(lr, regime, d, method, k):
+    if lr is None:
+        return [default_lr(regime, d, method)] * k
+    if isinstance(lr, numbers.Real) or np.ndim(lr) == 0:
+        return [check_positive_float("lr", lr)] * k
+    lrs = [check_positive_float("lr", x) for x in lr]
+    if len(lrs) != k:
+        raise ValueError(f"lr must be one number or one per width ({k}), got {len(lrs)} values")
+    return lrs
+
+
+def _check_schedule(schedule, regime):
+    if schedule is None:
+        return SCHEDULES[regime]
+    if isinstance(schedule, str):
+        return SCHEDULES[check_choice("schedule", schedule, tuple(SCHEDULES))]
+    try:
+        sched = tuple((float(f), float(g)) for f, g in schedule)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"schedule must be a name in {sorted(SCHEDULES)} or pairs (fraction, factor), got {schedule!r}"
+        ) from None
+    if not sched or any(f <= 0 or g <= 0 or not np.isfinite(f + g) for f, g in sched):
+        raise ValueError(f"schedule needs positive finite (fraction, factor) pairs, got {schedule!r}")
+    return sched
+
+
+def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_size=100, lr=None,
+                seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None,
+                shared_a=True, second_layer=False, offset_mult=None, n_history=60, n_test=200_000,
+                progress=False) -> list:
+    """Train one network per width, all on one stream of samples; see :func:`train`.
+
+    The widths share every batch, so one matrix product serves them all
+    (much faster than separate runs; docs/performance.md). Network k is the
+    network ``train(task, regime, widths[k], ..., seed=seed)`` would give:
+    same initial weights, same samples, same steps (equal up to float
+    rounding). ``lr`` may be one value or one per width.
+
+    Returns
+    -------
+    list of TrainResult, one per width, in the order given.
+    """
+    regime = check_regime(regime)
+    method = check_choice("method", method, ("sgd", "flow"))
+    widths = [check_positive_int("n_neurons", n) for n in np.atleast_1d(widths).tolist()]
+    if not widths:
+        raise ValueError("widths must hold at least one width")
+    act = get_activation(activation)
+    d = task.d
+    steps = default_steps(regime, d, method) if steps is None else check_positive_int("steps", steps)
+    lrs = _check_lrs(lr, regime, d, method, len(widths))
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    n_history = check_positive_int("n_history", n_history)
+    settings = dict(task=repr(task), regime=regime, activation=act.name, method=method, steps=steps,
+                    seed=seed, shared_a=bool(shared_a))
+    if regime == "nt":
+        settings["second_layer"] = bool(second_layer)
+    if method == "flow":
+        if regime != "nn" or not act.is_even_quadratic:
+            raise ValueError(
+                f"method='flow' (population gradient flow) needs regime='nn' and an even quadratic "
+                f"activation (closed-form risk), got regime={regime!r}, activation={act.name!r}"
+            )
+        return [run_flow(task, act, n, steps=steps, lr=lr_k, seed=seed, shared_a=shared_a,
+                         n_history=n_history, settings=dict(settings))
+                for n, lr_k in zip(widths, lrs)]
+    batch_size = check_positive_int("batch_size", batch_size)
+    n_test = check_positive_int("n_test", n_test)
+    dtype_t = _DTYPES[check_choice("dtype", str(dtype).replace("torch.", ""), tuple(_DTYPES))]
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} requested but CUDA is not available here")
+    sched = _check_schedule(schedule, regime)
+    offset_mult = (DEFAULT_OFFSET_MULT if offset_mult is None
+                   else check_positive_float("offset_mult", offset_mult))
+    settings.update(batch_size=batch_size, schedule=sched, dtype=str(dtype_t).replace("torch.", ""),
+                    device=str(device), offset_mult=offset_mult)
+    return run_sgd(task, regime, widths, act, steps=steps, batch_size=batch_size, lrs=lrs, seed=seed,
+                   device=device, dtype=dtype_t, schedule=sched, shared_a=shared_a,
+                   second_layer=second_layer, offset_mult=offset_mult, n_history=n_history,
+                   n_test=n_test, progress=progress, settings=settings)
+
+
+def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_size=100, lr=None,
+          seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None, shared_a=True,
+          second_layer=False, offset_mult=None, n_history=60, n_test=200_000, progress=False) -> TrainResult:
+    """Train a two-layer network as the paper does and report its population risk.
+
+    Parameters
+    ----------
+    task : QuadraticTarget or another lazytrain task
+        Must provide ``d``, ``r0``, ``sample_torch`` and (for the exact risk of
+        quadratic-activation models) ``predictor_risk``; the flow needs
+        ``predictor_risk_grad``.
+    regime : {'rf', 'nt', 'nn'}
+        'rf': c + (1/N)Σ a_i σ(⟨w_i,x⟩), W fixed. 'nt': the tangent class
+        c + (1/N)Σ a0_i σ'(⟨w_i,x⟩)⟨g_i,x⟩ (+ the second-layer term with
+        ``second_layer=True``), W fixed. 'nn': everything trained.
+    n_neurons : int
+        Width N.
+    activation : str or Activation, default 'quadratic'
+    steps : int, optional
+        SGD steps (each on a fresh batch) or flow steps. Default:
+        :func:`default_steps`.
+    batch_size : int, default 100
+    lr : float, optional
+        Base step size ε. In the mean-field parametrisation rows of W (and G)
+        and per-neuron a_i move with ε·N, a shared a and c with ε. Default:
+        :func:`default_lr`. For the flow, the time step.
+    seed : int, default 0
+        Initial W is exactly ``random_weights(d, n_neurons, seed=seed)``; the
+        data, a0 and test streams are seeded from it too.
+    device : str, default 'cpu'
+        torch device ('cuda' works where available).
+    dtype : {'float32', 'float64'}, default 'float32'
+    method : {'sgd', 'flow'}, default 'sgd'
+        'flow': gradient descent on the closed-form population risk (no
+        sampling; ``regime='nn'``, even quadratic activation), paper.md §5.5.
+    schedule : str or sequence of (fraction, factor), optional
+        Step-down schedule; default the authors' (nn: 70 % at ε, 15 % at
+        ε/10, 15 % at ε/15; rf/nt: 80/10/10 %). 'constant' disables it.
+    shared_a : bool, default True
+        NN: one shared second-layer scalar starting at 0 (the authors'
+        default); False: a_i ~ N(0, 1) per neuron, trained.
+    second_layer : bool, default False
+        NT: add the trained term (1/N)Σ a_i σ(⟨w_i,x⟩).
+    offset_mult : float, optional
+        η_c: the offset c moves with step lr·η_c (default
+        ``DEFAULT_OFFSET_MULT``). The authors' script has the knob with
+        default 1; with 1 the NN dynamics crawl along a valley where c and
+        Tr M trade off (docs/reproduction.md), so the default is larger.
+        The flow always keeps c at its optimum (η_c → ∞).
+    n_history : int, default 60
+        About 2·n_history records (geometric and linear in the step).
+    n_test : int, default 200000
+        Fresh samples for the Monte-Carlo risk (non-quadratic activations).
+    progress : bool, default False
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    TrainResult
+        ``.risk`` (R/R0 at the end), ``.risk_method``, ``.risk_se``,
+        ``.history``, ``.params``, ``.settings``, ``.wall_time``.
+
+    Raises
+    ------
+    ValueError
+        Bad input, or divergence (NaN, inf, risk above 100·R0): the message
+        names the step size and suggests a smaller one.
+
+    Examples
+    --------
+    >>> from lazytrain import QuadraticTarget, train
+    >>> task = QuadraticTarget.paper(d=20)
+    >>> res = train(task, "rf", 10, steps=2000, lr=0.01)
+    >>> res.risk_method
+    'exact'
+    """
+    (result,) = train_sweep(task, regime, [n_neurons], activation, steps, batch_size, lr, seed, device,
+                            dtype, method, schedule=schedule, shared_a=shared_a,
+                            second_layer=second_layer, offset_mult=offset_mult,
+                            n_history=n_history, n_test=n_test,
+                            progress=progress)
+    return result
+
+
+__all__ = ["History", "SCHEDULES", "TrainResult", "default_lr", "default_steps", "train", "train_sweep"]

@@ -1,0 +1,171 @@
+"""One-pass SGD for RF, NT and NN (paper.md §4): a fresh batch every step."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..weights import random_weights
+from .networks import Networks
+from .result import History, TrainResult
+
+#: Risk (normalised, the trivial predictor has 1) above which a run counts as diverged.
+BLOWUP = 100.0
+#: Steps between two checks for NaN / blow-up.
+CHECK_EVERY = 100
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    """Independent 63-bit seed for one random stream of a run (0: data, 1: a0, 2: test set)."""
+    return int(np.random.SeedSequence([int(seed), stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def initial_signs(seed: int, n: int) -> np.ndarray:
+    """a0_i = ±1 with equal probability (the same prefix for every width)."""
+    return np.where(np.random.default_rng(stream_seed(seed, 1)).random(n) < 0.5, -1.0, 1.0)
+
+
+def schedule_factors(steps: int, schedule) -> np.ndarray:
+    """Step-size factor of every step for a piecewise-constant schedule.
+
+    ``schedule`` is a sequence of (fraction of the steps, factor); e.g. the
+    authors' NN script: ((0.7, 1), (0.15, 1/10), (0.15, 1/15)).
+    """
+    fracs = np.array([f for f, _ in schedule], dtype=float)
+    ends = np.round(np.cumsum(fracs) / fracs.sum() * steps).astype(int)
+    out = np.empty(steps)
+    start = 0
+    for end, (_, factor) in zip(ends, schedule):
+        out[start:end] = factor
+        start = end
+    return out
+
+
+def checkpoints(steps: int, n_history: int) -> np.ndarray:
+    """Record points: 0, ~n_history geometric and ~n_history evenly spaced steps, and the last."""
+    geo = np.geomspace(1, steps, n_history) if steps > 1 else np.array([1.0])
+    lin = np.linspace(0, steps, n_history + 1)
+    return np.unique(np.concatenate([[0, steps], np.round(geo), np.round(lin)]).astype(int))
+
+
+def _diverged(lr, regime, widths, step, value):
+    lrs = ", ".join(f"{x:.3g}" for x in np.unique(lr))
+    return ValueError(
+        f"SGD diverged (regime {regime!r}, N = {widths}, step {step}: risk = {value:.3g}) "
+        f"with lr = {lrs}; use a smaller step size, e.g. lr = {float(np.min(lr)) / 4:.3g}"
+    )
+
+
+def run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device, dtype,
+            schedule, shared_a, second_layer, offset_mult, n_history, n_test, progress, settings):
+    """Train one network per width on a shared sample stream; one TrainResult per width."""
+    d = task.d
+    weights = [random_weights(d, n, seed=seed) for n in widths]
+    a0_full = initial_signs(seed, max(widths))
+    nets = Networks(regime, act, weights, [a0_full[:n] for n in widths], lrs,
+                    shared_a=shared_a, second_layer=second_layer, offset_mult=offset_mult,
+                    device=device, dtype=dtype)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(stream_seed(seed, 0))
+    exact = act.is_even_quadratic
+    factors = schedule_factors(steps, schedule)
+    times = np.concatenate([[0.0], np.cumsum(factors)])  # in units of the base lr
+    marks = set(checkpoints(steps, n_history).tolist())
+    recorded = {"steps": [], "risk": []}
+    r0 = float(task.r0)
+
+    def exact_risks():
+        return [task.predictor_risk(*nets.quadratic_form(k)) for k in range(nets.K)]
+
+    def record(step, window_steps):
+        if exact:
+            risks = exact_risks()
+        else:
+            risks = (nets.loss_sum / (max(window_steps, 1) * batch_size * r0)).tolist()
+        nets.loss_sum.zero_()
+        bad = [x for x in risks if not math.isfinite(x) or x > BLOWUP]
+        if bad:
+            raise _diverged(lrs, regime, widths, step, bad[0])
+        recorded["steps"].append(step)
+        recorded["risk"].append(risks)
+
+    start = time.perf_counter()
+    if exact:
+        record(0, 0)
+    last_mark, since_check = 0, 0
+    bar = tqdm(total=steps, disable=not progress, desc=f"SGD {regime} N={_short(widths)}",
+               unit="step", mininterval=0.5, leave=False)
+    for step in range(steps):
+        x, y = task.sample_torch(batch_size, gen, device, dtype)
+        nets.step(x, y, float(factors[step]))
+        done = step + 1
+        since_check += 1
+        if since_check == CHECK_EVERY:
+            window = done - last_mark
+            mean = float(nets.loss_sum.max()) / (window * batch_size * r0)
+            if not math.isfinite(mean) or mean > BLOWUP:
+                raise _diverged(lrs, regime, widths, done, mean)
+            bar.update(since_check)
+            since_check = 0
+        if done in marks:
+            record(done, done - last_mark)
+            last_mark = done
+    bar.update(since_check)
+    bar.close()
+    if not nets.is_finite():
+        raise _diverged(lrs, regime, widths, steps, float("nan"))
+    if exact:
+        final = [(x, "exact", 0.0) for x in recorded["risk"][-1]]
+    else:
+        final = monte_carlo_risks(task, nets, n_test, stream_seed(seed, 2), device, dtype)
+        bad = [m for m, _, _ in final if not math.isfinite(m) or m > BLOWUP]
+        if bad:
+            raise _diverged(lrs, regime, widths, steps, bad[0])
+    wall = time.perf_counter() - start
+
+    risk_hist = np.array(recorded["risk"], dtype=float)
+    step_hist = np.array(recorded["steps"], dtype=int)
+    out = []
+    for k, n in enumerate(widths):
+        params = nets.numpy_params(k)
+        change = 0.0
+        if regime == "nn":
+            change = float(np.linalg.norm(params["W"] - weights[k]) / np.linalg.norm(weights[k]))
+        hist = History(steps=step_hist, samples=step_hist * batch_size,
+                       time=times[step_hist] * float(lrs[k]), risk=risk_hist[:, k],
+                       kind="exact" if exact else "online")
+        risk, method, se = final[k]
+        out.append(TrainResult(risk=float(risk), risk_method=method, risk_se=float(se), history=hist,
+                               params=params, settings=dict(settings, n_neurons=n, lr=float(lrs[k])),
+                               wall_time=wall, weight_change=change))
+    return out
+
+
+def _short(widths):
+    return str(widths[0]) if len(widths) == 1 else f"{widths[0]}..{widths[-1]}"
+
+
+@torch.no_grad()
+def monte_carlo_risks(task, nets, n_test, seed, device, dtype, chunk=8192):
+    """Normalised risk of each network on n_test fresh samples: [(mean, 'monte-carlo', se)]."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    s1 = torch.zeros(nets.K, dtype=torch.float64, device=device)
+    s2 = torch.zeros_like(s1)
+    done = 0
+    while done < n_test:
+        m = min(chunk, n_test - done)
+        x, y = task.sample_torch(m, gen, device, dtype)
+        err = (nets.predict(x) - y[:, None]).to(torch.float64) ** 2
+        s1 += err.sum(dim=0)
+        s2 += (err * err).sum(dim=0)
+        done += m
+    r0 = float(task.r0)
+    mean = s1 / n_test
+    var = (s2 / n_test - mean**2).clamp_min(0) * n_test / max(n_test - 1, 1)
+    se = (var / n_test).sqrt()
+    return [(float(a) / r0, "monte-carlo", float(b) / r0) for a, b in zip(mean, se)]
