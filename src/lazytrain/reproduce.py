@@ -75,7 +75,7 @@ def theory_curves(task, n_max: int, activation: str = "quadratic") -> dict:
 
 
 @dataclass(frozen=True)
-class SGDSettings:
+class Fig1SGD:
     """Figure 1's SGD runs: the paper's widths at d = 450 with the default steps and step
     size (docs/reproduction.md), or a small quick version."""
 
@@ -85,7 +85,7 @@ class SGDSettings:
     lr: float | None = None
 
     @classmethod
-    def make(cls, quick: bool, d: int) -> "SGDSettings":
+    def make(cls, quick: bool, d: int) -> "Fig1SGD":
         step = max(d // 15, 1)  # d = 450: the paper's grid 30, 60, ..., 450
         widths = tuple(range(step, d + 1, step))
         curves = tuple(widths[i] for i in (0, len(widths) // 3, 2 * len(widths) // 3, -1))
@@ -94,7 +94,7 @@ class SGDSettings:
         return cls(widths=widths, curve_widths=curves)
 
 
-def sgd_points(task, settings: SGDSettings, seed: int, progress: bool = True):
+def fig1_sgd_points(task, settings: Fig1SGD, seed: int, progress: bool = True):
     """NN trained by one-pass SGD at each width (one stacked run): tidy rows and learning curves."""
     results = train_sweep(task, "nn", list(settings.widths), steps=settings.steps, lr=settings.lr,
                           seed=seed, progress=progress)
@@ -121,7 +121,7 @@ def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list
     s = GridSettings.make(quick)
     task = QuadraticTarget.paper(d=s.d, seed=s.task_seed)
     rows = risk_points(task, s.n_grid, seed, progress=progress)
-    sgd_rows, curves = sgd_points(task, SGDSettings.make(quick, s.d), seed, progress=progress)
+    sgd_rows, curves = fig1_sgd_points(task, Fig1SGD.make(quick, s.d), seed, progress=progress)
     rows += sgd_rows
     out = Path(out)
     curve_rows = [make_row(task.kind, c["regime"], "quadratic", task.d, c["n_neurons"], "sgd", r,
@@ -140,7 +140,7 @@ def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list
 
 
 @dataclass(frozen=True)
-class SGDSettings:
+class Fig2SGD:
     """One-pass SGD for the NN markers: widths trained together on one sample stream."""
 
     widths: tuple
@@ -148,7 +148,7 @@ class SGDSettings:
     lr: float
 
     @classmethod
-    def make(cls, quick: bool) -> "SGDSettings":
+    def make(cls, quick: bool) -> "Fig2SGD":
         if quick:
             return cls(widths=(4, 12, 24, 40, 60), steps=4000, lr=0.01)
         # measured on the mixture at d = 450 (docs/reproduction.md): lr 0.005 beats 0.01 and 0.02
@@ -156,7 +156,7 @@ class SGDSettings:
         return cls(widths=(30, 60, 90, 150, 225, 300, 450), steps=30_000, lr=0.005)
 
 
-def sgd_points(task, settings: SGDSettings, seed: int, regime: str = "nn", activation: str = "quadratic",
+def fig2_sgd_points(task, settings: Fig2SGD, seed: int, regime: str = "nn", activation: str = "quadratic",
                progress: bool = True, point=None) -> list[dict]:
     """SGD rows (kind 'sgd') for the widths of ``settings``, trained by :func:`train_sweep`.
 
@@ -195,7 +195,7 @@ def fig2(out, quick: bool = False, seed: int = 0, progress: bool = True, sgd: bo
     task = GaussianMixture.paper(d=s.d, seed=s.task_seed)
     rows = risk_points(task, s.n_grid, seed, progress=progress, point=mixture_point)
     if sgd:
-        rows += sgd_points(task, SGDSettings.make(quick), seed, progress=progress,
+        rows += fig2_sgd_points(task, Fig2SGD.make(quick), seed, progress=progress,
                            point=lambda t, res: {"error": t.predictor_error(*res.quadratic_form)})
     bayes = {kind: bayes_risk(task, kind) for kind in ("square", "error")}
     rows += [make_row(task.kind, "bayes", "any", task.d, n, "exact", bayes["square"], error=bayes["error"])
@@ -252,7 +252,7 @@ class Fig3Settings:
         return cls(grid, widths, steps=10_000 if quick else 100_000, lr=1e-2)
 
 
-def sgd_points(task, widths, seed: int, activation: str, steps: int, lr: float,
+def fig3_sgd_points(task, widths, seed: int, activation: str, steps: int, lr: float,
                progress: bool = True) -> list[dict]:
     """SGD rows (regime 'nn'), one network per width, trained on one shared sample stream.
 
@@ -280,7 +280,7 @@ def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list
     task = QuadraticTarget.paper(d=d, seed=s.grid.task_seed)
     rows = risk_points(task, s.grid.n_grid, seed, activation="relu", regimes=("rf", "nt"),
                        progress=progress, theory=False)
-    rows += sgd_points(task, s.nn_grid, seed, "relu", s.steps, s.lr, progress=progress)
+    rows += fig3_sgd_points(task, s.nn_grid, seed, "relu", s.steps, s.lr, progress=progress)
     out = Path(out)
     paths = [write_csv(rows, out / "fig3.csv")]
     with paper_style():
