@@ -9,27 +9,45 @@ resumes and a second call only draws), then writes ``figK.csv`` and
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from .bayes import bayes_risk
 from .experiments import ResultStore, preset, run_spec, tidy_rows
-from .figures import legend_below, new_figure, paper_style, plot_risk_vs_neurons, save_figure
+from .figures import (legend_below, new_figure, paper_style, plot_learning_curves, plot_risk_vs_neurons,
+                      save_figure)
 from .records import make_row, write_csv
 from .theory import theory_risk
 
 REGIMES = ("rf", "nt", "nn")
 
 
-def run_rows(spec, out, progress: bool = True, **execution) -> list[dict]:
-    """Run ``spec`` into ``out`` (resuming) and return the tidy rows of its points.
+def run_records(spec, out, progress: bool = True, **execution) -> list[dict]:
+    """Run ``spec`` into ``out`` (resuming) and return the store records of its points.
 
     ``execution`` (executor, workers, scheduler) goes to :func:`run_spec`.
     """
     summary = run_spec(spec, out, progress=progress, **execution)
     with ResultStore.open(out) as store:
-        return tidy_rows(store.records(summary.keys))
+        return store.records(summary.keys)
+
+
+def run_rows(spec, out, progress: bool = True, **execution) -> list[dict]:
+    """Run ``spec`` into ``out`` (resuming) and return the tidy rows of its points."""
+    return tidy_rows(run_records(spec, out, progress=progress, **execution))
+
+
+def learning_curves(records, widths) -> list[dict]:
+    """The SGD learning curves (risk against samples seen) stored with the points of ``widths``."""
+    curves = []
+    for rec in sorted(records, key=lambda r: (r["regime"], r["n_neurons"])):
+        hist = json.loads(rec["extra_json"]).get("history") if rec["kind"] == "sgd" else None
+        if hist and rec["n_neurons"] in widths:
+            curves.append({"regime": rec["regime"], "n_neurons": rec["n_neurons"], "seed": rec["seed"],
+                           "samples": np.array(hist["samples"]), "risk": np.array(hist["risk"])})
+    return curves
 
 
 def figure_spec(name: str, quick: bool, seed: int):
@@ -44,20 +62,34 @@ def theory_curves(task, n_max: int, activation: str = "quadratic") -> dict:
 
 
 def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True, **execution) -> list[Path]:
-    """Figure 1: quadratic target, quadratic activation, risk against N.
+    """Figure 1: quadratic target, quadratic activation.
 
-    Lines are the asymptotic theory, open markers the exact population risk
-    for one draw of W per N (RF, NT) and the rank-N optimum (NN).
+    Left, risk against N: lines are the asymptotic theory, open markers the
+    exact population risk for one draw of W per N (RF, NT) and the rank-N
+    optimum (NN), filled markers NN trained by one-pass SGD (N ≤ d, initial
+    W the same draw). Right, the paper's right panel: SGD learning curves
+    (risk against samples seen) for a few N, dashed at the theory values.
+    The learning curves go to ``fig1_curves.csv``.
     """
     spec = figure_spec("fig1", quick, seed)
-    rows = run_rows(spec, out, progress=progress, **execution)
+    records = run_records(spec, out, progress=progress, **execution)
+    rows = tidy_rows(records)
     task = spec.task.build()
+    widths = spec.neurons("sgd")
+    shown = {widths[i] for i in (0, len(widths) // 3, 2 * len(widths) // 3, -1)}
+    curves = learning_curves(records, shown)
+    curve_rows = [make_row(task.kind, c["regime"], "quadratic", task.d, c["n_neurons"], "sgd", r,
+                           seed=c["seed"], samples=int(m))
+                  for c in curves for m, r in zip(c["samples"], c["risk"])]
     out = Path(out)
-    paths = [write_csv(rows, out / "fig1.csv")]
+    paths = [write_csv(rows, out / "fig1.csv"), write_csv(curve_rows, out / "fig1_curves.csv")]
+    theory = {(c["regime"], c["n_neurons"]): theory_risk(task, c["regime"], c["n_neurons"]) for c in curves}
     with paper_style():
-        fig, (ax,) = new_figure()
+        fig, (ax, ax_curves) = new_figure(ncols=2)
         plot_risk_vs_neurons(ax, rows, curves=theory_curves(task, max(spec.neurons())), d=task.d)
         ax.set_title(f"Quadratic target, σ(u) = u², d = {task.d}")
+        plot_learning_curves(ax_curves, curves, theory)
+        ax_curves.set_title(f"NN trained by one-pass SGD (batch 100), d = {task.d}")
         paths += save_figure(fig, out, "fig1")
     return paths
 
@@ -66,11 +98,12 @@ def fig2(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
     """Figure 2: Gaussian mixture, quadratic activation, risk against N.
 
     Left: square risk (R0 = 1); lines are the small-Δ theory, open markers
-    the exact population risk for one draw of W per N, the dotted line the
-    Bayes square risk. Right: the 0-1 error of the same fitted predictors
-    (sign of c + xᵀMx), with the Bayes 0-1 error dotted. The CSV has an
-    'error' column and 'bayes' rows (one per N) holding both Bayes values
-    (a property of the task, computed here rather than stored as points).
+    the exact population risk for one draw of W per N, filled markers one-pass
+    SGD on the NN, the dotted line the Bayes square risk. Right: the 0-1
+    error of the same fitted or trained predictors (sign of c + xᵀMx), with
+    the Bayes 0-1 error dotted. The CSV has an 'error' column and 'bayes'
+    rows (one per N) holding both Bayes values (a property of the task,
+    computed here rather than stored as points).
     """
     from matplotlib.lines import Line2D
 
@@ -114,9 +147,9 @@ def exact_curves(rows, regimes=("rf", "nt")) -> dict:
 def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True, **execution) -> list[Path]:
     """Figure 3: quadratic target, ReLU activation, risk against N.
 
-    The paper shows SGD only; here RF and NT are the exact population risks
-    of one draw of W per N (lines through the open markers), on Figure 1's
-    grid (N up to 2d).
+    The paper shows SGD only. Here RF and NT are the exact population risks
+    of one draw of W per N on Figure 1's grid (N up to 2d; lines through the
+    open markers), and NN is one-pass SGD (filled markers) on a sparser grid.
     """
     spec = figure_spec("fig3", quick, seed)
     rows = run_rows(spec, out, progress=progress, **execution)
@@ -126,7 +159,7 @@ def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
     with paper_style():
         fig, (ax,) = new_figure()
         plot_risk_vs_neurons(ax, rows, curves=exact_curves(rows), d=d,
-                             legend={"loc": "center right", "anchor": (1.0, 0.55)})  # clear of NT
+                             legend={"loc": "center right", "anchor": (1.0, 0.46)})  # between RF and NT
         ax.set_title(f"Quadratic target, ReLU, d = {d}")
         paths += save_figure(fig, out, "fig3")
     return paths

@@ -95,6 +95,19 @@ def cotrain_groups(widths, size: int | None) -> list[tuple]:
     return [tuple(widths[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
+def resolved_training(settings, regime: str, d: int) -> str:
+    """The training options of an SGD point as JSON, with unset steps and lr replaced by the
+    training code's defaults, so that the key changes if those defaults ever do."""
+    options = settings.train_options()
+    from ..train import default_lr, default_steps
+
+    if options["steps"] is None:
+        options["steps"] = default_steps(regime, d, options["method"])
+    if options["lr"] is None:
+        options["lr"] = default_lr(regime, d, options["method"])
+    return canonical_json(options)
+
+
 def expand(spec) -> list[Point]:
     """All the points of a spec, without repeats, in a stable order.
 
@@ -106,7 +119,6 @@ def expand(spec) -> list[Point]:
     task_json = canonical_json(spec.task.model_dump(mode="json"))
     identity = canonical_json(spec.task.identity())
     family, params, d = spec.task.family, spec.task.describe(), spec.task.d
-    training = canonical_json(spec.training.train_options())
     points, seen = [], set()
     for kind_name in spec.kinds:
         kind = KINDS[kind_name]
@@ -117,11 +129,11 @@ def expand(spec) -> list[Point]:
                 group_of.update({n: group if len(group) > 1 else None for n in group})
         for activation in spec.activations:
             for regime in spec.regimes_for(kind_name):
+                training = resolved_training(spec.training, regime, d) if kind.trained else None
                 for n in grid:
                     for seed in (spec.seeds if kind.seeded else [None]):
                         p = Point(task_json, identity, family, params, d, regime, activation, int(n),
-                                  kind_name, seed, training if kind.trained else None,
-                                  group_of.get(n)).with_key()
+                                  kind_name, seed, training, group_of.get(n)).with_key()
                         if p.key not in seen:
                             seen.add(p.key)
                             points.append(p)
