@@ -184,11 +184,12 @@ def test_newcomer_run_fig1_quick_then_results_csv(tmp_path):
     out = tmp_path / "out"
     run = cli("run", "fig1", "--quick", "--out", out)
     assert run.returncode == 0, run.stderr
-    assert "180 points, 0 already stored, 180 computed" in run.stdout
+    total = 90 + 90 + 15  # theory and exact: 3 regimes x 30 N; SGD: NN at 15 N
+    assert f"{total} points, 0 already stored, {total} computed" in run.stdout
     res = cli("results", out, "--format", "csv")
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
-    assert len(rows) == 180
+    assert len(rows) == total
     for column in ("task", "regime", "activation", "d", "n_neurons", "rho", "seed", "kind", "risk"):
         assert column in rows[0]
     # independent checks: NN theory is Eckart-Young on the eigenvalues of B,
