@@ -276,20 +276,21 @@ def test_one_driver_at_a_time(tmp_path):
 
 
 # ---------------------------------------------------------------------- SGD groups
-def test_cotrain_groups_depend_only_on_the_widths_and_the_size():
+def test_cotrain_groups_balance_the_total_width():
     from lazytrain.experiments.points import cotrain_groups
 
-    assert cotrain_groups([30, 10, 20], None) == [(10, 20, 30)]
-    assert cotrain_groups([30, 10, 20], 1) == [(10,), (20,), (30,)]
-    assert cotrain_groups(range(1, 8), 3) == [(1, 2), (3, 4, 5), (6, 7)]
+    assert cotrain_groups([30, 10, 20], 1) == [(10, 20, 30)]
+    assert cotrain_groups([30, 10, 20], 3) == cotrain_groups([30, 10, 20], 5) == [(10,), (20,), (30,)]
+    fig3 = [30, 90, 150, 210, 300, 450, 660, 900]
+    assert cotrain_groups(fig3, 2) == [(30, 150, 300, 900), (90, 210, 450, 660)]  # 1380 and 1410
 
 
 def test_sgd_points_record_the_widths_trained_with_them():
     spec = validate_spec({**BASE, "kinds": ["sgd"], "regimes": ["nn"], "n_neurons": [4, 8, 12],
-                          "seeds": [0, 1], "training": {"steps": 10, "cotrain": 2}})
+                          "seeds": [0, 1], "training": {"steps": 10, "groups": 2}})
     points = expand(spec)
     assert {p.n_neurons: p.cotrained for p in points} == {4: (4, 8), 8: (4, 8), 12: None}
-    alone = expand(spec.with_updates(training={"steps": 10, "cotrain": 1}))
+    alone = expand(spec.with_updates(training={"steps": 10, "groups": 3}))
     # trained alone, a point is another point (equal only up to float rounding)
     assert not {p.key for p in points if p.cotrained} & {p.key for p in alone}
     assert {p.key for p in points if not p.cotrained} <= {p.key for p in alone}

@@ -300,7 +300,7 @@ def test_sgd_groups_are_trained_together_and_stored_whole(tmp_path):
 
     spec = validate_spec({"task": {"type": "paper", "d": 12, "seed": 100}, "regimes": ["nn", "rf"],
                           "n_neurons": [3, 6, 9], "seeds": [0], "kinds": ["sgd"],
-                          "training": {"steps": 300, "lr": 0.01, "cotrain": 2}})
+                          "training": {"steps": 300, "lr": 0.01, "groups": 2}})
     run_spec(spec, tmp_path, workers=1, progress=False)
     with ResultStore.open(tmp_path) as store:
         rows = {(r["regime"], r["n_neurons"]): r for r in tidy_rows(store.records())}

@@ -147,11 +147,17 @@ def reproduce(figure, quick, out, seed, executor, workers, scheduler):
     The points go through the same machinery as `lazytrain run` (stored in
     OUT/results.sqlite; an interrupted reproduction resumes).
     """
-    from .reproduce import FIGURES
+    from .reproduce import FIGURES, figure_spec
 
     execution = _execution(executor, workers, scheduler)
     names = list(FIGURES) if figure.lower() == "all" else [figure.lower()]
     start = time.perf_counter()
+    if len(names) > 1:  # one sweep: the figures' points share the workers, costliest first
+        from .experiments import run_spec
+
+        summary = run_spec([figure_spec(n, quick, seed) for n in names], out, **execution)
+        click.echo(f"{summary.total} points, {summary.skipped} already stored, {summary.computed} "
+                   f"computed in {summary.wall_s:.1f} s")
     for name in names:
         t0 = time.perf_counter()
         paths = FIGURES[name](out, quick=quick, seed=seed, **execution)

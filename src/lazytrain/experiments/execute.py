@@ -161,7 +161,9 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
 
     Parameters
     ----------
-    spec : ExperimentSpec
+    spec : ExperimentSpec, or a list of them
+        Several specs run as one sweep: their points share the workers, the
+        costliest first (``lazytrain reproduce all``).
     out : path
         Output directory; its ``results.sqlite`` is created if missing.
     executor : {'local', 'dask'}
@@ -196,16 +198,17 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
     if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     start = time.perf_counter()
-    points = expand(spec)
+    specs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    points = list({p.key: p for s in specs for p in expand(s)}.values())
     keys = tuple(p.key for p in points)
+    name = "+".join(s.name for s in specs)
     with ResultStore.open_or_create(out) as store, store.exclusive():
         done = store.keys()
         todo = [p for p in points if p.key not in done]
         skipped = len(points) - len(todo)
         if not todo:
-            return RunSummary(Path(out), spec.name, keys, skipped, 0, None,
-                              time.perf_counter() - start)
-        run_id = store.begin_run(spec, executor, None if scheduler else workers)
+            return RunSummary(Path(out), name, keys, skipped, 0, None, time.perf_counter() - start)
+        run_id = store.begin_run(specs, executor, None if scheduler else workers)
         cheap = [p for p in todo if KINDS[p.kind].cheap]
         costly = sorted(work_units(p for p in todo if not KINDS[p.kind].cheap), key=_cost,
                         reverse=True)
@@ -215,15 +218,14 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
             n_workers = min(workers or default_workers(), len(costly))
             n_costly = sum(len(u) for u in costly)
             bar = tqdm(total=len(points), initial=len(points) - n_costly, unit="pt",
-                       desc=f"{spec.name} ({executor})", disable=not progress, smoothing=0.05)
+                       desc=f"{name} ({executor})", disable=not progress, smoothing=0.05)
             context = (_local_executor(n_workers) if executor == "local"
                        else _dask_executor(n_workers, scheduler, dask_processes))
             with bar, context as run:
                 for unit, results in run(costly):
                     store.add_many(zip(unit, results), run_id)  # a group: all or nothing
                     bar.update(len(unit))
-    return RunSummary(Path(out), spec.name, keys, skipped, len(todo), run_id,
-                      time.perf_counter() - start)
+    return RunSummary(Path(out), name, keys, skipped, len(todo), run_id, time.perf_counter() - start)
 
 
 def _compute_inline(store: ResultStore, points, run_id: int) -> None:

@@ -83,16 +83,17 @@ class Point:
                 f"on {self.task_params} [{self.key[:12]}]")
 
 
-def cotrain_groups(widths, size: int | None) -> list[tuple]:
-    """Split the sorted widths into consecutive groups of at most ``size`` (None: one group).
+def cotrain_groups(widths, count: int) -> list[tuple]:
+    """Split the widths into ``count`` groups of about equal total width (the cost of a step).
 
-    The split depends only on the widths and ``size`` (never on the workers),
-    so the same spec always trains the same groups.
+    Largest width first, each into the group with the smallest total so far
+    (ties: the first). The split depends only on the widths and ``count``
+    (never on the workers), so the same spec always trains the same groups.
     """
-    widths = sorted(widths)
-    count = 1 if size is None else -(-len(widths) // size)
-    bounds = [round(i * len(widths) / count) for i in range(count + 1)]
-    return [tuple(widths[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
+    groups = [[] for _ in range(min(count, len(set(widths))))]
+    for n in sorted(set(widths), reverse=True):
+        min(groups, key=sum).append(n)
+    return sorted(tuple(sorted(g)) for g in groups)
 
 
 def resolved_training(settings, regime: str, d: int) -> str:
@@ -114,7 +115,7 @@ def expand(spec) -> list[Point]:
     theory: one point per (regime, activation, N); exact and sgd: one per seed
     as well (the seed of W, resp. of the training run). SGD points use the
     spec's SGD grid and regimes when it has them, and record the widths
-    they are trained with (``training.cotrain``).
+    they are trained with (``training.groups``).
     """
     task_json = canonical_json(spec.task.model_dump(mode="json"))
     identity = canonical_json(spec.task.identity())
@@ -125,7 +126,7 @@ def expand(spec) -> list[Point]:
         grid = spec.neurons(kind_name)
         group_of = {}
         if kind.compute_many is not None:
-            for group in cotrain_groups(set(grid), spec.training.cotrain):
+            for group in cotrain_groups(grid, spec.training.groups):
                 group_of.update({n: group if len(group) > 1 else None for n in group})
         for activation in spec.activations:
             for regime in spec.regimes_for(kind_name):

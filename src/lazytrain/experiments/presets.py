@@ -39,7 +39,8 @@ def _fig1(quick: bool) -> dict:
     # budget, docs/reproduction.md); quick: fewer steps, a larger step size
     d, _ = _grid(quick)
     step = max(d // 15, 1)
-    sgd = {"regimes": ["nn"], "n_neurons": list(range(step, d + 1, step))}
+    # two groups of about equal total width: the two halves train in parallel
+    sgd = {"regimes": ["nn"], "n_neurons": list(range(step, d + 1, step)), "groups": 2}
     if quick:
         sgd.update(steps=4000, lr=0.005)
     return _figure("fig1", quick, "Quadratic target, quadratic activation: risk against N "
@@ -67,7 +68,7 @@ def _fig3(quick: bool) -> dict:
     fractions = (1 / 15, 1 / 5, 1 / 3, 1 / 2, 2 / 3, 1, 3 / 2, 2)
     widths = sorted({min(grid, key=lambda n: abs(n - f * d)) for f in fractions})
     sgd = {"regimes": ["nn"], "n_neurons": widths, "steps": 10_000 if quick else 100_000,
-           "lr": 1e-2}
+           "lr": 1e-2, "groups": 2}
     return _figure("fig3", quick, "Quadratic target, ReLU activation: risk against N "
                    "(paper Fig. 3)", {"type": "paper", "seed": 100}, "relu", ["exact", "sgd"],
                    regimes=("rf", "nt"), training=sgd)

@@ -90,12 +90,13 @@ class TrainingSettings(BaseModel):
     ``n_neurons`` / ``rho`` / ``regimes`` restrict the SGD points to a
     coarser grid than the theory and exact points (SGD is the costly kind).
 
-    ``cotrain``: the widths of one (regime, activation, seed) are trained
-    together, on one stream of samples (``lazytrain.train_sweep``: much
-    faster than one run per width), in groups of at most ``cotrain`` widths
-    (None: all in one group; 1: every width alone). A network trained in a
-    group equals the one trained alone up to float rounding, so the group is
-    part of each point's identity.
+    ``groups``: the SGD widths of one (regime, activation, seed) are split
+    into this many groups of about equal total width, each trained as one
+    run on one stream of samples (``lazytrain.train_sweep``: much faster
+    than one run per width); groups run in parallel on different workers.
+    1 (default): all widths together; as many as widths: every width alone.
+    A network trained in a group equals the one trained alone up to float
+    rounding, so the group is part of each point's identity.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -109,7 +110,7 @@ class TrainingSettings(BaseModel):
     n_neurons: list[PositiveInt] | None = Field(None, min_length=1)
     rho: list[PositiveFloat] | None = Field(None, min_length=1)
     regimes: list[Regime] | None = Field(None, min_length=1)
-    cotrain: PositiveInt | None = None
+    groups: PositiveInt = 1
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
 

@@ -240,16 +240,20 @@ class ResultStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     # ------------------------------------------------------------------ writing
-    def begin_run(self, spec, executor: str, workers: int | None) -> int:
-        """Record the start of a run (its spec and executor); return its id."""
+    def begin_run(self, specs, executor: str, workers: int | None) -> int:
+        """Record the start of a run (its spec or specs, executor); return its id."""
         from .. import __version__
 
+        specs = list(specs) if isinstance(specs, (list, tuple)) else [specs]
+        name = "+".join(s.name for s in specs)
+        spec_json = (specs[0].model_dump_json() if len(specs) == 1 else
+                     json.dumps([s.model_dump(mode="json") for s in specs]))
         with self.conn:
             cur = self.conn.execute(
                 "INSERT INTO runs (started_at, spec_name, spec_json, executor, workers, "
                 "package_version, git_commit, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (_now(), spec.name, spec.model_dump_json(), executor, workers, __version__,
-                 git_commit(), platform.node()))
+                (_now(), name, spec_json, executor, workers, __version__, git_commit(),
+                 platform.node()))
         return int(cur.lastrowid)
 
     def _row(self, point, result: dict, run_id: int) -> tuple:
