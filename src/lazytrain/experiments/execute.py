@@ -69,8 +69,11 @@ def default_workers() -> int:
 
 
 def _cost(unit):
-    """Rough cost order for longest-first scheduling: SGD before exact, large N first."""
-    return (any(p.kind == "sgd" for p in unit), sum(p.n_neurons for p in unit) * unit[0].d)
+    """Rough cost order for longest-first scheduling: SGD (by steps × total width) before exact
+    (by N), so that the long units start first and the short ones fill the gaps."""
+    steps = unit[0].training_options.get("steps") or 0
+    return (bool(steps), steps * sum(p.n_neurons for p in unit) * unit[0].d,
+            sum(p.n_neurons for p in unit))
 
 
 def _results(finished, unit_of):
