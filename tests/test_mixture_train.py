@@ -44,9 +44,9 @@ def test_sgd_lazy_regimes_end_near_their_exact_risk_small_d(regime):
 @pytest.mark.slow
 def test_sgd_nn_approaches_the_rank_n_optimum_at_d450():
     """The paper's scale with Figure 2's SGD settings (60k steps; a few minutes on one core)."""
-    from lazytrain.reproduce import SGDSettings
+    from lazytrain.reproduce import Fig2SGD
 
-    settings = SGDSettings.make(quick=False)
+    settings = Fig2SGD.make(quick=False)
     task = GaussianMixture.paper()
     picked = [0, 1]  # N = 30 and 90: the widest take several times longer
     widths = [settings.widths[k] for k in picked]

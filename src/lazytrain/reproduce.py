@@ -15,10 +15,12 @@ from tqdm.auto import tqdm
 from .bayes import bayes_risk
 from .exact import exact_risk
 from .exact.mixture import best_predictor
-from .figures import legend_below, new_figure, paper_style, plot_risk_vs_neurons, save_figure
+from .figures import (legend_below, new_figure, paper_style, plot_learning_curves, plot_risk_vs_neurons,
+                      save_figure)
 from .records import make_row, write_csv
 from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
+from .train import train_sweep
 from .weights import random_weights
 
 REGIMES = ("rf", "nt", "nn")
@@ -72,27 +74,85 @@ def theory_curves(task, n_max: int, activation: str = "quadratic") -> dict:
     return {r: (ns, [theory_risk(task, r, int(n), activation) for n in ns]) for r in REGIMES}
 
 
-def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
-    """Figure 1: quadratic target, quadratic activation, risk against N.
+@dataclass(frozen=True)
+class Fig1SGD:
+    """Figure 1's SGD runs: the paper's widths at d = 450 with the default steps and step
+    size (docs/reproduction.md), or a small quick version."""
 
-    Lines are the asymptotic theory, open markers the exact population risk
-    for one draw of W per N (RF, NT) and the rank-N optimum (NN).
+    widths: tuple
+    curve_widths: tuple
+    steps: int | None = None
+    lr: float | None = None
+
+    @classmethod
+    def make(cls, quick: bool, d: int) -> "Fig1SGD":
+        step = max(d // 15, 1)  # d = 450: the paper's grid 30, 60, ..., 450
+        widths = tuple(range(step, d + 1, step))
+        curves = tuple(widths[i] for i in (0, len(widths) // 3, 2 * len(widths) // 3, -1))
+        if quick:
+            return cls(widths=widths, curve_widths=curves, steps=4000, lr=0.005)
+        return cls(widths=widths, curve_widths=curves)
+
+
+def sgd_points(task, widths, seed: int, *, steps=None, lr=None, regime: str = "nn",
+               activation: str = "quadratic", progress: bool = True, point=None):
+    """SGD rows (kind 'sgd'), one network per width, trained on one shared sample stream.
+
+    ``train_sweep`` gives, per width, the network ``train(task, regime, N, ...)``
+    would give; ``lr`` may be one value or one per width (None: the default).
+    ``point(task, result)`` adds columns to each row (e.g. a 0-1 error or the
+    Monte-Carlo standard error).
+
+    Returns
+    -------
+    rows : list of dict
+    results : list of TrainResult, in the order of ``widths``
+    """
+    results = train_sweep(task, regime, list(widths), activation, steps=steps, lr=lr, seed=seed,
+                          progress=progress)
+    rows = [make_row(task.kind, regime, activation, task.d, n, "sgd", res.risk, seed=seed,
+                     samples=res.samples, lr=res.settings["lr"], **(point(task, res) if point else {}))
+            for n, res in zip(widths, results)]
+    return rows, results
+
+
+def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
+    """Figure 1: quadratic target, quadratic activation.
+
+    Left, risk against N: lines are the asymptotic theory, open markers the
+    exact population risk for one draw of W per N (RF, NT) and the rank-N
+    optimum (NN), filled markers NN trained by one-pass SGD (N ≤ d, initial
+    W the same draw). Right, the paper's right panel: SGD learning curves
+    (risk against samples seen) for a few N, dashed at the theory values.
+    The learning curves go to ``fig1_curves.csv``.
     """
     s = GridSettings.make(quick)
     task = QuadraticTarget.paper(d=s.d, seed=s.task_seed)
     rows = risk_points(task, s.n_grid, seed, progress=progress)
+    sgd = Fig1SGD.make(quick, s.d)
+    sgd_rows, results = sgd_points(task, sgd.widths, seed, steps=sgd.steps, lr=sgd.lr, progress=progress,
+                                   point=lambda t, res: {"wall_time": res.wall_time})
+    rows += sgd_rows
+    curves = [{"regime": "nn", "n_neurons": n, "samples": res.history.samples, "risk": res.history.risk}
+              for n, res in zip(sgd.widths, results) if n in sgd.curve_widths]
     out = Path(out)
-    paths = [write_csv(rows, out / "fig1.csv")]
+    curve_rows = [make_row(task.kind, c["regime"], "quadratic", task.d, c["n_neurons"], "sgd", r,
+                           seed=seed, samples=int(m))
+                  for c in curves for m, r in zip(c["samples"], c["risk"])]
+    paths = [write_csv(rows, out / "fig1.csv"), write_csv(curve_rows, out / "fig1_curves.csv")]
+    theory = {(c["regime"], c["n_neurons"]): theory_risk(task, c["regime"], c["n_neurons"]) for c in curves}
     with paper_style():
-        fig, (ax,) = new_figure()
+        fig, (ax, ax_curves) = new_figure(ncols=2)
         plot_risk_vs_neurons(ax, rows, curves=theory_curves(task, max(s.n_grid)), d=s.d)
         ax.set_title(f"Quadratic target, σ(u) = u², d = {s.d}")
+        plot_learning_curves(ax_curves, curves, theory)
+        ax_curves.set_title(f"NN trained by one-pass SGD (batch 100), d = {s.d}")
         paths += save_figure(fig, out, "fig1")
     return paths
 
 
 @dataclass(frozen=True)
-class SGDSettings:
+class Fig2SGD:
     """One-pass SGD for the NN markers: widths trained together on one sample stream.
 
     ``lr`` holds one base step size per width.
@@ -103,7 +163,7 @@ class SGDSettings:
     lr: tuple
 
     @classmethod
-    def make(cls, quick: bool) -> "SGDSettings":
+    def make(cls, quick: bool) -> "Fig2SGD":
         if quick:
             widths = (4, 12, 24, 40, 60)
             return cls(widths=widths, steps=4000, lr=(0.01,) * len(widths))
@@ -113,22 +173,6 @@ class SGDSettings:
         # rank-N optimum after 60k steps of 100 samples
         widths = (30, 90, 150, 300, 450)
         return cls(widths=widths, steps=60_000, lr=tuple(0.005 * (30 / n) ** 0.45 for n in widths))
-
-
-def sgd_points(task, settings: SGDSettings, seed: int, regime: str = "nn", activation: str = "quadratic",
-               progress: bool = True, point=None) -> list[dict]:
-    """SGD rows (kind 'sgd') for the widths of ``settings``, trained by :func:`train_sweep`.
-
-    ``point(task, result)`` may add columns to each row (the mixture adds the
-    trained predictor's 0-1 error).
-    """
-    from .train import train_sweep  # torch is needed only here
-
-    results = train_sweep(task, regime, list(settings.widths), activation, steps=settings.steps,
-                          lr=list(settings.lr), seed=seed, progress=progress)
-    return [make_row(task.kind, regime, activation, task.d, n, "sgd", res.risk, seed=seed,
-                     samples=res.samples, lr=res.settings["lr"], **(point(task, res) if point else {}))
-            for n, res in zip(settings.widths, results)]
 
 
 def mixture_point(task: GaussianMixture, regime: str, W, activation: str) -> dict:
@@ -154,8 +198,9 @@ def fig2(out, quick: bool = False, seed: int = 0, progress: bool = True, sgd: bo
     task = GaussianMixture.paper(d=s.d, seed=s.task_seed)
     rows = risk_points(task, s.n_grid, seed, progress=progress, point=mixture_point)
     if sgd:
-        rows += sgd_points(task, SGDSettings.make(quick), seed, progress=progress,
-                           point=lambda t, res: {"error": t.predictor_error(*res.quadratic_form)})
+        runs = Fig2SGD.make(quick)
+        rows += sgd_points(task, runs.widths, seed, steps=runs.steps, lr=list(runs.lr), progress=progress,
+                           point=lambda t, res: {"error": t.predictor_error(*res.quadratic_form)})[0]
     bayes = {kind: bayes_risk(task, kind) for kind in ("square", "error")}
     rows += [make_row(task.kind, "bayes", "any", task.d, n, "exact", bayes["square"], error=bayes["error"])
              for n in s.n_grid]
@@ -189,24 +234,49 @@ def exact_curves(rows, regimes=("rf", "nt")) -> dict:
     return curves
 
 
+@dataclass(frozen=True)
+class Fig3Settings:
+    """Figure 3's sizes: Figure 1's exact grid, a sparser grid of SGD widths, the SGD settings.
+
+    The SGD settings (batch 100, the NN step-down schedule of :func:`train`)
+    were measured for ReLU at d = 60 and 450 (docs/reproduction.md, Figure 3).
+    """
+
+    grid: GridSettings
+    nn_grid: tuple
+    steps: int
+    lr: float
+
+    @classmethod
+    def make(cls, quick: bool) -> "Fig3Settings":
+        grid = GridSettings.make(quick)
+        # the exact grid's points nearest to these fractions of d, so NN and NT share their N
+        fractions = (1 / 15, 1 / 5, 1 / 3, 1 / 2, 2 / 3, 1, 3 / 2, 2)
+        widths = tuple(sorted({min(grid.n_grid, key=lambda n: abs(n - f * grid.d)) for f in fractions}))
+        return cls(grid, widths, steps=10_000 if quick else 100_000, lr=1e-2)
+
+
 def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
     """Figure 3: quadratic target, ReLU activation, risk against N.
 
-    The paper shows SGD only; here RF and NT are the exact population risks
-    of one draw of W per N (lines through the open markers), on Figure 1's
-    grid (N up to 2d).
+    The paper shows SGD only. Here RF and NT are the exact population risks
+    of one draw of W per N on Figure 1's grid (N up to 2d; lines through the
+    open markers), and NN is one-pass SGD (filled markers) on a sparser grid.
     """
-    s = GridSettings.make(quick)
-    task = QuadraticTarget.paper(d=s.d, seed=s.task_seed)
-    rows = risk_points(task, s.n_grid, seed, activation="relu", regimes=("rf", "nt"),
+    s = Fig3Settings.make(quick)
+    d = s.grid.d
+    task = QuadraticTarget.paper(d=d, seed=s.grid.task_seed)
+    rows = risk_points(task, s.grid.n_grid, seed, activation="relu", regimes=("rf", "nt"),
                        progress=progress, theory=False)
+    rows += sgd_points(task, s.nn_grid, seed, steps=s.steps, lr=s.lr, activation="relu", progress=progress,
+                       point=lambda t, res: {"risk_se": res.risk_se, "steps": s.steps})[0]
     out = Path(out)
     paths = [write_csv(rows, out / "fig3.csv")]
     with paper_style():
         fig, (ax,) = new_figure()
-        plot_risk_vs_neurons(ax, rows, curves=exact_curves(rows), d=s.d,
-                             legend={"loc": "center right", "anchor": (1.0, 0.55)})  # clear of NT
-        ax.set_title(f"Quadratic target, ReLU, d = {s.d}")
+        plot_risk_vs_neurons(ax, rows, curves=exact_curves(rows), d=d,
+                             legend={"loc": "center right", "anchor": (1.0, 0.46)})  # between RF and NT
+        ax.set_title(f"Quadratic target, ReLU, d = {d}")
         paths += save_figure(fig, out, "fig3")
     return paths
 
