@@ -232,3 +232,11 @@ def test_flow_reaches_eckart_young_at_d450():
     for n in (30, 240, 450):
         res = train(task, "nn", n, method="flow")
         assert abs(res.risk - theory_risk(task, "nn", n)) < 1e-3, n
+
+
+def test_flow_needs_the_task_risk_gradient():
+    class NoGradient:
+        d, r0 = 5, 1.0
+
+    with pytest.raises(ValueError, match="predictor_risk_grad"):
+        train(NoGradient(), "nn", 3, method="flow")

@@ -79,6 +79,44 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
     add_legend(ax, rows, **(legend or {}))
 
 
+def plot_learning_curves(ax, curves, theory, ylabel=None):
+    """Risk against samples seen for a few widths, dashed lines at the theory values.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    curves : list of dict
+        Each with 'regime', 'n_neurons', 'samples' (array) and 'risk' (array).
+    theory : dict (regime, n_neurons) -> float
+        The n = ∞ value drawn as a dashed line in the curve's colour.
+    """
+    import numpy as np
+
+    ns = sorted({c["n_neurons"] for c in curves})
+    cmap = plt.get_cmap("viridis")
+    colour = {n: cmap(0.85 * i / max(len(ns) - 1, 1)) for i, n in enumerate(ns)}
+    dash = {"nn": "-", "nt": "-.", "rf": ":"}
+    for c in curves:
+        keep = np.asarray(c["samples"]) > 0  # log axis
+        label = f"{REGIME_STYLE[c['regime']]['label']}, N = {c['n_neurons']}"
+        ax.plot(np.asarray(c["samples"])[keep], np.asarray(c["risk"])[keep],
+                color=colour[c["n_neurons"]], linestyle=dash.get(c["regime"], "-"), label=label)
+        value = theory.get((c["regime"], c["n_neurons"]))
+        if value is not None:
+            ax.axhline(value, color=colour[c["n_neurons"]], linestyle="--", linewidth=0.9, alpha=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("number of samples (SGD steps × batch)")
+    ax.set_ylabel(ylabel or "normalised risk R / R0")
+    ax.set_ylim(-0.02, 1.05)
+    ax.grid(True, alpha=0.25, linewidth=0.6)
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=0.9))
+    labels.append("theory (n = ∞)")
+    ax.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+
+
 def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
     """One legend: a colour per regime, and the line/marker code for the kinds.
 

@@ -15,10 +15,12 @@ from tqdm.auto import tqdm
 from .bayes import bayes_risk
 from .exact import exact_risk
 from .exact.mixture import best_predictor
-from .figures import legend_below, new_figure, paper_style, plot_risk_vs_neurons, save_figure
+from .figures import (legend_below, new_figure, paper_style, plot_learning_curves, plot_risk_vs_neurons,
+                      save_figure)
 from .records import make_row, write_csv
 from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
+from .train import train_sweep
 from .weights import random_weights
 
 REGIMES = ("rf", "nt", "nn")
@@ -72,23 +74,105 @@ def theory_curves(task, n_max: int, activation: str = "quadratic") -> dict:
     return {r: (ns, [theory_risk(task, r, int(n), activation) for n in ns]) for r in REGIMES}
 
 
-def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
-    """Figure 1: quadratic target, quadratic activation, risk against N.
+@dataclass(frozen=True)
+class Fig1SGD:
+    """Figure 1's SGD runs: the paper's widths at d = 450 with the default steps and step
+    size (docs/reproduction.md), or a small quick version."""
 
-    Lines are the asymptotic theory, open markers the exact population risk
-    for one draw of W per N (RF, NT) and the rank-N optimum (NN).
+    widths: tuple
+    curve_widths: tuple
+    steps: int | None = None
+    lr: float | None = None
+
+    @classmethod
+    def make(cls, quick: bool, d: int) -> "Fig1SGD":
+        step = max(d // 15, 1)  # d = 450: the paper's grid 30, 60, ..., 450
+        widths = tuple(range(step, d + 1, step))
+        curves = tuple(widths[i] for i in (0, len(widths) // 3, 2 * len(widths) // 3, -1))
+        if quick:
+            return cls(widths=widths, curve_widths=curves, steps=4000, lr=0.005)
+        return cls(widths=widths, curve_widths=curves)
+
+
+def sgd_points(task, widths, seed: int, *, steps=None, lr=None, regime: str = "nn",
+               activation: str = "quadratic", progress: bool = True, point=None):
+    """SGD rows (kind 'sgd'), one network per width, trained on one shared sample stream.
+
+    ``train_sweep`` gives, per width, the network ``train(task, regime, N, ...)``
+    would give; ``lr`` may be one value or one per width (None: the default).
+    ``point(task, result)`` adds columns to each row (e.g. a 0-1 error or the
+    Monte-Carlo standard error).
+
+    Returns
+    -------
+    rows : list of dict
+    results : list of TrainResult, in the order of ``widths``
+    """
+    results = train_sweep(task, regime, list(widths), activation, steps=steps, lr=lr, seed=seed,
+                          progress=progress)
+    rows = [make_row(task.kind, regime, activation, task.d, n, "sgd", res.risk, seed=seed,
+                     samples=res.samples, lr=res.settings["lr"], **(point(task, res) if point else {}))
+            for n, res in zip(widths, results)]
+    return rows, results
+
+
+def fig1(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
+    """Figure 1: quadratic target, quadratic activation.
+
+    Left, risk against N: lines are the asymptotic theory, open markers the
+    exact population risk for one draw of W per N (RF, NT) and the rank-N
+    optimum (NN), filled markers NN trained by one-pass SGD (N ≤ d, initial
+    W the same draw). Right, the paper's right panel: SGD learning curves
+    (risk against samples seen) for a few N, dashed at the theory values.
+    The learning curves go to ``fig1_curves.csv``.
     """
     s = GridSettings.make(quick)
     task = QuadraticTarget.paper(d=s.d, seed=s.task_seed)
     rows = risk_points(task, s.n_grid, seed, progress=progress)
+    sgd = Fig1SGD.make(quick, s.d)
+    sgd_rows, results = sgd_points(task, sgd.widths, seed, steps=sgd.steps, lr=sgd.lr, progress=progress,
+                                   point=lambda t, res: {"wall_time": res.wall_time})
+    rows += sgd_rows
+    curves = [{"regime": "nn", "n_neurons": n, "samples": res.history.samples, "risk": res.history.risk}
+              for n, res in zip(sgd.widths, results) if n in sgd.curve_widths]
     out = Path(out)
-    paths = [write_csv(rows, out / "fig1.csv")]
+    curve_rows = [make_row(task.kind, c["regime"], "quadratic", task.d, c["n_neurons"], "sgd", r,
+                           seed=seed, samples=int(m))
+                  for c in curves for m, r in zip(c["samples"], c["risk"])]
+    paths = [write_csv(rows, out / "fig1.csv"), write_csv(curve_rows, out / "fig1_curves.csv")]
+    theory = {(c["regime"], c["n_neurons"]): theory_risk(task, c["regime"], c["n_neurons"]) for c in curves}
     with paper_style():
-        fig, (ax,) = new_figure()
+        fig, (ax, ax_curves) = new_figure(ncols=2)
         plot_risk_vs_neurons(ax, rows, curves=theory_curves(task, max(s.n_grid)), d=s.d)
         ax.set_title(f"Quadratic target, σ(u) = u², d = {s.d}")
+        plot_learning_curves(ax_curves, curves, theory)
+        ax_curves.set_title(f"NN trained by one-pass SGD (batch 100), d = {s.d}")
         paths += save_figure(fig, out, "fig1")
     return paths
+
+
+@dataclass(frozen=True)
+class Fig2SGD:
+    """One-pass SGD for the NN markers: widths trained together on one sample stream.
+
+    ``lr`` holds one base step size per width.
+    """
+
+    widths: tuple
+    steps: int
+    lr: tuple
+
+    @classmethod
+    def make(cls, quick: bool) -> "Fig2SGD":
+        if quick:
+            widths = (4, 12, 24, 40, 60)
+            return cls(widths=widths, steps=4000, lr=(0.01,) * len(widths))
+        # measured on the mixture at d = 450 (docs/reproduction.md): wider networks need smaller
+        # steps (label noise sets an SGD floor that grows with N); lr = 0.005 (30/N)^0.45 gives
+        # 0.005 at N = 30, 0.0025 at N = 150 and 0.0015 at N = 450, which end within 3-7 % of the
+        # rank-N optimum after 60k steps of 100 samples
+        widths = (30, 90, 150, 300, 450)
+        return cls(widths=widths, steps=60_000, lr=tuple(0.005 * (30 / n) ** 0.45 for n in widths))
 
 
 def mixture_point(task: GaussianMixture, regime: str, W, activation: str) -> dict:
@@ -97,20 +181,26 @@ def mixture_point(task: GaussianMixture, regime: str, W, activation: str) -> dic
     return {"risk": task.predictor_risk(M, c), "error": task.predictor_error(M, c)}
 
 
-def fig2(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
+def fig2(out, quick: bool = False, seed: int = 0, progress: bool = True, sgd: bool = True) -> list[Path]:
     """Figure 2: Gaussian mixture, quadratic activation, risk against N.
 
     Left: square risk (R0 = 1); lines are the small-Δ theory, open markers
-    the exact population risk for one draw of W per N, the dotted line the
-    Bayes square risk. Right: the 0-1 error of the same fitted predictors
-    (sign of c + xᵀMx), with the Bayes 0-1 error dotted. The CSV has an
-    'error' column and 'bayes' rows (one per N) holding both Bayes values.
+    the exact population risk for one draw of W per N, filled markers one-pass
+    SGD on the NN (``sgd=False`` skips it: at d = 450 it takes most of the
+    run), the dotted line the Bayes square risk. Right: the 0-1 error of the
+    same fitted or trained predictors (sign of c + xᵀMx), with the Bayes 0-1
+    error dotted. The CSV has an 'error' column and 'bayes' rows (one per N)
+    holding both Bayes values.
     """
     from matplotlib.lines import Line2D
 
     s = GridSettings.make(quick, task_seed=0)
     task = GaussianMixture.paper(d=s.d, seed=s.task_seed)
     rows = risk_points(task, s.n_grid, seed, progress=progress, point=mixture_point)
+    if sgd:
+        runs = Fig2SGD.make(quick)
+        rows += sgd_points(task, runs.widths, seed, steps=runs.steps, lr=list(runs.lr), progress=progress,
+                           point=lambda t, res: {"error": t.predictor_error(*res.quadratic_form)})[0]
     bayes = {kind: bayes_risk(task, kind) for kind in ("square", "error")}
     rows += [make_row(task.kind, "bayes", "any", task.d, n, "exact", bayes["square"], error=bayes["error"])
              for n in s.n_grid]
@@ -166,22 +256,6 @@ class Fig3Settings:
         return cls(grid, widths, steps=10_000 if quick else 100_000, lr=1e-2)
 
 
-def sgd_points(task, widths, seed: int, activation: str, steps: int, lr: float,
-               progress: bool = True) -> list[dict]:
-    """SGD rows (regime 'nn'), one network per width, trained on one shared sample stream.
-
-    ``train_sweep`` gives, per width, the network ``train(task, "nn", N, ...)``
-    would give; the Monte-Carlo standard error goes into a ``risk_se`` column.
-    """
-    from .train import train_sweep
-
-    results = train_sweep(task, "nn", list(widths), activation=activation, steps=steps, lr=lr,
-                          seed=seed, progress=progress)
-    return [make_row(task.kind, "nn", activation, task.d, n, "sgd", r.risk, seed=seed,
-                     risk_se=r.risk_se, steps=steps, lr=lr)
-            for n, r in zip(widths, results)]
-
-
 def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list[Path]:
     """Figure 3: quadratic target, ReLU activation, risk against N.
 
@@ -194,7 +268,8 @@ def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True) -> list
     task = QuadraticTarget.paper(d=d, seed=s.grid.task_seed)
     rows = risk_points(task, s.grid.n_grid, seed, activation="relu", regimes=("rf", "nt"),
                        progress=progress, theory=False)
-    rows += sgd_points(task, s.nn_grid, seed, "relu", s.steps, s.lr, progress=progress)
+    rows += sgd_points(task, s.nn_grid, seed, steps=s.steps, lr=s.lr, activation="relu", progress=progress,
+                       point=lambda t, res: {"risk_se": res.risk_se, "steps": s.steps})[0]
     out = Path(out)
     paths = [write_csv(rows, out / "fig3.csv")]
     with paper_style():

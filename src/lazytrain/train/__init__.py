@@ -29,7 +29,7 @@ SCHEDULES = {
 }
 
 #: η_c, the offset's step multiplier (see docs/reproduction.md for the measurement).
-DEFAULT_OFFSET_MULT = 10.0
+DEFAULT_OFFSET_MULT = 30.0
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -48,7 +48,7 @@ def default_lr(regime: str, d: int, method: str = "sgd") -> float:
     """
     if method == "flow":
         return 0.02
-    return 1e-3
+    return 2e-3
 
 
 def _check_lrs(lr, regime, d, method, k):
@@ -116,6 +116,11 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
             raise ValueError(
                 f"method='flow' (population gradient flow) needs regime='nn' and an even quadratic "
                 f"activation (closed-form risk), got regime={regime!r}, activation={act.name!r}"
+            )
+        if not callable(getattr(task, "predictor_risk_grad", None)):
+            raise ValueError(
+                f"method='flow' needs task.predictor_risk_grad(M, c) (the gradient of the closed-form "
+                f"risk of c + xᵀMx); {type(task).__name__} does not provide it"
             )
         return [run_flow(task, act, n, steps=steps, lr=lr_k, seed=seed, shared_a=shared_a,
                          n_history=n_history, settings=dict(settings))

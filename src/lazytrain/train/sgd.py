@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -17,6 +18,28 @@ from .result import History, TrainResult
 BLOWUP = 100.0
 #: Steps between two checks for NaN / blow-up.
 CHECK_EVERY = 100
+#: Below this many flops per step the loop runs on one CPU thread (see ``cpu_threads``).
+SMALL_STEP_FLOPS = 2e7
+
+
+@contextmanager
+def cpu_threads(device, flops_per_step):
+    """Use one torch thread for small CPU steps, then restore the setting.
+
+    Thread start-up and synchronisation cost more than they save on small
+    products, and on a busy machine much more: at d = 60 (ΣN = 330, 1.3e7
+    flops per step) one thread took 3 ms per step and two took 105 ms on the
+    shared, loaded 2-core machine (docs/performance.md).
+    """
+    if torch.device(device).type != "cpu" or flops_per_step >= SMALL_STEP_FLOPS:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def stream_seed(seed: int, stream: int) -> int:
@@ -60,9 +83,15 @@ def _diverged(lr, regime, widths, step, value):
     )
 
 
-def run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device, dtype,
-            schedule, shared_a, second_layer, offset_mult, n_history, n_test, progress, settings):
+def run_sgd(task, regime, widths, act, *, batch_size, device, **kwargs):
     """Train one network per width on a shared sample stream; one TrainResult per width."""
+    matrices = {"rf": 1, "nn": 2, "nt": 3}[regime]
+    with cpu_threads(device, 2 * matrices * batch_size * task.d * sum(widths)):
+        return _run_sgd(task, regime, widths, act, batch_size=batch_size, device=device, **kwargs)
+
+
+def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device, dtype,
+            schedule, shared_a, second_layer, offset_mult, n_history, n_test, progress, settings):
     d = task.d
     weights = [random_weights(d, n, seed=seed) for n in widths]
     a0_full = initial_signs(seed, max(widths))
@@ -141,7 +170,8 @@ def run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device, 
         risk, method, se = final[k]
         out.append(TrainResult(risk=float(risk), risk_method=method, risk_se=float(se), history=hist,
                                params=params, settings=dict(settings, n_neurons=n, lr=float(lrs[k])),
-                               wall_time=wall, weight_change=change))
+                               wall_time=wall, weight_change=change,
+                               quadratic_form=nets.quadratic_form(k) if exact else None))
     return out
 
 

@@ -1,0 +1,154 @@
+"""How close does the SGD step run to this machine's float32 matmul peak?
+
+Everything is measured in one process, so the machine's load cancels in the
+ratios (the machines are shared). Reported:
+
+* the float32 matmul peak (a large square product) in GFLOP/s;
+* per configuration, the step time, its matmul GFLOP/s (the step's matrix
+  products counted as 2·m·n·k flops each: 4·B·d·ΣN for NN) and the share of
+  the peak; the breakdown: sampling alone, the two matrix products alone,
+  and the rest (elementwise work and bookkeeping);
+* the same widths trained one by one vs stacked on one sample stream;
+* a plain torch autograd + torch.optim.SGD step for comparison;
+* the whole training loop (train_sweep, with its history records) per step.
+
+Run:  python benchmarks/bench_sgd.py [--threads 1] [--d 450] [--batch 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from lazytrain import QuadraticTarget, random_weights, train_sweep
+from lazytrain.activations import get_activation
+from lazytrain.train.networks import Networks
+
+
+def best_time(fn, repeat=5, number=None, budget=0.4):
+    """Best per-call time of fn over `repeat` rounds (the least-disturbed one)."""
+    fn()
+    if number is None:
+        t = time.perf_counter()
+        fn()
+        number = max(1, int(budget / max(time.perf_counter() - t, 1e-6)))
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - t) / number)
+    return best
+
+
+def matmul_peak(size=1536):
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    out = torch.empty(size, size)
+    t = best_time(lambda: torch.mm(a, b, out=out))
+    return 2 * size**3 / t / 1e9
+
+
+def make_nets(task, widths, regime="nn"):
+    act = get_activation("quadratic")
+    weights = [random_weights(task.d, n, seed=0) for n in widths]
+    a0 = [np.ones(n) for n in widths]
+    nets = Networks(regime, act, weights, a0, [1e-3] * len(widths), offset_mult=10.0)
+    nets.a += 1.0  # a = 1: the step then does all its work
+    return nets
+
+
+def bench_config(task, widths, batch, label, peak):
+    gen = torch.Generator().manual_seed(0)
+    nets = make_nets(task, widths)
+    n = sum(widths)
+    flops = 4 * batch * task.d * n
+    x, y = task.sample_torch(batch, gen, "cpu", torch.float32)
+
+    def step():
+        xs, ys = task.sample_torch(batch, gen, "cpu", torch.float32)
+        nets.step(xs, ys, 1e-9)
+
+    t_step = best_time(step)
+    t_sample = best_time(lambda: task.sample_torch(batch, gen, "cpu", torch.float32))
+    W = nets.W.clone()
+    H = torch.empty(batch, n)
+    G = torch.empty(n, task.d)
+
+    def mats():
+        torch.mm(x, W.t(), out=H)
+        torch.mm(H.t(), x, out=G)
+
+    t_mm = best_time(mats)
+    gflops = flops / t_step / 1e9
+    print(f"{label:<34} step {t_step * 1e3:8.3f} ms  {gflops:7.1f} GFLOP/s  "
+          f"share of peak {gflops / peak:6.1%}   [sampling {t_sample / t_step:5.1%}, "
+          f"matmuls alone {t_mm / t_step:5.1%} (at {flops / t_mm / 1e9 / peak:5.1%} of peak), "
+          f"rest {max(0.0, 1 - (t_sample + t_mm) / t_step):5.1%}]")
+    return t_step, gflops / peak
+
+
+def bench_autograd(task, width, batch, peak):
+    """The textbook loop: nn.Parameter + autograd + torch.optim.SGD (param groups for the multipliers)."""
+    d = task.d
+    gen = torch.Generator().manual_seed(0)
+    W = torch.nn.Parameter(torch.as_tensor(random_weights(d, width, seed=0), dtype=torch.float32))
+    a = torch.nn.Parameter(torch.ones(()))
+    c = torch.nn.Parameter(torch.zeros(()))
+    opt = torch.optim.SGD([{"params": [W], "lr": 1e-9 * width}, {"params": [a], "lr": 1e-9},
+                           {"params": [c], "lr": 1e-8}])
+
+    def step():
+        x, y = task.sample_torch(batch, gen, "cpu", torch.float32)
+        f = c + a / width * ((x @ W.t()) ** 2).sum(dim=1)
+        loss = ((y - f) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    t = best_time(step)
+    gflops = 4 * batch * d * width / t / 1e9
+    print(f"{'autograd + optim.SGD, N=' + str(width):<34} step {t * 1e3:8.3f} ms  {gflops:7.1f} GFLOP/s  "
+          f"share of peak {gflops / peak:6.1%}")
+    return t
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--d", type=int, default=450)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--loop-steps", type=int, default=2000)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    task = QuadraticTarget.paper(d=args.d)
+    widths = list(range(30, args.d + 1, 30)) if args.d >= 30 else [args.d]
+    peak = matmul_peak()
+    print(f"torch {torch.__version__}, {args.threads} thread(s), d={args.d}, batch={args.batch}")
+    print(f"float32 matmul peak: {peak:.1f} GFLOP/s\n")
+    t_single = bench_config(task, [args.d], args.batch, f"NN N={args.d}", peak)[0]
+    t_stack, share = bench_config(task, widths, args.batch, f"NN stacked N={widths[0]}..{widths[-1]} "
+                                  f"(ΣN={sum(widths)})", peak)
+    t_auto = bench_autograd(task, args.d, args.batch, peak)
+    # widths one by one (the sweep without stacking): sum of the single-width step times
+    t_separate = sum(bench_config(task, [n], args.batch, f"  NN N={n} alone", peak)[0]
+                     for n in widths[:: max(1, len(widths) // 3)])
+    sub = widths[:: max(1, len(widths) // 3)]
+    t_sub_stack = bench_config(task, sub, args.batch, f"  NN stacked {sub}", peak)[0]
+    print(f"\nstacking {len(sub)} widths on one sample stream: {t_separate / t_sub_stack:.2f}x faster "
+          f"than one run per width")
+    print(f"hand-written step vs autograd + optim.SGD at N={args.d}: {t_auto / t_single:.2f}x faster")
+    # whole loop (samples, step, schedule, divergence checks, ~120 exact-risk records)
+    t0 = time.perf_counter()
+    train_sweep(task, "nn", widths, steps=args.loop_steps, lr=1e-4)
+    t_loop = (time.perf_counter() - t0) / args.loop_steps
+    print(f"full train_sweep loop over all widths: {t_loop * 1e3:.3f} ms/step "
+          f"({t_stack / t_loop:.1%} of it in the bare step; history records and checks are the rest)")
+    print(f"\nSGD step share of the float32 matmul peak (stacked sweep): {share:.1%}")
+
+
+if __name__ == "__main__":
+    main()
