@@ -90,7 +90,8 @@ def test_risk_gradient_matches_finite_differences(dense_task):
     M, E = rng.standard_normal((2, 5, 5))
     E = E + E.T
     c, h = 0.3, 1e-5
-    grad_M, grad_c = dense_task.risk_gradient(M, c)
+    risk, grad_M, grad_c = dense_task.predictor_risk_grad(M, c)
+    assert risk == pytest.approx(dense_task.predictor_risk(M, c), rel=1e-12)
     fd_M = (dense_task.predictor_risk(M + h * E, c) - dense_task.predictor_risk(M - h * E, c)) / (2 * h)
     fd_c = (dense_task.predictor_risk(M, c + h) - dense_task.predictor_risk(M, c - h)) / (2 * h)
     assert np.sum(grad_M * E) == pytest.approx(fd_M, rel=1e-7)

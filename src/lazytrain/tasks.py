@@ -496,26 +496,30 @@ class GaussianMixture:
             err += 0.5 * prob_negative(sign * mu, -sign * c, tol)
         return float(err)
 
-    def risk_gradient(self, M, c=None, normalized: bool = True):
-        """Gradient of :meth:`predictor_risk` with respect to (M, c), for the population flow.
+    def predictor_risk_grad(self, M, c=None, normalized: bool = True):
+        """Risk of c + xᵀMx and its gradient with respect to (M, c), for the population flow.
 
-        ∇_M R = -2(1 - s)Δ + 2c'I + 4(M + ΔMΔ) and ∂R/∂c = 2c', with
-        s = ⟨M, Δ⟩_F and c' = c + Tr M (c = None: the optimal offset, c' = 0).
-        For a network M = (1/N)Σ a_i w_i w_iᵀ, ∂R/∂w_i = (2a_i/N)(∇_M R)w_i and
+        Same signature and conventions as ``QuadraticTarget.predictor_risk_grad``.
+        With s = ⟨M, Δ⟩_F and c' = c + Tr M (c = None: the optimal offset, c' = 0),
+        ∇_M R = -2(1 - s)Δ + 2c'I + 4(M + ΔMΔ) and ∂R/∂c = 2c'. For a network
+        M = (1/N)Σ a_i w_i w_iᵀ, ∂R/∂w_i = (2a_i/N)(∇_M R)w_i and
         ∂R/∂a_i = (1/N) w_iᵀ(∇_M R)w_i (paper.md §5).
 
         Returns
         -------
+        risk : float
         grad_M : ndarray of shape (d, d), symmetric
         grad_c : float
         """
         M = self._check_M(M)
         s = float(np.sum(M * self.Delta))
         cp = 0.0 if c is None else float(c) + float(np.trace(M))
-        grad = -2.0 * (1.0 - s) * self.Delta + 4.0 * self.cov_operator(M)
+        LM = self.cov_operator(M)
+        risk = (1.0 - s) ** 2 + cp * cp + 2.0 * float(np.sum(M * LM))
+        grad = -2.0 * (1.0 - s) * self.Delta + 4.0 * LM
         grad[np.diag_indices(self.d)] += 2.0 * cp
         scale = 1.0 / self.r0 if normalized else 1.0
-        return grad * scale, 2.0 * cp * scale
+        return risk * scale, grad * scale, 2.0 * cp * scale
 
     def __repr__(self) -> str:
         spec = getattr(self, "spec", None)

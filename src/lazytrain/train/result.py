@@ -61,6 +61,9 @@ class TrainResult:
         Seconds spent in training (shared among the widths of a sweep).
     weight_change : float
         ‖W - W0‖_F / ‖W0‖_F (0 for RF and NT, whose W is fixed).
+    quadratic_form : tuple (M, c) or None
+        The trained network as c + xᵀMx (SGD with an even quadratic
+        activation), e.g. for ``task.predictor_error(M, c)``; else None.
     """
 
     risk: float
@@ -71,6 +74,7 @@ class TrainResult:
     settings: dict
     wall_time: float
     weight_change: float = 0.0
+    quadratic_form: tuple | None = field(default=None, repr=False)
 
     @property
     def samples(self) -> int | None:

@@ -170,7 +170,8 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
         risk, method, se = final[k]
         out.append(TrainResult(risk=float(risk), risk_method=method, risk_se=float(se), history=hist,
                                params=params, settings=dict(settings, n_neurons=n, lr=float(lrs[k])),
-                               wall_time=wall, weight_change=change))
+                               wall_time=wall, weight_change=change,
+                               quadratic_form=nets.quadratic_form(k) if exact else None))
     return out
 
 
