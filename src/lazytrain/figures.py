@@ -33,6 +33,26 @@ RC = {
 }
 
 
+def seed_stats(rows, regime: str, kind: str) -> list[tuple]:
+    """Mean and spread over seeds of one regime and kind, per N.
+
+    Returns
+    -------
+    list of (n_neurons, mean, std, count), sorted by N; ``std`` is the
+    sample standard deviation over seeds (ddof = 1), 0 for a single seed.
+    NaN risks (a failed point) are left out.
+    """
+    import math
+    import statistics
+
+    groups: dict[int, list[float]] = {}
+    for r in rows:
+        if r["regime"] == regime and r["kind"] == kind and not math.isnan(float(r["risk"])):
+            groups.setdefault(int(r["n_neurons"]), []).append(float(r["risk"]))
+    return [(n, statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v))
+            for n, v in sorted(groups.items())]
+
+
 def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None):
     """Risk against N for each regime: theory lines, exact and SGD markers.
 
@@ -42,6 +62,8 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
     rows : list of dict
         Tidy rows; kinds 'exact' and 'sgd' become markers ('exact' open,
         'sgd' filled), kind 'theory' becomes a line unless ``curves`` is given.
+        With several seeds at one N, the marker is the mean over seeds and
+        an error bar shows ± one standard deviation across seeds.
     curves : dict regime -> (n_values, risks), optional
         Dense theory curves to draw as lines instead of the theory rows.
     d : int, optional
@@ -57,16 +79,19 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
         if curves and regime in curves:
             xs, ys = curves[regime]
         else:
-            pts = sorted((r["n_neurons"], r["risk"]) for r in mine if r["kind"] == "theory")
-            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            stats = seed_stats(mine, regime, "theory")
+            xs, ys = [s[0] for s in stats], [s[1] for s in stats]
         if len(xs):
             ax.plot(xs, ys, color=style["color"])
         for kind, face, size in (("exact", "white", 4.5), ("sgd", style["color"], 4.5)):
-            pts = sorted((r["n_neurons"], r["risk"]) for r in mine if r["kind"] == kind)
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="none",
-                        marker=style["marker"], markersize=size, markerfacecolor=face,
-                        markeredgecolor=style["color"], markeredgewidth=1.0)
+            stats = seed_stats(mine, regime, kind)
+            if not stats:
+                continue
+            spread = [s[2] for s in stats] if any(s[3] > 1 for s in stats) else None
+            ax.errorbar([s[0] for s in stats], [s[1] for s in stats], yerr=spread,
+                        linestyle="none", marker=style["marker"], markersize=size,
+                        markerfacecolor=face, markeredgecolor=style["color"],
+                        markeredgewidth=1.0, ecolor=style["color"], elinewidth=0.8, capsize=1.5)
     if d is not None:
         ax.axvline(d, color="0.5", linestyle=":", linewidth=1.0)
         ax.text(d, 0.97, " N = d", color="0.4", fontsize=7, va="top", ha="left",
@@ -141,6 +166,14 @@ def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
         if kind in kinds:
             handles.append(handle)
             labels.append(label)
+    counts: dict = {}
+    for r in rows:
+        if r["kind"] != "theory":
+            k = (r["regime"], r["kind"], r["n_neurons"])
+            counts[k] = counts.get(k, 0) + 1
+    if counts and max(counts.values()) > 1:
+        handles.append(Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=7))
+        labels.append(f"mean ± sd over {max(counts.values())} seeds")
     for handle, label in extra:
         handles.append(handle)
         labels.append(label)

@@ -26,6 +26,17 @@ def make_row(task: str, regime: str, activation: str, d: int, n_neurons: int, ki
     return row
 
 
+def set_default_mode(path) -> None:
+    """Give a file made by :func:`tempfile.mkstemp` (mode 0600) the usual 0666 & ~umask."""
+    try:  # Linux: read the umask without changing it (os.umask is not thread-safe)
+        with open("/proc/self/status") as fh:
+            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (temporary file + rename)."""
     path = Path(path)
@@ -34,6 +45,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", newline="") as fh:
             fh.write(text)
+        set_default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,244 @@
+"""Running a spec: skip the stored points, compute the others, store each as it finishes.
+
+Two executors compute the costly points, and only the driver (this
+process) writes the store:
+
+* ``local``: a pool of worker processes on this machine
+  (:class:`concurrent.futures.ProcessPoolExecutor`, spawn context);
+* ``dask``: a Dask distributed cluster, either a ``LocalCluster`` started
+  here or an existing scheduler given by its address.
+
+Cheap points (theory) are computed inline by the driver. Every point is
+computed with :data:`~.kinds.THREADS_PER_POINT` BLAS/OpenMP/torch threads
+wherever it runs, so the same spec gives the same numbers whichever
+executor ran it and however many workers it had.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .kinds import KINDS, THREADS_PER_POINT
+from .points import Point, compute_point, compute_unit, expand, pin_threads, work_units
+from .store import ResultStore
+
+EXECUTORS = ("local", "dask")
+
+
+class PointError(RuntimeError):
+    """A point failed; the message names it. Points stored before it are kept."""
+
+    def __init__(self, point: Point, exc: BaseException):
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        super().__init__(f"point {point.label()} failed: {detail}")
+        self.point = point
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: points in the spec, already stored, computed now."""
+
+    out: Path
+    spec_name: str
+    keys: tuple = field(repr=False)  #: keys of all the spec's points, in expansion order
+    skipped: int         #: already in the store
+    computed: int        #: computed by this run
+    run_id: int | None   #: None when there was nothing to compute
+    wall_s: float
+
+    @property
+    def total(self) -> int:
+        return len(self.keys)
+
+
+def default_workers() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _cost(unit):
+    """Rough cost order for longest-first scheduling: SGD (by steps × total width) before exact
+    (by N), so that the long units start first and the short ones fill the gaps."""
+    steps = unit[0].training_options.get("steps") or 0
+    return (bool(steps), steps * sum(p.n_neurons for p in unit) * unit[0].d,
+            sum(p.n_neurons for p in unit))
+
+
+def _results(finished, unit_of):
+    """(unit, results) for each finished future; a failed unit raises PointError."""
+    for future in finished:
+        unit = unit_of(future)
+        try:
+            results = future.result()
+        except Exception as exc:
+            raise PointError(unit[0], exc) from exc
+        yield unit, results
+
+
+# ---------------------------------------------------------------------- local executor
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent_pid:  # the driver died (even by SIGKILL): stop working
+            os._exit(1)
+
+
+def _init_local_worker(parent_pid: int) -> None:
+    pin_threads(THREADS_PER_POINT)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+
+
+@contextlib.contextmanager
+def _local_executor(workers: int):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_local_worker, initargs=(os.getpid(),))
+
+    def run(units):
+        futures = {pool.submit(compute_unit, u): u for u in units}
+        yield from _results(as_completed(futures), futures.__getitem__)
+
+    try:
+        yield run
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
+
+
+# ---------------------------------------------------------------------- dask executor
+@contextlib.contextmanager
+def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:  # pragma: no cover - dask is a dependency
+        raise RuntimeError("the dask executor needs dask distributed: pip install 'dask[distributed]'")
+
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            try:
+                # connect timeout: dask's distributed.comm.timeouts.connect (30 s by default)
+                client = stack.enter_context(Client(scheduler))
+            except (OSError, TimeoutError) as exc:
+                raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+        else:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=processes,
+                dashboard_address=None, silence_logs=logging.WARNING))
+            client = stack.enter_context(Client(cluster))
+
+        def run(units):
+            by_key = {}
+            for u in units:
+                future = client.submit(compute_unit, u, key=f"lazytrain-point-{u[0].key}", pure=False)
+                by_key[future.key] = (u, future)
+            try:
+                yield from _results(as_completed([f for _, f in by_key.values()]),
+                                    lambda future: by_key[future.key][0])
+            finally:
+                client.cancel([f for _, f in by_key.values()])
+
+        yield run
+
+
+# ---------------------------------------------------------------------- the driver
+def run_spec(spec, out, executor: str = "local", workers: int | None = None,
+             scheduler: str | None = None, progress: bool = True,
+             dask_processes: bool = True) -> RunSummary:
+    """Compute every point of ``spec`` not yet stored in ``out``; store each as it finishes.
+
+    Parameters
+    ----------
+    spec : ExperimentSpec, or a list of them
+        Several specs run as one sweep: their points share the workers, the
+        costliest first (``lazytrain reproduce all``).
+    out : path
+        Output directory; its ``results.sqlite`` is created if missing.
+    executor : {'local', 'dask'}
+        Where the costly points run (theory points are computed inline).
+    workers : int, optional
+        Worker processes (local, or the LocalCluster's); default: the CPUs
+        available. Ignored with ``scheduler`` (the cluster has its workers).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``); implies
+        ``executor='dask'``.
+    progress : bool
+        Show a progress bar (points done out of the spec's, time left).
+    dask_processes : bool
+        LocalCluster with worker processes (True) or threads (False).
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    StoreError
+        The output directory holds a foreign or corrupt store, or another run uses it.
+    PointError
+        A point failed; the points stored before it are kept, and running
+        again resumes after them.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {executor!r}")
+    if scheduler and executor != "dask":
+        raise ValueError("a scheduler address needs executor='dask'")
+    if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    start = time.perf_counter()
+    specs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    points = list({p.key: p for s in specs for p in expand(s)}.values())
+    keys = tuple(p.key for p in points)
+    name = "+".join(s.name for s in specs)
+    with ResultStore.open_or_create(out) as store, store.exclusive():
+        done = store.keys()
+        todo = [p for p in points if p.key not in done]
+        skipped = len(points) - len(todo)
+        if not todo:
+            return RunSummary(Path(out), name, keys, skipped, 0, None, time.perf_counter() - start)
+        run_id = store.begin_run(specs, executor, None if scheduler else workers)
+        cheap = [p for p in todo if KINDS[p.kind].cheap]
+        costly = sorted(work_units(p for p in todo if not KINDS[p.kind].cheap), key=_cost,
+                        reverse=True)
+        if cheap:
+            _compute_inline(store, cheap, run_id)
+        if costly:
+            n_workers = min(workers or default_workers(), len(costly))
+            n_costly = sum(len(u) for u in costly)
+            bar = tqdm(total=len(points), initial=len(points) - n_costly, unit="pt",
+                       desc=f"{name} ({executor})", disable=not progress, smoothing=0.05)
+            context = (_local_executor(n_workers) if executor == "local"
+                       else _dask_executor(n_workers, scheduler, dask_processes))
+            with bar, context as run:
+                for unit, results in run(costly):
+                    store.add_many(zip(unit, results), run_id)  # a group: all or nothing
+                    bar.update(len(unit))
+    return RunSummary(Path(out), name, keys, skipped, len(todo), run_id, time.perf_counter() - start)
+
+
+def _compute_inline(store: ResultStore, points, run_id: int) -> None:
+    """Compute cheap points here, each stored in its own transaction as it finishes."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=THREADS_PER_POINT):
+        for point in points:
+            try:
+                result = compute_point(point, pin=False)
+            except Exception as exc:
+                raise PointError(point, exc) from exc
+            store.add(point, result, run_id)

@@ -1,0 +1,149 @@
+"""The kinds of risk a point can ask for, and how each is computed.
+
+A :class:`Kind` says how to compute one point of its kind from the built
+task, whether it is cheap enough for the driver to compute inline, whether
+it depends on a seed and on the training settings. The registry
+:data:`KINDS` is what specs validate against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+#: Every point is computed with exactly this many BLAS/OpenMP/torch threads,
+#: on every executor, so that its floating-point result does not depend on
+#: where it ran. Sweeps get their parallelism from running points side by side.
+THREADS_PER_POINT = 1
+
+
+def _theory(task, point):
+    from ..theory import theory_risk
+
+    return theory_risk(task, point.regime, point.n_neurons, point.activation), {}
+
+
+def _mixture_error(task, regime, W, activation) -> dict:
+    """The 0-1 error P(sign f(x) ≠ y) of the regime's best predictor (Figure 2, right)."""
+    from ..activations import get_activation
+    from ..exact.mixture import best_predictor
+
+    if not get_activation(activation).is_even_quadratic:
+        return {}
+    M, c = best_predictor(task, regime, W)
+    return {"error": task.predictor_error(M, c)}
+
+
+#: task family -> extra values of an exact point (scalars become columns of the tidy table).
+EXACT_EXTRAS = {"mixture": _mixture_error}
+
+
+def _exact(task, point):
+    from ..exact import exact_risk
+    from ..weights import random_weights
+
+    W = random_weights(task.d, point.n_neurons, seed=point.seed)
+    risk = exact_risk(task, point.regime, W, point.activation)
+    extras = EXACT_EXTRAS.get(task.kind)
+    return risk, (extras(task, point.regime, W, point.activation) if extras else {})
+
+
+def _train_function():
+    import lazytrain
+
+    fn = getattr(lazytrain, "train", None)
+    return fn if callable(fn) else None
+
+
+def _sgd_unavailable():
+    if _train_function() is None:
+        return "SGD training (lazytrain.train) is not part of this installation of lazytrain"
+    return None
+
+
+def _mixture_trained_error(task, result) -> dict:
+    """The 0-1 error of the trained network, when it is a quadratic form c + xᵀMx."""
+    form = getattr(result, "quadratic_form", None)
+    return {} if form is None else {"error": task.predictor_error(*form)}
+
+
+#: task family -> extra values of a trained network (scalars become table columns).
+SGD_EXTRAS = {"mixture": _mixture_trained_error}
+
+
+def _sgd_extra(task, result) -> dict:
+    """What an SGD point keeps besides its risk: how the risk was measured, and the learning curve."""
+    hist = result.history
+    extras = SGD_EXTRAS.get(task.kind)
+    return {**(extras(task, result) if extras else {}),
+            "samples": result.samples, "risk_method": result.risk_method,
+            "risk_se": float(result.risk_se), "weight_change": float(result.weight_change),
+            "history": {"steps": [int(x) for x in hist.steps],
+                        "samples": None if hist.samples is None else [int(x) for x in hist.samples],
+                        "risk": [float(x) for x in hist.risk], "kind": hist.kind}}
+
+
+def _sgd_many(task, points):
+    """Train the widths of ``points`` (same everything but N) together: one ``train_sweep``.
+
+    The widths share every batch and one matrix product (docs/performance.md);
+    each network is the one ``train`` would give up to float rounding, which
+    is why the co-trained widths are part of the points' identity.
+    """
+    import torch
+
+    from ..train import train_sweep
+
+    torch.set_num_threads(THREADS_PER_POINT)
+    p = points[0]
+    results = train_sweep(task, p.regime, [q.n_neurons for q in points], activation=p.activation,
+                          seed=p.seed, **p.training_options)
+    return [(r.risk, _sgd_extra(task, r)) for r in results]
+
+
+def _sgd(task, point):
+    import torch
+
+    torch.set_num_threads(THREADS_PER_POINT)
+    result = _train_function()(task, point.regime, point.n_neurons, activation=point.activation,
+                               seed=point.seed, **point.training_options)
+    return result.risk, _sgd_extra(task, result)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How to compute the points of one kind.
+
+    Attributes
+    ----------
+    name : str
+    compute : callable (task, point) -> (risk, extra)
+        ``risk`` is R/R0; ``extra`` a JSON-ready dict kept with the result.
+    cheap : bool
+        Computed inline by the driver rather than sent to a worker.
+    seeded : bool
+        One point per seed (False: a single point without seed).
+    trained : bool
+        The training settings are part of the point.
+    unavailable : callable () -> str or None
+        Why this kind cannot run in this installation (None when it can).
+    compute_many : callable (task, points) -> list of (risk, extra), optional
+        Computes several points that differ only in N at once (SGD: the
+        widths trained together on one sample stream).
+    """
+
+    name: str
+    compute: Callable
+    cheap: bool = False
+    seeded: bool = True
+    trained: bool = False
+    unavailable: Callable[[], str | None] = lambda: None
+    compute_many: Callable | None = None
+
+
+#: name -> Kind, in display order.
+KINDS: dict[str, Kind] = {
+    "theory": Kind("theory", _theory, cheap=True, seeded=False),
+    "exact": Kind("exact", _exact),
+    "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable, compute_many=_sgd_many),
+}

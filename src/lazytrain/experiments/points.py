@@ -1,0 +1,218 @@
+"""Points: the independent units a spec expands into, and how one is computed.
+
+A point is identified by :attr:`Point.key`, the SHA-256 of everything that
+determines its value (the task's identity, regime, activation, N, kind,
+seed and, for SGD, the training settings) and of nothing else: not the
+spec's name, not the grid it sits in, not where it runs. The same point
+asked for by two specs is computed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .kinds import KINDS, THREADS_PER_POINT
+from .tasks import build_task, canonical_json
+
+#: Bump when the meaning of a stored value changes, so old stores are not reused silently.
+POINT_SCHEMA = 1
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One value to compute: a risk R/R0 for (task, regime, activation, N, kind, seed).
+
+    Build points with :func:`expand`; ``key`` is filled in there.
+    """
+
+    task: str          #: the task recipe, JSON (what a worker builds the task from)
+    task_identity: str  #: what determines the task, JSON (what is hashed)
+    task_family: str   #: 'quadratic', 'mixture', ...: the table's ``task`` column
+    task_params: str   #: short label of the task, e.g. ``paper(d=450, seed=100)``
+    d: int
+    regime: str
+    activation: str
+    n_neurons: int
+    kind: str
+    seed: int | None
+    training: str | None = None  #: training settings, JSON (SGD points only)
+    cotrained: tuple | None = None  #: the widths trained together with this one (SGD groups)
+    key: str = field(default="", compare=False)
+
+    def identity(self) -> dict:
+        """Everything that determines the value (the hashed content)."""
+        out = {"schema": POINT_SCHEMA, "task": json.loads(self.task_identity),
+               "regime": self.regime, "activation": self.activation,
+               "n_neurons": self.n_neurons, "kind": self.kind, "seed": self.seed,
+               "training": json.loads(self.training) if self.training else None}
+        if self.cotrained:
+            out["cotrained"] = list(self.cotrained)
+        return out
+
+    def unit_id(self) -> tuple:
+        """Points with the same unit id are computed together (one SGD group), else alone."""
+        if not self.cotrained:
+            return (self.key,)
+        return (self.task_identity, self.kind, self.regime, self.activation, self.seed,
+                self.training, self.cotrained)
+
+    @property
+    def training_options(self) -> dict:
+        return json.loads(self.training) if self.training else {}
+
+    @property
+    def rho(self) -> float:
+        return self.n_neurons / self.d
+
+    def with_key(self) -> "Point":
+        digest = hashlib.sha256(canonical_json(self.identity()).encode()).hexdigest()
+        return Point(**{**self.__dict__, "key": digest})
+
+    def label(self) -> str:
+        seed = "" if self.seed is None else f" seed={self.seed}"
+        return (f"{self.kind} {self.regime} {self.activation} N={self.n_neurons}{seed} "
+                f"on {self.task_params} [{self.key[:12]}]")
+
+
+def cotrain_groups(widths, count: int) -> list[tuple]:
+    """Split the widths into ``count`` groups of about equal total width (the cost of a step).
+
+    Largest width first, each into the group with the smallest total so far
+    (ties: the first). The split depends only on the widths and ``count``
+    (never on the workers), so the same spec always trains the same groups.
+    """
+    groups = [[] for _ in range(min(count, len(set(widths))))]
+    for n in sorted(set(widths), reverse=True):
+        min(groups, key=sum).append(n)
+    return sorted(tuple(sorted(g)) for g in groups)
+
+
+def resolved_training(settings, regime: str, d: int) -> str:
+    """The training options of an SGD point as JSON, with unset steps and lr replaced by the
+    training code's defaults, so that the key changes if those defaults ever do."""
+    options = settings.train_options()
+    from ..train import default_lr, default_steps
+
+    if options["steps"] is None:
+        options["steps"] = default_steps(regime, d, options["method"])
+    if options["lr"] is None:
+        options["lr"] = default_lr(regime, d, options["method"])
+    return canonical_json(options)
+
+
+def expand(spec) -> list[Point]:
+    """All the points of a spec, without repeats, in a stable order.
+
+    theory: one point per (regime, activation, N); exact and sgd: one per seed
+    as well (the seed of W, resp. of the training run). SGD points use the
+    spec's SGD grid and regimes when it has them, and record the widths
+    they are trained with (``training.groups``).
+    """
+    task_json = canonical_json(spec.task.model_dump(mode="json"))
+    identity = canonical_json(spec.task.identity())
+    family, params, d = spec.task.family, spec.task.describe(), spec.task.d
+    points, seen = [], set()
+    for kind_name in spec.kinds:
+        kind = KINDS[kind_name]
+        grid = spec.neurons(kind_name)
+        group_of = {}
+        if kind.compute_many is not None:
+            for group in cotrain_groups(grid, spec.training.groups):
+                group_of.update({n: group if len(group) > 1 else None for n in group})
+        for activation in spec.activations:
+            for regime in spec.regimes_for(kind_name):
+                training = resolved_training(spec.training, regime, d) if kind.trained else None
+                for n in grid:
+                    for seed in (spec.seeds if kind.seeded else [None]):
+                        p = Point(task_json, identity, family, params, d, regime, activation, int(n),
+                                  kind_name, seed, training, group_of.get(n)).with_key()
+                        if p.key not in seen:
+                            seen.add(p.key)
+                            points.append(p)
+    return points
+
+
+_pinned: dict = {}
+
+
+def pin_threads(n: int = THREADS_PER_POINT) -> None:
+    """Pin this process's BLAS/OpenMP pools to ``n`` threads (environment + threadpoolctl).
+
+    Called once in every worker; idempotent.
+    """
+    if _pinned.get("n") == n:
+        return
+    for var in _THREAD_VARS:
+        os.environ[var] = str(n)
+    from threadpoolctl import threadpool_limits
+
+    import scipy.linalg  # noqa: F401  (load the BLAS the solvers use, so that it is pinned too)
+
+    _pinned["limiter"] = threadpool_limits(limits=n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    _pinned["n"] = n
+
+
+def device_name() -> str:
+    """What computed the point: 'cpu (machine, processor)'."""
+    return f"cpu ({platform.machine()}, {platform.processor() or 'unknown'})"
+
+
+def _result(point: Point, risk: float, extra: dict, wall: float) -> dict:
+    from .. import __version__
+
+    device = point.training_options.get("device", "cpu") if point.training else "cpu"
+    return {"key": point.key, "risk": float(risk), "extra": extra, "wall_s": wall,
+            "package_version": __version__,
+            "device": device_name() if device == "cpu" else device, "host": platform.node()}
+
+
+def compute_point(point: Point, pin: bool = True) -> dict:
+    """Compute one point; return its risk and provenance.
+
+    Returns
+    -------
+    dict with keys key, risk, extra, wall_s, package_version, device, host.
+    """
+    if pin:
+        pin_threads()
+    task = build_task(point.task)
+    start = time.perf_counter()
+    risk, extra = KINDS[point.kind].compute(task, point)
+    return _result(point, risk, extra, time.perf_counter() - start)
+
+
+def compute_unit(points, pin: bool = True) -> list[dict]:
+    """Compute a unit of work: one point, or a group of points computed together.
+
+    A group (same :meth:`Point.unit_id`) goes to its kind's ``compute_many``;
+    each point's ``wall_s`` is its share of the group's time.
+    """
+    points = list(points)
+    if len(points) == 1 and not points[0].cotrained:
+        return [compute_point(points[0], pin)]
+    if pin:
+        pin_threads()
+    task = build_task(points[0].task)
+    start = time.perf_counter()
+    values = KINDS[points[0].kind].compute_many(task, points)
+    share = (time.perf_counter() - start) / len(points)
+    return [_result(p, risk, extra, share) for p, (risk, extra) in zip(points, values)]
+
+
+def work_units(points) -> list[list[Point]]:
+    """Group points into units of work (see :meth:`Point.unit_id`), keeping the order."""
+    units: dict = {}
+    for p in points:
+        units.setdefault(p.unit_id(), []).append(p)
+    return [sorted(u, key=lambda p: p.n_neurons) for u in units.values()]

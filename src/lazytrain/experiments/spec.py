@@ -1,0 +1,312 @@
+"""Experiment specs: what to compute, validated on load.
+
+A spec names one task, the regimes, activations, an N grid (or a ρ = N/d
+grid), seeds, the kinds of risk (theory, exact, sgd) and the training
+settings of the SGD points. It is read from a TOML file or taken from a
+named preset (:data:`PRESETS`); a preset is just a spec. Every invalid
+field raises :class:`SpecError` naming the field and what is allowed.
+
+Example TOML::
+
+    name = "spectra-exponential"
+    regimes = ["rf", "nt", "nn"]
+    n_neurons = {start = 20, stop = 200, step = 20}
+    seeds = [0, 1, 2]
+    kinds = ["theory", "exact"]
+
+    [task]
+    type = "spectrum"
+    spectrum = "exponential"
+    d = 200
+    seed = 3
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt,
+                      SerializeAsAny, ValidationError, field_validator, model_validator)
+
+from ..activations import get_activation
+from .kinds import KINDS
+from .tasks import TASK_TYPES, NpyTarget, TaskRecipe
+
+Regime = Literal["rf", "nt", "nn"]
+KindName = Literal["theory", "exact", "sgd"]
+
+#: The ``[task]`` table: one recipe per ``type`` (see :data:`.tasks.TASK_TYPES`).
+TaskField = Annotated[Union[tuple(TASK_TYPES.values())], Field(discriminator="type")]
+
+
+def _check_builds(recipe) -> None:
+    """Build the task once, so that a task the code refuses is reported on load, naming ``task``."""
+    from .tasks import build_task, canonical_json
+
+    try:
+        build_task(canonical_json(recipe.model_dump(mode="json")))
+    except ValueError as exc:
+        raise ValueError(f"task: {exc}") from None
+
+
+class SpecError(ValueError):
+    """An invalid experiment spec; the message names each bad field and what is allowed."""
+
+
+def _int_grid(value):
+    """Accept a list of ints or an inclusive range table ``{start, stop, step}``."""
+    if isinstance(value, dict):
+        unknown = set(value) - {"start", "stop", "step"}
+        if unknown or not {"start", "stop"} <= set(value):
+            raise ValueError("a grid table must have the keys start, stop and optionally step "
+                             f"(an inclusive range), got keys {sorted(value)}")
+        start, stop, step = value["start"], value["stop"], value.get("step", 1)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, stop, step)):
+            raise ValueError(f"start, stop and step must be integers, got {value}")
+        if step < 1 or stop < start:
+            raise ValueError(f"need step >= 1 and stop >= start, got {value}")
+        return list(range(start, stop + 1, step))
+    return value
+
+
+def _no_duplicates(name, values):
+    if values is not None:
+        seen, dup = set(), []
+        for v in values:
+            if v in seen:
+                dup.append(v)
+            seen.add(v)
+        if dup:
+            raise ValueError(f"{name} must not repeat values, got {sorted(set(dup))} more than once")
+    return values
+
+
+class TrainingSettings(BaseModel):
+    """Settings of the SGD points (``kinds`` containing ``'sgd'``).
+
+    ``None`` means the training code's own default (the paper's budget).
+    ``n_neurons`` / ``rho`` / ``regimes`` restrict the SGD points to a
+    coarser grid than the theory and exact points (SGD is the costly kind).
+
+    ``groups``: the SGD widths of one (regime, activation, seed) are split
+    into this many groups of about equal total width, each trained as one
+    run on one stream of samples (``lazytrain.train_sweep``: much faster
+    than one run per width); groups run in parallel on different workers.
+    1 (default): all widths together; as many as widths: every width alone.
+    A network trained in a group equals the one trained alone up to float
+    rounding, so the group is part of each point's identity.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: PositiveInt | None = None
+    batch_size: PositiveInt = 100
+    lr: PositiveFloat | None = None
+    dtype: Literal["float32", "float64"] = "float32"
+    method: str = "sgd"
+    device: str = "cpu"
+    n_neurons: list[PositiveInt] | None = Field(None, min_length=1)
+    rho: list[PositiveFloat] | None = Field(None, min_length=1)
+    regimes: list[Regime] | None = Field(None, min_length=1)
+    groups: PositiveInt = 1
+
+    _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
+
+    @field_validator("n_neurons", "rho", "regimes")
+    @classmethod
+    def _unique(cls, v, info):
+        return _no_duplicates(info.field_name, v)
+
+    @model_validator(mode="after")
+    def _one_grid(self):
+        if self.n_neurons is not None and self.rho is not None:
+            raise ValueError("give at most one of training.n_neurons and training.rho")
+        return self
+
+    def train_options(self) -> dict:
+        """The keyword arguments passed to ``lazytrain.train`` (what determines an SGD value)."""
+        return self.model_dump(include={"steps", "batch_size", "lr", "dtype", "method", "device"})
+
+
+class ExperimentSpec(BaseModel):
+    """A validated experiment: one task, and the grid of points to compute on it.
+
+    Points: for every regime, activation and N, one ``theory`` point (no
+    seed), one ``exact`` point per seed (seed of the random weights W) and
+    one ``sgd`` point per seed (seed of the training run).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    task: SerializeAsAny[TaskField]
+    regimes: list[Regime] = Field(["rf", "nt", "nn"], min_length=1)
+    activations: list[str] = Field(["quadratic"], min_length=1)
+    n_neurons: list[PositiveInt] | None = Field(None, min_length=1)
+    rho: list[PositiveFloat] | None = Field(None, min_length=1)
+    seeds: list[NonNegativeInt] = Field([0], min_length=1)
+    kinds: list[KindName] = Field(["theory", "exact"], min_length=1)
+    training: TrainingSettings = TrainingSettings()
+
+    _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
+
+    @field_validator("regimes", "activations", "n_neurons", "rho", "seeds", "kinds")
+    @classmethod
+    def _unique(cls, v, info):
+        return _no_duplicates(info.field_name, v)
+
+    @field_validator("activations")
+    @classmethod
+    def _known_activations(cls, v):
+        return [get_activation(a).name for a in v]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if (self.n_neurons is None) == (self.rho is None):
+            raise ValueError("give exactly one of n_neurons (a list of N, or {start, stop, step}) "
+                             "and rho (a list of N/d)")
+        why = self.task.unavailable()
+        if why:
+            raise ValueError(f"task.type {self.task.type!r} is not available: {why}")
+        if not isinstance(self.task, NpyTarget):  # (checked with its file in validate_spec)
+            _check_builds(self.task)
+        for kind in self.kinds:
+            why = KINDS[kind].unavailable()
+            if why:
+                raise ValueError(f"kinds: {kind!r} is not available: {why}")
+        self.neurons()  # every rho must give N >= 1
+        return self
+
+    # ----------------------------------------------------------------- grids
+    @property
+    def d(self) -> int:
+        return self.task.d
+
+    def _to_neurons(self, n_neurons, rho, field: str) -> list[int]:
+        if n_neurons is not None:
+            return list(n_neurons)
+        out = []
+        for r in rho:
+            n = round(r * self.d)
+            if n < 1:
+                raise ValueError(f"{field}: rho = {r} gives N = round(rho * d) = {n} at d = {self.d}; "
+                                 f"use rho >= {0.5 / self.d:.3g}")
+            out.append(n)
+        return out
+
+    def neurons(self, kind: str | None = None) -> list[int]:
+        """The N grid of a kind (SGD may have its own, see :class:`TrainingSettings`)."""
+        t = self.training
+        if kind == "sgd" and (t.n_neurons is not None or t.rho is not None):
+            return self._to_neurons(t.n_neurons, t.rho, "training.rho")
+        return self._to_neurons(self.n_neurons, self.rho, "rho")
+
+    def regimes_for(self, kind: str) -> list[str]:
+        if kind == "sgd" and self.training.regimes is not None:
+            return list(self.training.regimes)
+        return list(self.regimes)
+
+    def with_updates(self, **updates) -> "ExperimentSpec":
+        """A re-validated copy with some fields replaced."""
+        data = self.model_dump(mode="json")
+        data.update(updates)
+        return validate_spec(data)
+
+
+def _model_at(loc) -> type[BaseModel] | None:
+    """The pydantic model holding the field at ``loc`` (for 'allowed fields' messages)."""
+    model: type[BaseModel] | None = ExperimentSpec
+    for part in loc:
+        if model is ExperimentSpec and part == "task":
+            model = None  # the next part is the task type tag
+            continue
+        if model is None and part in TASK_TYPES:
+            model = TASK_TYPES[part]
+            continue
+        if model is ExperimentSpec and part == "training":
+            model = TrainingSettings
+            continue
+        return None
+    return model
+
+
+def _format(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        kind = err["type"]
+        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if kind == "extra_forbidden":
+            model = _model_at(loc[:-1])
+            allowed = sorted(f for f in model.model_fields if f != "type") if model else []
+            msg = f"unknown field; the allowed fields here are {allowed}"
+        elif kind == "missing":
+            msg = "required field is missing"
+        elif kind == "union_tag_invalid":
+            msg = f"type must be one of {sorted(TASK_TYPES)}, got {err['input'].get('type')!r}"
+        elif kind == "union_tag_not_found":
+            msg = f"the task needs a type, one of {sorted(TASK_TYPES)}"
+        elif kind not in ("value_error", "assertion_error"):
+            msg = f"{msg} (got {err['input']!r})"
+        clean = [p for i, p in enumerate(loc) if not (i == 1 and loc[0] == "task" and p in TASK_TYPES)]
+        field = ".".join(str(p) for p in clean)
+        lines.append(f"{field}: {msg}" if field else msg)
+    return "invalid experiment spec:\n  " + "\n  ".join(lines)
+
+
+def validate_spec(data: dict, base_dir: Path | None = None) -> ExperimentSpec:
+    """Validate a spec given as a dict (the content of a TOML file).
+
+    Relative ``task.path`` entries are resolved against ``base_dir``.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(f"a spec must be a table of fields, got {type(data).__name__}")
+    task = data.get("task")
+    if base_dir is not None and isinstance(task, dict) and isinstance(task.get("path"), str):
+        path = Path(task["path"]).expanduser()
+        data = {**data, "task": {**task, "path": str(path if path.is_absolute() else base_dir / path)}}
+    try:
+        spec = ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format(exc)) from None
+    if isinstance(spec.task, NpyTarget):
+        try:
+            pinned = spec.task.pinned()
+            _check_builds(pinned)
+        except ValueError as exc:
+            raise SpecError(f"invalid experiment spec:\n  {exc}") from None
+        spec = spec.model_copy(update={"task": pinned})
+    return spec
+
+
+def load_spec(source, quick: bool = False) -> ExperimentSpec:
+    """A spec from a TOML file path or a preset name (``fig1``, ``fig2``, ``fig3``).
+
+    Parameters
+    ----------
+    source : str or Path
+        A TOML file, or the name of one of :data:`PRESETS`.
+    quick : bool
+        For a preset: its small quick variant. Not allowed with a file.
+    """
+    from .presets import PRESETS, preset
+
+    path = Path(source)
+    if path.suffix.lower() == ".toml" or path.is_file():
+        if quick:
+            raise SpecError("--quick applies to the presets only; make a smaller TOML file instead")
+        if not path.is_file():
+            raise SpecError(f"spec file {str(path)!r} does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SpecError(f"{str(path)!r} is not valid TOML: {exc}") from None
+        data.setdefault("name", path.stem)
+        return validate_spec(data, base_dir=path.resolve().parent)
+    if str(source).lower() in PRESETS:
+        return preset(str(source).lower(), quick=quick)
+    raise SpecError(f"SPEC must be a TOML file or one of the presets {sorted(PRESETS)}, got "
+                    f"{str(source)!r} (no such file)")

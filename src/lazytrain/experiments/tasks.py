@@ -1,0 +1,242 @@
+"""Task recipes of an experiment spec: the ``[task]`` table, validated and built.
+
+Each recipe is a small pydantic model registered under its ``type`` in
+:data:`TASK_TYPES`. A recipe knows how to build its task object and how to
+describe it for the point hash (:meth:`TaskRecipe.identity`): everything
+that determines the task and nothing else (a ``.npy`` file is identified by
+its content, not its path). Adding a task to the toolkit means adding one
+recipe class here; tasks whose code is missing from this installation
+report it through :meth:`TaskRecipe.unavailable`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt,
+                      PrivateAttr, model_validator)
+
+SPECTRA = ("exponential", "uniform", "power-law", "low-rank")
+
+
+class TaskRecipe(BaseModel):
+    """Base class of the ``[task]`` recipes (one subclass per ``type``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: ``type`` value that selects the recipe in a spec.
+    type_name: ClassVar[str]
+    #: The task family, the ``task`` column of the tidy table.
+    family: ClassVar[str] = "quadratic"
+
+    def unavailable(self) -> str | None:
+        """Why this task cannot be built in this installation (None when it can)."""
+        return None
+
+    def identity(self) -> dict:
+        """Everything that determines the task, as JSON-ready data (hashed into point keys)."""
+        return self.model_dump(mode="json")
+
+    def build(self):
+        """The task object (QuadraticTarget, GaussianMixture, ...)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A short label such as ``paper(d=450, seed=100)`` for tables."""
+        fields = {k: v for k, v in self.identity().items() if k != "type"}
+        return f"{self.type_name}(" + ", ".join(f"{k}={v}" for k, v in fields.items()) + ")"
+
+
+class PaperTarget(TaskRecipe):
+    """The authors' quadratic target: B = diag(γ)/√d, γ_j ~ Exp(1) drawn with numpy seed ``seed``."""
+
+    type_name: ClassVar[str] = "paper"
+    type: Literal["paper"] = "paper"
+    d: PositiveInt = 450
+    seed: NonNegativeInt = 100
+
+    def build(self):
+        from ..tasks import QuadraticTarget
+
+        return QuadraticTarget.paper(d=self.d, seed=self.seed)
+
+
+class NpyTarget(TaskRecipe):
+    """A quadratic target whose matrix B is read from a ``.npy`` file.
+
+    Relative paths in a TOML spec are relative to the TOML file. The point
+    hash uses the array's content (SHA-256), so moving the file keeps results;
+    when ``sha256`` is given (points carry it), a file whose content changed
+    is refused. Workers on other machines must be able to read the same path.
+    """
+
+    type_name: ClassVar[str] = "npy"
+    type: Literal["npy"] = "npy"
+    path: str
+    offset: float | None = Field(None, description="b0; None centres the target (b0 = -Tr B)")
+    sha256: str | None = None
+    _array: np.ndarray | None = PrivateAttr(None)
+    _digest: str | None = PrivateAttr(None)
+
+    def array(self) -> np.ndarray:
+        """B as read from the file (cached), checked against ``sha256`` when given."""
+        if self._array is not None:
+            return self._array
+        path = Path(self.path)
+        if not path.is_file():
+            raise ValueError(f"task.path: no such file {str(path)!r}")
+        try:
+            B = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"task.path: {str(path)!r} is not a readable .npy array ({exc})") from None
+        if B.ndim != 2 or B.shape[0] != B.shape[1] or not np.issubdtype(B.dtype, np.number):
+            raise ValueError(f"task.path: {str(path)!r} must hold a square numeric matrix B, "
+                             f"got dtype {B.dtype} and shape {B.shape}")
+        B = np.ascontiguousarray(B, dtype=np.float64)
+        digest = hashlib.sha256(repr(B.shape).encode() + B.tobytes()).hexdigest()
+        if self.sha256 is not None and digest != self.sha256:
+            raise ValueError(f"task.path: the content of {str(path)!r} changed since the spec was "
+                             f"expanded (sha256 {digest[:12]}..., expected {self.sha256[:12]}...)")
+        self._array, self._digest = B, digest
+        return B
+
+    def pinned(self) -> "NpyTarget":
+        """This recipe with ``sha256`` filled in from the file's current content."""
+        self.array()
+        return self.model_copy(update={"sha256": self._digest})
+
+    def identity(self) -> dict:
+        B = self.array()
+        return {"type": "npy", "sha256": self._digest, "d": int(B.shape[0]), "offset": self.offset}
+
+    @property
+    def d(self) -> int:
+        """The dimension, read from the file."""
+        return int(self.array().shape[0])
+
+    def describe(self) -> str:
+        return f"npy({Path(self.path).name}, d={self.d})"
+
+    def build(self):
+        from ..tasks import QuadraticTarget
+
+        return QuadraticTarget(self.array(), offset=self.offset)
+
+
+class SpectrumTarget(TaskRecipe):
+    """A centred quadratic target B = Q diag(λ) Qᵀ / √d with a chosen spectrum.
+
+    ``spectrum`` (λ drawn with ``numpy.random.default_rng(seed)``):
+
+    * ``exponential``: λ_j ~ Exp(1) (the paper's law, another generator);
+    * ``uniform``: λ_j ~ U(0, 2) (mean 1, flatter: larger τ);
+    * ``power-law``: λ_j = j^(-exponent), j = 1..d;
+    * ``low-rank``: ``rank`` eigenvalues ~ Exp(1), the others 0.
+
+    ``rotate = true`` takes Q Haar-random (same seed), else Q = I (diagonal B).
+    """
+
+    type_name: ClassVar[str] = "spectrum"
+    type: Literal["spectrum"] = "spectrum"
+    spectrum: Literal["exponential", "uniform", "power-law", "low-rank"]
+    d: PositiveInt
+    seed: NonNegativeInt = 0
+    exponent: PositiveFloat = 1.0
+    rank: PositiveInt | None = None
+    rotate: bool = False
+
+    @model_validator(mode="after")
+    def _rank_fits(self):
+        if self.spectrum == "low-rank":
+            if self.rank is None:
+                raise ValueError("rank is required when spectrum = 'low-rank' "
+                                 "(the number of non-zero eigenvalues, 1 <= rank <= d)")
+            if self.rank > self.d:
+                raise ValueError(f"rank must be <= d = {self.d}, got {self.rank}")
+        return self
+
+    def identity(self) -> dict:
+        out = {"type": "spectrum", "spectrum": self.spectrum, "d": self.d, "seed": self.seed,
+               "rotate": self.rotate}
+        if self.spectrum == "power-law":
+            out["exponent"] = self.exponent
+        if self.spectrum == "low-rank":
+            out["rank"] = self.rank
+        return out
+
+    def describe(self) -> str:
+        extra = {"power-law": f", exponent={self.exponent}", "low-rank": f", rank={self.rank}"}
+        rotated = ", rotated" if self.rotate else ""
+        return (f"{self.spectrum} spectrum(d={self.d}, seed={self.seed}"
+                f"{extra.get(self.spectrum, '')}{rotated})")
+
+    def eigenvalues(self) -> np.ndarray:
+        """λ (before the 1/√d scaling), in the order they sit on the diagonal."""
+        rng = np.random.default_rng(self.seed)
+        if self.spectrum == "exponential":
+            return rng.exponential(1.0, self.d)
+        if self.spectrum == "uniform":
+            return rng.uniform(0.0, 2.0, self.d)
+        if self.spectrum == "power-law":
+            return np.arange(1, self.d + 1, dtype=float) ** (-self.exponent)
+        lam = np.zeros(self.d)
+        lam[: self.rank] = rng.exponential(1.0, self.rank)
+        return lam
+
+    def build(self):
+        from ..tasks import QuadraticTarget
+
+        lam = self.eigenvalues() / np.sqrt(self.d)
+        if not self.rotate:
+            return QuadraticTarget(np.diag(lam))
+        from scipy.stats import ortho_group
+
+        Q = ortho_group.rvs(self.d, random_state=np.random.default_rng([self.seed, 1]))
+        return QuadraticTarget((Q * lam) @ Q.T)
+
+
+class MixtureTask(TaskRecipe):
+    """Two centred Gaussians x | y ~ N(0, I ± Δ): ``GaussianMixture.paper(d, seed, frob2)``."""
+
+    type_name: ClassVar[str] = "mixture"
+    family: ClassVar[str] = "mixture"
+    type: Literal["mixture"] = "mixture"
+    d: PositiveInt = 450
+    seed: NonNegativeInt = 0
+    frob2: PositiveFloat = 4.0
+
+    def unavailable(self) -> str | None:
+        from .. import tasks
+
+        if not hasattr(tasks, "GaussianMixture"):
+            return "the GaussianMixture task is not part of this installation of lazytrain"
+        return None
+
+    def build(self):
+        from ..tasks import GaussianMixture
+
+        return GaussianMixture.paper(d=self.d, seed=self.seed, frob2=self.frob2)
+
+
+#: ``type`` -> recipe class. Register a new task by adding its recipe here.
+TASK_TYPES: dict[str, type[TaskRecipe]] = {
+    cls.type_name: cls for cls in (PaperTarget, NpyTarget, SpectrumTarget, MixtureTask)
+}
+
+
+def canonical_json(data) -> str:
+    """Deterministic JSON (sorted keys, no spaces): the input of every hash."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@lru_cache(maxsize=8)
+def build_task(task_json: str):
+    """Build (and cache, per process) the task described by a recipe's JSON dump."""
+    data = json.loads(task_json)
+    recipe = TASK_TYPES[data["type"]].model_validate(data)
+    return recipe.build()
