@@ -44,12 +44,12 @@ def best_time(fn, repeat=5, number=None, budget=0.4):
     return best
 
 
-def matmul_peak(size=1536):
+def matmul_peak_fn(size=1536):
+    """(callable doing one size³ float32 product, its flop count)."""
     a = torch.randn(size, size)
     b = torch.randn(size, size)
     out = torch.empty(size, size)
-    t = best_time(lambda: torch.mm(a, b, out=out))
-    return 2 * size**3 / t / 1e9
+    return (lambda: torch.mm(a, b, out=out)), 2 * size**3
 
 
 def make_nets(task, widths, regime="nn"):
@@ -61,7 +61,18 @@ def make_nets(task, widths, regime="nn"):
     return nets
 
 
-def bench_config(task, widths, batch, label, peak):
+def paired(fns, rounds=7):
+    """Time several callables in interleaved rounds; per-round times, so that ratios taken
+    within a round see the same machine load. Returns an array (rounds, len(fns))."""
+    out = np.empty((rounds, len(fns)))
+    for r in range(rounds):
+        for j, fn in enumerate(fns):
+            out[r, j] = best_time(fn, repeat=1, budget=0.25)
+    return out
+
+
+def bench_config(task, widths, batch, label, peak_fn):
+    """Step time and its share of the matmul peak measured in the same rounds (median of ratios)."""
     gen = torch.Generator().manual_seed(0)
     nets = make_nets(task, widths)
     n = sum(widths)
@@ -72,8 +83,6 @@ def bench_config(task, widths, batch, label, peak):
         xs, ys = task.sample_torch(batch, gen, "cpu", torch.float32)
         nets.step(xs, ys, 1e-9)
 
-    t_step = best_time(step)
-    t_sample = best_time(lambda: task.sample_torch(batch, gen, "cpu", torch.float32))
     W = nets.W.clone()
     H = torch.empty(batch, n)
     G = torch.empty(n, task.d)
@@ -82,16 +91,18 @@ def bench_config(task, widths, batch, label, peak):
         torch.mm(x, W.t(), out=H)
         torch.mm(H.t(), x, out=G)
 
-    t_mm = best_time(mats)
-    gflops = flops / t_step / 1e9
-    print(f"{label:<34} step {t_step * 1e3:8.3f} ms  {gflops:7.1f} GFLOP/s  "
-          f"share of peak {gflops / peak:6.1%}   [sampling {t_sample / t_step:5.1%}, "
-          f"matmuls alone {t_mm / t_step:5.1%} (at {flops / t_mm / 1e9 / peak:5.1%} of peak), "
-          f"rest {max(0.0, 1 - (t_sample + t_mm) / t_step):5.1%}]")
-    return t_step, gflops / peak
+    t = paired([peak_fn[0], step, lambda: task.sample_torch(batch, gen, "cpu", torch.float32), mats])
+    peak = peak_fn[1] / t[:, 0]
+    share = np.median(flops / t[:, 1] / peak)
+    t_step, t_sample, t_mm = np.median(t[:, 1]), np.median(t[:, 2]), np.median(t[:, 3])
+    mm_share = np.median(flops / t[:, 3] / peak)
+    print(f"{label:<34} step {t_step * 1e3:8.3f} ms  share of peak {share:6.1%}   "
+          f"[sampling {t_sample / t_step:5.1%}, the two products alone {t_mm / t_step:5.1%} "
+          f"(they run at {mm_share:5.1%} of peak), rest {max(0.0, 1 - (t_sample + t_mm) / t_step):5.1%}]")
+    return t_step, share
 
 
-def bench_autograd(task, width, batch, peak):
+def bench_autograd(task, width, batch, peak_fn):
     """The textbook loop: nn.Parameter + autograd + torch.optim.SGD (param groups for the multipliers)."""
     d = task.d
     gen = torch.Generator().manual_seed(0)
@@ -109,10 +120,10 @@ def bench_autograd(task, width, batch, peak):
         loss.backward()
         opt.step()
 
-    t = best_time(step)
-    gflops = 4 * batch * d * width / t / 1e9
-    print(f"{'autograd + optim.SGD, N=' + str(width):<34} step {t * 1e3:8.3f} ms  {gflops:7.1f} GFLOP/s  "
-          f"share of peak {gflops / peak:6.1%}")
+    t = paired([peak_fn[0], step])
+    share = np.median(4 * batch * d * width / t[:, 1] / (peak_fn[1] / t[:, 0]))
+    t = np.median(t[:, 1])
+    print(f"{'autograd + optim.SGD, N=' + str(width):<34} step {t * 1e3:8.3f} ms  share of peak {share:6.1%}")
     return t
 
 
@@ -126,27 +137,27 @@ def main():
     torch.set_num_threads(args.threads)
     task = QuadraticTarget.paper(d=args.d)
     widths = list(range(30, args.d + 1, 30)) if args.d >= 30 else [args.d]
-    peak = matmul_peak()
+    peak_fn = matmul_peak_fn()
+    t_peak = np.median(paired([peak_fn[0]])[:, 0])
     print(f"torch {torch.__version__}, {args.threads} thread(s), d={args.d}, batch={args.batch}")
-    print(f"float32 matmul peak: {peak:.1f} GFLOP/s\n")
-    t_single = bench_config(task, [args.d], args.batch, f"NN N={args.d}", peak)[0]
+    print(f"float32 matmul peak (1536³ product): {peak_fn[1] / t_peak / 1e9:.1f} GFLOP/s; every share below "
+          f"is the median over rounds of (step flops / step time) / (peak measured in the same round)\n")
+    t_single = bench_config(task, [args.d], args.batch, f"NN N={args.d}", peak_fn)[0]
     t_stack, share = bench_config(task, widths, args.batch, f"NN stacked N={widths[0]}..{widths[-1]} "
-                                  f"(ΣN={sum(widths)})", peak)
-    t_auto = bench_autograd(task, args.d, args.batch, peak)
-    # widths one by one (the sweep without stacking): sum of the single-width step times
-    t_separate = sum(bench_config(task, [n], args.batch, f"  NN N={n} alone", peak)[0]
-                     for n in widths[:: max(1, len(widths) // 3)])
+                                  f"(ΣN={sum(widths)})", peak_fn)
+    t_auto = bench_autograd(task, args.d, args.batch, peak_fn)
     sub = widths[:: max(1, len(widths) // 3)]
-    t_sub_stack = bench_config(task, sub, args.batch, f"  NN stacked {sub}", peak)[0]
+    t_separate = sum(bench_config(task, [n], args.batch, f"  NN N={n} alone", peak_fn)[0] for n in sub)
+    t_sub_stack = bench_config(task, sub, args.batch, f"  NN stacked {sub}", peak_fn)[0]
     print(f"\nstacking {len(sub)} widths on one sample stream: {t_separate / t_sub_stack:.2f}x faster "
           f"than one run per width")
     print(f"hand-written step vs autograd + optim.SGD at N={args.d}: {t_auto / t_single:.2f}x faster")
     # whole loop (samples, step, schedule, divergence checks, ~120 exact-risk records)
     t0 = time.perf_counter()
-    train_sweep(task, "nn", widths, steps=args.loop_steps, lr=1e-4)
+    train_sweep(task, "nn", widths, steps=args.loop_steps, lr=1e-4, n_history=5)
     t_loop = (time.perf_counter() - t0) / args.loop_steps
     print(f"full train_sweep loop over all widths: {t_loop * 1e3:.3f} ms/step "
-          f"({t_stack / t_loop:.1%} of it in the bare step; history records and checks are the rest)")
+          f"({t_stack / t_loop:.1%} of it in the bare step; the rest: ~15 exact-risk records, checks, schedule)")
     print(f"\nSGD step share of the float32 matmul peak (stacked sweep): {share:.1%}")
 
 
