@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .activations import Activation, get_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
+from .experiments import ExperimentSpec, ResultStore, load_spec, run_spec
 from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
 from .train import TrainResult, train, train_sweep
@@ -22,12 +23,16 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "Activation",
+    "ExperimentSpec",
     "GaussianMixture",
     "QuadraticTarget",
+    "ResultStore",
     "bayes_risk",
     "exact_risk",
     "get_activation",
+    "load_spec",
     "random_weights",
+    "run_spec",
     "theory_risk",
     "train",
     "train_sweep",
