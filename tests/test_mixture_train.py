@@ -44,13 +44,12 @@ def test_sgd_lazy_regimes_end_near_their_exact_risk_small_d(regime):
 @pytest.mark.slow
 def test_sgd_nn_approaches_the_rank_n_optimum_at_d450():
     """The paper's scale with Figure 2's SGD settings (60k steps; a few minutes on one core)."""
-    from lazytrain.reproduce import Fig2SGD
+    from lazytrain.experiments import preset
 
-    settings = Fig2SGD.make(quick=False)
+    settings = preset("fig2").training
     task = GaussianMixture.paper()
-    picked = [0, 1]  # N = 30 and 90: the widest take several times longer
-    widths = [settings.widths[k] for k in picked]
-    lrs = [settings.lr[k] for k in picked]
+    widths = settings.n_neurons[:2]  # N = 30 and 90: the widest take several times longer
+    lrs = [settings.lr_at(settings.lr, n) for n in widths]
     for n, res in zip(widths, train_sweep(task, "nn", widths, steps=settings.steps, lr=lrs)):
         optimum = _rank_n_optimum(task, n)
         assert optimum - 1e-9 <= res.risk <= optimum + _tolerance(optimum), (n, res.risk, optimum)

@@ -300,13 +300,16 @@ def test_sgd_groups_are_trained_together_and_stored_whole(tmp_path):
 
     spec = validate_spec({"task": {"type": "paper", "d": 12, "seed": 100}, "regimes": ["nn", "rf"],
                           "n_neurons": [3, 6, 9], "seeds": [0], "kinds": ["sgd"],
-                          "training": {"steps": 300, "lr": 0.01, "groups": 2}})
+                          "training": {"steps": 300, "lr": 0.01, "groups": 2,
+                                       "lr_exponent": 0.5, "lr_reference_n": 3}})
     run_spec(spec, tmp_path, workers=1, progress=False)
     with ResultStore.open(tmp_path) as store:
         rows = {(r["regime"], r["n_neurons"]): r for r in tidy_rows(store.records())}
         runs = {r["key"]: r["run_id"] for r in store.records()}
     task = QuadraticTarget.paper(d=12, seed=100)
-    together = train_sweep(task, "nn", [3, 6], steps=300, lr=0.01, seed=0)
+    # widths 3 and 6 together, each with its step size 0.01·(3/N)^0.5; width 9 alone
+    together = train_sweep(task, "nn", [3, 6], steps=300, lr=[0.01, 0.01 * 0.5 ** 0.5], seed=0)
     assert [rows[("nn", n)]["risk"] for n in (3, 6)] == [r.risk for r in together]
-    assert rows[("nn", 9)]["risk"] == train(task, "nn", 9, steps=300, lr=0.01, seed=0).risk
+    alone = train(task, "nn", 9, steps=300, lr=0.01 * (3 / 9) ** 0.5, seed=0)
+    assert rows[("nn", 9)]["risk"] == alone.risk
     assert rows[("nn", 3)]["risk_method"] == "exact" and len(runs) == 6

@@ -96,8 +96,9 @@ def _sgd_many(task, points):
 
     torch.set_num_threads(THREADS_PER_POINT)
     p = points[0]
+    options = {**p.training_options, "lr": [q.training_options["lr"] for q in points]}
     results = train_sweep(task, p.regime, [q.n_neurons for q in points], activation=p.activation,
-                          seed=p.seed, **p.training_options)
+                          seed=p.seed, **options)
     return [(r.risk, _sgd_extra(task, r)) for r in results]
 
 

@@ -62,8 +62,9 @@ class Point:
         """Points with the same unit id are computed together (one SGD group), else alone."""
         if not self.cotrained:
             return (self.key,)
+        shared = {k: v for k, v in self.training_options.items() if k != "lr"}  # lr: per width
         return (self.task_identity, self.kind, self.regime, self.activation, self.seed,
-                self.training, self.cotrained)
+                canonical_json(shared), self.cotrained)
 
     @property
     def training_options(self) -> dict:
@@ -96,9 +97,9 @@ def cotrain_groups(widths, count: int) -> list[tuple]:
     return sorted(tuple(sorted(g)) for g in groups)
 
 
-def resolved_training(settings, regime: str, d: int) -> str:
-    """The training options of an SGD point as JSON, with unset steps and lr replaced by the
-    training code's defaults, so that the key changes if those defaults ever do."""
+def resolved_training(settings, regime: str, d: int, n_neurons: int) -> str:
+    """The training options of an SGD point as JSON: unset steps and lr replaced by the training
+    code's defaults (so that the key changes if those defaults ever do), lr scaled for the width."""
     options = settings.train_options()
     from ..train import default_lr, default_steps
 
@@ -106,6 +107,7 @@ def resolved_training(settings, regime: str, d: int) -> str:
         options["steps"] = default_steps(regime, d, options["method"])
     if options["lr"] is None:
         options["lr"] = default_lr(regime, d, options["method"])
+    options["lr"] = settings.lr_at(options["lr"], n_neurons)
     return canonical_json(options)
 
 
@@ -130,8 +132,9 @@ def expand(spec) -> list[Point]:
                 group_of.update({n: group if len(group) > 1 else None for n in group})
         for activation in spec.activations:
             for regime in spec.regimes_for(kind_name):
-                training = resolved_training(spec.training, regime, d) if kind.trained else None
                 for n in grid:
+                    training = (resolved_training(spec.training, regime, d, n) if kind.trained
+                                else None)
                     for seed in (spec.seeds if kind.seeded else [None]):
                         p = Point(task_json, identity, family, params, d, regime, activation, int(n),
                                   kind_name, seed, training, group_of.get(n)).with_key()

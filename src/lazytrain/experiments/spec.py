@@ -90,6 +90,9 @@ class TrainingSettings(BaseModel):
     ``n_neurons`` / ``rho`` / ``regimes`` restrict the SGD points to a
     coarser grid than the theory and exact points (SGD is the costly kind).
 
+    ``lr_exponent`` and ``lr_reference_n``: wider networks may need smaller
+    steps; width N then trains with lr·(lr_reference_n/N)^lr_exponent.
+
     ``groups``: the SGD widths of one (regime, activation, seed) are split
     into this many groups of about equal total width, each trained as one
     run on one stream of samples (``lazytrain.train_sweep``: much faster
@@ -111,6 +114,8 @@ class TrainingSettings(BaseModel):
     rho: list[PositiveFloat] | None = Field(None, min_length=1)
     regimes: list[Regime] | None = Field(None, min_length=1)
     groups: PositiveInt = 1
+    lr_exponent: float = Field(0.0, allow_inf_nan=False)
+    lr_reference_n: PositiveInt | None = None
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
 
@@ -123,11 +128,20 @@ class TrainingSettings(BaseModel):
     def _one_grid(self):
         if self.n_neurons is not None and self.rho is not None:
             raise ValueError("give at most one of training.n_neurons and training.rho")
+        if self.lr_exponent != 0 and self.lr_reference_n is None:
+            raise ValueError("training.lr_reference_n is required when training.lr_exponent is "
+                             "not 0 (the step size at N is lr·(lr_reference_n/N)^lr_exponent)")
         return self
 
     def train_options(self) -> dict:
         """The keyword arguments passed to ``lazytrain.train`` (what determines an SGD value)."""
         return self.model_dump(include={"steps", "batch_size", "lr", "dtype", "method", "device"})
+
+    def lr_at(self, lr: float, n_neurons: int) -> float:
+        """The step size of width N: lr·(lr_reference_n/N)^lr_exponent (lr itself by default)."""
+        if self.lr_exponent == 0:
+            return lr
+        return lr * (self.lr_reference_n / n_neurons) ** self.lr_exponent
 
 
 class ExperimentSpec(BaseModel):
