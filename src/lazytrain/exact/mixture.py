@@ -164,7 +164,7 @@ def best_predictor(task: GaussianMixture, regime: str, W: np.ndarray):
 
 @_exact.register
 def _(task: GaussianMixture, regime, W, activation, *, second_layer=False, closed_form=True,
-      method="auto", tol=1e-10, maxiter=None, info=None):
+      method="auto", tol=1e-10, maxiter=None, info=None, risk_tol=1e-6, on_miss="raise"):
     if regime == "nn":
         require_quadratic_activation(activation)
     if regime == "nn" or (closed_form and activation.is_even_quadratic):
@@ -173,4 +173,5 @@ def _(task: GaussianMixture, regime, W, activation, *, second_layer=False, close
     # any activation: Gaussian moments under the two classes N(0, I ± Δ) (exact.general)
     eye = np.eye(task.d)
     return binary_label_risk(activation, regime, W, eye + task.Delta, eye - task.Delta,
-                             second_layer=second_layer, method=method, tol=tol, maxiter=maxiter, info=info)
+                             second_layer=second_layer, method=method, tol=tol, maxiter=maxiter, info=info,
+                             risk_tol=risk_tol, on_miss=on_miss)

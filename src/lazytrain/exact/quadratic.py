@@ -66,7 +66,7 @@ def require_quadratic_activation(activation) -> None:
         )
 
 
-def general_cross_moments(task: QuadraticTarget, W: np.ndarray, activation):
+def general_cross_moments(task: QuadraticTarget, W: np.ndarray, activation, return_error: bool = False):
     """Cov(f*, φ) for the RF features σ(u_i) and the NT features x σ'(u_i), any activation.
 
     With u = ⟨w, x⟩ ~ N(0, q), q = ‖w‖², and x = (u/q) w + x⊥,
@@ -79,19 +79,26 @@ def general_cross_moments(task: QuadraticTarget, W: np.ndarray, activation):
     -------
     rf : ndarray of shape (N,)
     nt : ndarray of shape (N, d)
+    rf_err, nt_err : ndarrays of the same shapes, with ``return_error=True``
+        Error estimates propagated from those of b₂ and b₄.
     """
     q = variances(W)
-    b = activation.hermite_coefficients(4, q)
+    b, be = activation.hermite_coefficients(4, q, return_error=True)
     BW = W @ task.B  # rows (B w_i)ᵀ, B symmetric
     ratio = np.einsum("ij,ij->i", BW, W) / q
     rf = ratio * np.sqrt(2.0) * b[:, 2]
     nt = (ratio * np.sqrt(24.0) * b[:, 4] / q)[:, None] * W + (2.0 * np.sqrt(2.0) * b[:, 2] / q)[:, None] * BW
-    return rf, nt
+    if not return_error:
+        return rf, nt
+    rf_err = np.abs(ratio) * np.sqrt(2.0) * be[:, 2]
+    nt_err = (np.abs(ratio) * np.sqrt(24.0) * be[:, 4] / q)[:, None] * np.abs(W) \
+        + (2.0 * np.sqrt(2.0) * be[:, 2] / q)[:, None] * np.abs(BW)
+    return rf, nt, rf_err, nt_err
 
 
 @_exact.register
 def _(task: QuadraticTarget, regime, W, activation, *, second_layer=False, closed_form=True,
-      method="auto", tol=1e-10, maxiter=None, info=None):
+      method="auto", tol=1e-10, maxiter=None, info=None, risk_tol=general.RISK_TOL, on_miss="raise"):
     if regime == "nn":
         require_quadratic_activation(activation)
         return nn_theory(task, W.shape[0])
@@ -100,13 +107,16 @@ def _(task: QuadraticTarget, regime, W, activation, *, second_layer=False, close
             return float(np.clip(1.0 - rf_explained(task, W) / task.r0, 0.0, 1.0))
         # the second-layer term a_i (w_i·x)² lies in S_W already: same class
         return nt_risk(task, W)
-    rf_cross, nt_cross = general_cross_moments(task, W, activation)
+    rf_cross, nt_cross, rf_err, nt_err = general_cross_moments(task, W, activation, return_error=True)
     if regime == "rf":
-        explained = general.rf_explained(activation, W, rf_cross)
+        explained = general.rf_explained(activation, W, rf_cross, cross_err=rf_err, r0=task.r0,
+                                         risk_tol=risk_tol, info=info)
     else:
+        err = np.concatenate([nt_err.ravel(), rf_err]) if second_layer else nt_err
         sol = general.nt_explained(activation, W, nt_cross, rf_cross, second_layer=second_layer,
-                                   method=method, tol=tol, maxiter=maxiter, target_var=task.r0)
+                                   method=method, tol=tol, maxiter=maxiter, target_var=task.r0,
+                                   cross_err=err, risk_tol=risk_tol, on_miss=on_miss)
         if info is not None:
-            info.update({k: v for k, v in vars(sol).items() if k != "coef"})
+            info.update(vars(sol))
         explained = sol.explained
     return float(np.clip(1.0 - explained / task.r0, 0.0, 1.0))
