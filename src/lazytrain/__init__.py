@@ -7,9 +7,10 @@ Every risk is normalised by R0, the risk of the best constant predictor.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .activations import Activation, get_activation
+from .activations import Activation, MomentAccuracyError, get_activation, register_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
+from .exact.general import SolverAccuracyError
 from .experiments import ExperimentSpec, ResultStore, load_spec, run_spec
 from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
@@ -25,6 +26,7 @@ __all__ = [
     "Activation",
     "ExperimentSpec",
     "GaussianMixture",
+    "MomentAccuracyError",
     "QuadraticTarget",
     "ResultStore",
     "bayes_risk",
@@ -32,7 +34,9 @@ __all__ = [
     "get_activation",
     "load_spec",
     "random_weights",
+    "register_activation",
     "run_spec",
+    "SolverAccuracyError",
     "theory_risk",
     "train",
     "train_sweep",

@@ -112,6 +112,15 @@ class GaussianMoments(NamedTuple):
     d2_mean: np.ndarray
 
 
+def _merge_close(points, rel=1e-9) -> tuple:
+    """Sorted points with near-duplicates (within rel·max(1, |c|)) merged."""
+    out = []
+    for c in sorted(points):
+        if not out or abs(c - out[-1]) > rel * max(1.0, abs(c)):
+            out.append(c)
+    return tuple(out)
+
+
 class MomentAccuracyError(ArithmeticError):
     """A Gaussian moment (or a risk built from moments) missed its stated accuracy.
 
@@ -405,7 +414,7 @@ class Activation:
                 R = 2.0 ** e
                 self._cache[e] = detect_kinks(lambda u: self._eval(np.asarray(u, dtype=np.float64)), -R, R)
             found |= set(self._cache[e])
-        return tuple(sorted(found))
+        return _merge_close(found)
 
     def _eval(self, u: np.ndarray, order: int = 0) -> np.ndarray:
         """σ (order 0) or σ' (order 1) on a float64 array, checked for shape and finiteness."""
@@ -688,10 +697,18 @@ class _TorchBridge:
         self._native = None
 
     def native(self, u) -> bool:
+        """True when fn maps a torch tensor that requires grad to a tensor, without warnings."""
         if self._native is None:
+            import warnings
+
+            import torch
+
+            x = u.detach()[:2].clone().to(torch.float64).requires_grad_(True)
             try:
-                out = self.fn(u.detach()[:2].clone())
-                self._native = _is_torch(out) and tuple(out.shape) == tuple(u.detach()[:2].shape)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    out = self.fn(x)
+                self._native = _is_torch(out) and tuple(out.shape) == tuple(x.shape)
             except Exception:
                 self._native = False
         return self._native

@@ -145,9 +145,10 @@ def check_risk_accuracy(activation, W, components, explained_err, r0, risk_tol, 
         raise MomentAccuracyError(
             activation.name, weight_norm_range(W, components), f"the risk R/R0 (dominated by {worst})",
             bound, risk_tol,
-            hint="The Gram matrix is too ill-conditioned for the accuracy of its moments "
-                 "(tiny or huge weight norms, nearly parallel rows); rescale W, declare the kinks of σ "
-                 "(Activation.from_function(fn, kinks=[...])) or pass a larger risk_tol",
+            hint="Either a moment is not resolved (a kink of σ that was not declared or detected, a "
+                 "feature narrower than the quadrature: declare it, Activation.from_function(fn, "
+                 "kinks=[...])), or the Gram matrix is too ill-conditioned for the accuracy of its "
+                 "moments (tiny weight norms, nearly parallel rows: rescale W); or pass a larger risk_tol",
         )
     return bound
 
