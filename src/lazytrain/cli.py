@@ -60,6 +60,13 @@ def _execution(executor, workers, scheduler) -> dict:
             "scheduler": scheduler}
 
 
+def _echo_unavailable(entries) -> None:
+    """Say, before running, which points have no value and why (they are left out)."""
+    for u in entries:
+        click.echo(f"skipping {u['kind']} {u['regime']} σ={u['activation']} "
+                   f"(N = {', '.join(map(str, u['n_neurons']))}): {u['reason']}", err=True)
+
+
 @main.command()
 @click.argument("spec", metavar="SPEC|PRESET")
 @click.option("--out", "out", type=click.Path(), default="lazytrain-out", show_default=True,
@@ -79,6 +86,7 @@ def run(spec, out, quick, executor, workers, scheduler, progress):
     from .experiments import load_spec, run_spec
 
     spec_obj = load_spec(spec, quick=quick)
+    _echo_unavailable(spec_obj.unavailable())
     try:
         summary = run_spec(spec_obj, out, progress=progress,
                            **_execution(executor, workers, scheduler))

@@ -125,6 +125,28 @@ def _comparison(rows) -> str:
                   out, left=(0,))
 
 
+def _unavailable_from_runs(runs) -> list[dict]:
+    """The points each run's spec left out (no formula), recomputed from the stored spec JSON."""
+    import json
+
+    from .experiments.spec import validate_spec
+
+    out, seen = [], set()
+    for r in runs:
+        try:
+            data = json.loads(r["spec_json"])
+            specs = [validate_spec(d) for d in (data if isinstance(data, list) else [data])]
+        except Exception:  # a spec this version cannot read: nothing to add
+            continue
+        for spec in specs:
+            for u in spec.unavailable():
+                key = (spec.name, u["kind"], u["regime"], u["activation"])
+                if key not in seen:
+                    seen.add(key)
+                    out.append({"spec": spec.name, **u})
+    return out
+
+
 def render_report(records, runs, source: str) -> str:
     """The HTML text of the report for store ``records`` and ``runs``."""
     rows = tidy_rows(records)
@@ -145,6 +167,14 @@ def render_report(records, runs, source: str) -> str:
                        for p in (png, curves) if p)
         parts.append(f"<h2>{_esc(title)}</h2>{imgs}"
                      f"<h3>Theory, exact and SGD</h3>{_comparison(mine)}")
+    skipped = _unavailable_from_runs(runs)
+    if skipped:
+        parts.append("<h2>Points not computed</h2><p class='note'>No formula or method exists for "
+                     "these combinations; the runs left them out.</p>" + _table(
+                         ["spec", "kind", "regime", "σ", "N", "reason"],
+                         [[_esc(u["spec"]), _esc(u["kind"]), _esc(u["regime"]), _esc(u["activation"]),
+                           _esc(", ".join(map(str, u["n_neurons"]))), _esc(u["reason"])] for u in skipped],
+                         left=(0, 1, 2, 3, 4, 5)))
     parts.append("<h2>Runs</h2>" + _table(
         ["run", "started (UTC)", "spec", "executor", "workers", "version", "git commit", "host"],
         [[_esc(r["run_id"]), _esc(r["started_at"]), _esc(r["spec_name"]), _esc(r["executor"]),

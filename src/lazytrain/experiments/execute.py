@@ -54,6 +54,7 @@ class RunSummary:
     computed: int        #: computed by this run
     run_id: int | None   #: None when there was nothing to compute
     wall_s: float
+    unavailable: tuple = ()  #: (kind, regime, activation) combinations without a value, with the reason
 
     @property
     def total(self) -> int:
@@ -203,6 +204,7 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
     start = time.perf_counter()
     specs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
     points = list({p.key: p for s in specs for p in expand(s)}.values())
+    unavailable = tuple(u for s in specs for u in s.unavailable())
     keys = tuple(p.key for p in points)
     name = "+".join(s.name for s in specs)
     with ResultStore.open_or_create(out) as store, store.exclusive():
@@ -210,7 +212,8 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
         todo = [p for p in points if p.key not in done]
         skipped = len(points) - len(todo)
         if not todo:
-            return RunSummary(Path(out), name, keys, skipped, 0, None, time.perf_counter() - start)
+            return RunSummary(Path(out), name, keys, skipped, 0, None, time.perf_counter() - start,
+                              unavailable)
         run_id = store.begin_run(specs, executor, None if scheduler else workers)
         cheap = [p for p in todo if KINDS[p.kind].cheap]
         costly = sorted(work_units(p for p in todo if not KINDS[p.kind].cheap), key=_cost,
@@ -228,7 +231,8 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
                 for unit, results in run(costly):
                     store.add_many(zip(unit, results), run_id)  # a group: all or nothing
                     bar.update(len(unit))
-    return RunSummary(Path(out), name, keys, skipped, len(todo), run_id, time.perf_counter() - start)
+    return RunSummary(Path(out), name, keys, skipped, len(todo), run_id, time.perf_counter() - start,
+                      unavailable)
 
 
 def _compute_inline(store: ResultStore, points, run_id: int) -> None:

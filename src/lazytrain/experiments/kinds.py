@@ -23,6 +23,23 @@ def _theory(task, point):
     return theory_risk(task, point.regime, point.n_neurons, point.activation), {}
 
 
+def _theory_skip(family, regime, activation):
+    from ..activations import get_activation
+    from ..theory.activation import unavailable_reason
+
+    return unavailable_reason(regime, get_activation(activation))
+
+
+def _exact_skip(family, regime, activation):
+    from ..activations import get_activation
+
+    act = get_activation(activation)
+    if regime == "nn" and not act.is_even_quadratic:
+        return (f"no exact NN risk for activation {act.name!r}: the rank-N optimum (Eckart-Young) "
+                "needs σ(u) = u² + c0; train it (kind 'sgd') instead")
+    return None
+
+
 def _mixture_error(task, regime, W, activation) -> dict:
     """The 0-1 error P(sign f(x) ≠ y) of the regime's best predictor (Figure 2, right)."""
     from ..activations import get_activation
@@ -131,6 +148,9 @@ class Kind:
     compute_many : callable (task, points) -> list of (risk, extra), optional
         Computes several points that differ only in N at once (SGD: the
         widths trained together on one sample stream).
+    skip_reason : callable (family, regime, activation) -> str or None
+        Why this kind has no value for that combination (e.g. no theory for
+        the NN with ReLU); such points are left out of a run and reported.
     """
 
     name: str
@@ -140,11 +160,12 @@ class Kind:
     trained: bool = False
     unavailable: Callable[[], str | None] = lambda: None
     compute_many: Callable | None = None
+    skip_reason: Callable[[str, str, str], str | None] = lambda family, regime, activation: None
 
 
 #: name -> Kind, in display order.
 KINDS: dict[str, Kind] = {
-    "theory": Kind("theory", _theory, cheap=True, seeded=False),
-    "exact": Kind("exact", _exact),
+    "theory": Kind("theory", _theory, cheap=True, seeded=False, skip_reason=_theory_skip),
+    "exact": Kind("exact", _exact, skip_reason=_exact_skip),
     "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable, compute_many=_sgd_many),
 }

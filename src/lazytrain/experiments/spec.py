@@ -223,6 +223,15 @@ class ExperimentSpec(BaseModel):
             return list(self.training.regimes)
         return list(self.regimes)
 
+    def unavailable(self) -> list[dict]:
+        """Combinations (kind, regime, activation) with no value, and why (e.g. no NN theory for ReLU).
+
+        Known before anything runs; runs leave those points out and reports list them.
+        """
+        from .points import unavailable_points
+
+        return unavailable_points(self)
+
     def with_updates(self, **updates) -> "ExperimentSpec":
         """A re-validated copy with some fields replaced."""
         data = self.model_dump(mode="json")
