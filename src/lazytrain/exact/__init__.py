@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from .._validation import check_regime, check_weights
 from ..activations import get_activation
-from ..tasks import GaussianMixture, QuadraticTarget, Task
-from . import general, mixture, quadratic
+from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, Task
+from . import general, hermite, mixture, quadratic
 from .quadratic import require_quadratic_activation
 
 #: Task class -> closed-form RF/NT risk ``f(task, regime, W)`` for σ(u) = a u² + c0.
 CLOSED_FORMS = {
     QuadraticTarget: quadratic.closed_form_risk,
     GaussianMixture: mixture.closed_form_risk,
+    HermiteTarget: hermite.closed_form_risk,
 }
 
 #: Task class -> best quadratic-activation predictor ``f(task, regime, W) -> (M, c)``.
