@@ -231,3 +231,55 @@ def test_bad_input_is_named(directions, coefficients, match):
 def test_degree_six_is_allowed(rng):
     task = HermiteTarget(unit_rows(rng, 1, 3), [[0, 0, 0, 0, 0, 1.0]])
     assert task.r0 == pytest.approx(720.0)
+
+
+# ---------------------------------------------------------------- training and specs
+def test_sgd_on_a_hermite_target_ends_just_above_the_exact_optimum(rng):
+    """RF is convex: SGD with ReLU ends within a few hundredths above the exact risk; with no closed
+    form the risk is measured by Monte Carlo on a fixed test sample and carries its standard error."""
+    from lazytrain import train
+
+    d, N = 8, 12
+    task = HermiteTarget(unit_rows(rng, 2, d), [[0.8, 0.6, 0.2], [0.4, -0.7, 0.0]])
+    res = train(task, "rf", N, activation="relu", steps=4000, lr=0.02, seed=1, n_test=100_000)
+    exact = exact_risk(task, "rf", random_weights(d, N, seed=1), "relu")
+    assert exact < 0.8
+    assert res.risk_method == "monte-carlo" and 0 < res.risk_se < 0.02
+    assert exact - 4 * res.risk_se <= res.risk <= exact + 0.04, (res.risk, exact, res.risk_se)
+    again = train(task, "rf", N, activation="relu", steps=4000, lr=0.02, seed=1, n_test=100_000)
+    assert again.risk == res.risk  # the test sample is fixed by the seed
+
+
+def test_quadratic_activation_sgd_on_a_hermite_target_has_the_exact_risk(rng):
+    """c + xᵀMx: the exact risk (predictor_risk) equals a Monte-Carlo evaluation of the same model."""
+    from lazytrain import train
+
+    task = HermiteTarget(unit_rows(rng, 2, 6), [[0.5, 1.0], [0.0, 0.7]])
+    res = train(task, "nn", 4, steps=3000, lr=0.01)
+    assert res.risk_method == "exact"
+    M, c = res.quadratic_form
+    x, y = task.sample(200_000, rng)
+    err = (y - c - np.einsum("ni,ij,nj->n", x, M, x)) ** 2 / task.r0
+    assert abs(err.mean() - res.risk) < 5 * err.std() / math.sqrt(len(err))
+    assert res.risk < 1 - task.degree_shares()[1] + 0.05  # the linear part stays, the rest is fitted
+
+
+def test_hermite_spec_runs_and_its_identity_is_the_recipe(tmp_path):
+    from lazytrain.experiments import compute_point, expand, validate_spec
+
+    spec = validate_spec({"name": "h", "task": {"type": "hermite", "d": 10, "seed": 3,
+                                                "coefficients": [[0.0, 1.0, 1.0], [0.5, 0.0, 0.0]]},
+                          "regimes": ["rf", "nt"], "activations": ["relu"], "n_neurons": [5],
+                          "kinds": ["exact"], "seeds": [0]})
+    points = expand(spec)
+    assert {p.task_family for p in points} == {"hermite"}
+    task = spec.task.build()
+    assert np.allclose(task.directions @ task.directions.T, np.eye(2), atol=1e-12)
+    for p in points:
+        risk = compute_point(p, pin=False)["risk"]
+        assert risk == pytest.approx(exact_risk(task, p.regime, random_weights(10, 5, seed=0), "relu"), abs=1e-12)
+    other = validate_spec({**spec.model_dump(mode="json"), "task": {**spec.task.model_dump(mode="json"), "seed": 4}})
+    assert {p.key for p in expand(other)}.isdisjoint({p.key for p in points})
+    with pytest.raises(Exception, match="same number of degrees"):
+        validate_spec({**spec.model_dump(mode="json"),
+                       "task": {"type": "hermite", "d": 10, "coefficients": [[1.0], [1.0, 2.0]]}})
