@@ -116,6 +116,27 @@ def test_cross_moments_against_monte_carlo(task, rng, name):
     assert np.abs(got).max() > 0.05
 
 
+def test_cross_moments_by_degree_against_monte_carlo(task, rng):
+    """Term ℓ is Cov(degree-ℓ part of f*, φ); the terms add up to the cross moments."""
+    act = get_activation(user_activation())
+    W = random_weights(task.d, 2, seed=4) * np.array([[1.3], [0.8]])
+    rf, nt = task.cross_moments_by_degree(W, act)
+    rf_all, nt_all = task.cross_moments(W, act)
+    np.testing.assert_allclose(rf.sum(axis=0), rf_all, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(nt.sum(axis=0), nt_all, rtol=1e-13, atol=1e-15)
+
+    def sample(x, y):
+        he = hermite_he(x @ task.directions.T, task.degree)
+        phi = np.column_stack([rf_features(x, W, act), nt_features(x, W, act)])
+        return np.column_stack([(he[ell] @ task.coefficients[:, ell - 1])[:, None] * phi
+                                for ell in range(1, task.degree + 1)])
+
+    mean, se = mc(sample, task, 200_000, rng)
+    got = np.concatenate([np.concatenate([rf[ell], nt[ell].ravel()]) for ell in range(task.degree)])
+    z = np.abs(mean - got) / np.maximum(se, 1e-12)
+    assert z.max() < 5, z.max()
+
+
 # ---------------------------------------------------------------- the quadratic target is a Hermite target
 @pytest.mark.parametrize("diagonal", [False, True])
 def test_quadratic_target_as_hermite_gives_the_same_risks(rng, diagonal):
