@@ -304,3 +304,14 @@ def test_hermite_spec_runs_and_its_identity_is_the_recipe(tmp_path):
     with pytest.raises(Exception, match="same number of degrees"):
         validate_spec({**spec.model_dump(mode="json"),
                        "task": {"type": "hermite", "d": 10, "coefficients": [[1.0], [1.0, 2.0]]}})
+
+
+def test_population_flow_on_a_hermite_target_reaches_the_nn_optimum(rng):
+    """The flow uses predictor_risk_grad; with N ≥ rank B₂ it fits the degree-2 part exactly."""
+    from lazytrain import train
+
+    task = HermiteTarget(unit_rows(rng, 3, 8), [[0.5, 1.0, 0.3], [0.0, 0.8, 0.0], [0.2, 0.6, 0.0]])
+    res = train(task, "nn", 3, method="flow", steps=1500)
+    optimum = exact_risk(task, "nn", random_weights(8, 3, seed=0))
+    assert optimum == pytest.approx(1 - task.degree_shares()[2], abs=1e-12)
+    assert res.risk_method == "exact" and abs(res.risk - optimum) < 1e-3
