@@ -190,6 +190,11 @@ def test_pure_he3_is_invisible_to_quadratic_and_relu_but_not_to_shifted_tanh(rng
         assert exact_risk(task, "nt", W, shifted_tanh()) < 0.7
     # and the quadratic-activation NN optimum cannot fit it either
     assert exact_risk(task, "nn", W) == pytest.approx(1.0, abs=1e-12)
+    # GELU and softplus are "linear + even" too (their a_3, a_5 vanish: quadrature, to rounding)
+    softplus = Activation.from_function(lambda u: np.logaddexp(0.0, u), name="softplus")
+    for act in ("gelu", softplus):
+        for regime in ("rf", "nt"):
+            assert abs(exact_risk(task, regime, W, act) - 1.0) < 1e-8, (act, regime)
 
 
 # ---------------------------------------------------------------- exact vs least squares on samples
