@@ -703,7 +703,10 @@ class _TorchBridge:
 
             import torch
 
-            x = u.detach()[:2].clone().to(torch.float64).requires_grad_(True)
+            try:
+                x = torch.linspace(-1.0, 1.0, 3, dtype=torch.float64, requires_grad=True)
+            except RuntimeError:  # inside a functorch transform: probe without autograd
+                x = u.detach().reshape(-1)[:3].clone()
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("error")

@@ -5,15 +5,17 @@ All risks are normalised by R0, the risk of the best constant predictor.
 
 from __future__ import annotations
 
-from functools import singledispatch
-
 from .._validation import check_positive_int, check_regime
 from ..activations import get_activation
+from ..tasks import GaussianMixture, QuadraticTarget
+from . import activation as _activation
+from . import mixture, quadratic
 
-
-@singledispatch
-def _theory(task, regime, n_neurons, activation, **options):
-    raise ValueError(f"task must be a lazytrain task (e.g. QuadraticTarget), got {type(task).__name__}")
+#: Task class -> ``f(task, regime, n_neurons, activation, **options)``: the task's asymptotic formulas.
+FORMULAS = {
+    QuadraticTarget: quadratic.theory,
+    GaussianMixture: mixture.theory,
+}
 
 
 def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> float:
@@ -25,7 +27,11 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> f
     regime : {'rf', 'nt', 'nn'}
     n_neurons : int
         N; the formulas use ρ = N/d.
-    activation : str or Activation, default 'quadratic'
+    activation : str, Activation or callable, default 'quadratic'
+        σ = u² (+ c0): the paper's formulas. Any other σ, for the quadratic
+        target and the mixture: RF and NT from the Hermite coefficients of σ
+        (docs/theory.md, "Theory for any activation"; measured within 0.01
+        (RF) and 0.03 (NT) of exact risks at d = 450); no NN formula.
     **options
         Task-specific options, e.g. ``cov`` (RF weight covariance Γ) and
         ``finite_d`` (NT exact finite-d expectation) for the quadratic target.
@@ -45,10 +51,18 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> f
     regime = check_regime(regime)
     n = check_positive_int("n_neurons", n_neurons)
     act = get_activation(activation)
-    return float(_theory(task, regime, n, act, **options))
+    formulas = next((FORMULAS[cls] for cls in type(task).__mro__ if cls in FORMULAS), None)
+    if formulas is not None and not act.is_even_quadratic:
+        return float(_activation.theory(task, regime, n, act, **options))
+    if formulas is None:
+        raise ValueError(f"task: theory_risk has formulas for {sorted(c.__name__ for c in FORMULAS)}, got "
+                         f"{type(task).__name__}; exact_risk gives RF/NT risks for any task")
+    return float(formulas(task, regime, n, act, **options))
 
 
-from . import mixture as _mixture  # noqa: E402,F401  (registers the task)
-from . import quadratic as _quadratic  # noqa: E402,F401  (registers the task)
+def theory_unavailable(kind: str, regime: str, activation) -> str | None:
+    """Why ``theory_risk`` has no formula for (task kind, regime, activation), or None (see :mod:`.activation`)."""
+    return _activation.unavailable_reason(kind, check_regime(regime), get_activation(activation))
 
-__all__ = ["theory_risk"]
+
+__all__ = ["FORMULAS", "theory_risk", "theory_unavailable"]
