@@ -31,7 +31,7 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> f
         σ = u² (+ c0): the paper's formulas. Any other σ, for the quadratic
         target and the mixture: RF and NT from the Hermite coefficients of σ
         (docs/theory.md, "Theory for any activation"; measured within 0.01
-        (RF) and 0.03 (NT) of exact risks at d = 450); no NN formula.
+        (RF) and 0.04 (NT) of exact risks at d = 450); no NN formula.
     **options
         Task-specific options, e.g. ``cov`` (RF weight covariance Γ) and
         ``finite_d`` (NT exact finite-d expectation) for the quadratic target.
