@@ -274,3 +274,19 @@ def test_spec_with_relu_and_quadratic_and_all_kinds_runs_to_the_end(tmp_path):
     assert summary.computed == 3 * 12 - 4
     html = write_report(tmp_path).read_text()
     assert "Points not computed" in html and "no NN theory for activation" in html
+
+
+def test_polynomial_activation_is_exact_and_matches_the_generic_path():
+    """Activation.polynomial (Gauss-Hermite, finite Mehler series) against the generic quadrature of
+    the same σ, and u² through it against the closed forms."""
+    task = wishart_target(12)
+    W = random_weights(12, 5, seed=4)
+    poly = Activation.polynomial([0.1, -0.4, 1.0, 0.3])
+    generic = Activation.from_function(lambda u: 0.1 - 0.4 * u + u * u + 0.3 * u**3, name="generic", kinks=[])
+    for regime in ("rf", "nt"):
+        a, b = exact_risk(task, regime, W, poly), exact_risk(task, regime, W, generic)
+        assert abs(a - b) < 1e-9, (regime, a, b)
+    square = Activation.polynomial([0.0, 0.0, 2.0])
+    assert square.is_even_quadratic
+    for regime in ("rf", "nt"):
+        assert abs(exact_risk(task, regime, W, square, closed_form=False) - exact_risk(task, regime, W)) < 1e-9
