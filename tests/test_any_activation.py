@@ -290,3 +290,19 @@ def test_polynomial_activation_is_exact_and_matches_the_generic_path():
     assert square.is_even_quadratic
     for regime in ("rf", "nt"):
         assert abs(exact_risk(task, regime, W, square, closed_form=False) - exact_risk(task, regime, W)) < 1e-9
+
+
+def test_a_registered_activation_runs_in_worker_processes(tmp_path):
+    """Specs name a user activation; the local pool's spawned workers get it from the driver."""
+    from lazytrain.experiments import run_spec
+
+    register_activation("test-sqrt1p", lambda u: np.sqrt(1.0 + u * u), overwrite=True)
+    spec = validate_spec({"name": "user", "task": {"type": "paper", "seed": 100, "d": 8}, "regimes": ["rf"],
+                          "activations": ["test-sqrt1p"], "n_neurons": [3, 4], "kinds": ["exact"]})
+    summary = run_spec(spec, tmp_path, progress=False, workers=2)
+    assert summary.computed == 2
+    with lt.ResultStore.open(tmp_path) as store:
+        risks = sorted(r["risk"] for r in store.records(summary.keys))
+    task = QuadraticTarget.paper(d=8, seed=100)
+    ref = sorted(exact_risk(task, "rf", random_weights(8, n, seed=0), "test-sqrt1p") for n in (3, 4))
+    np.testing.assert_allclose(risks, ref, rtol=0, atol=1e-12)

@@ -958,6 +958,12 @@ def register_activation(name: str, activation, overwrite: bool = False) -> Activ
         Replace an activation registered earlier under the same name.
         Built-in names cannot be replaced.
 
+    Notes
+    -----
+    The registry is per process; ``run_spec`` sends the driver's registered
+    activations (cloudpickled) to its local worker processes and to the Dask
+    workers connected when the run starts, so a spec may name them.
+
     Returns
     -------
     Activation
@@ -991,6 +997,11 @@ def register_activation(name: str, activation, overwrite: bool = False) -> Activ
         raise ValueError(f"activation must be an Activation or a callable, got {activation!r}")
     _REGISTRY[key] = act
     return act
+
+
+def user_activations() -> dict:
+    """The activations added by :func:`register_activation` in this process (name -> Activation)."""
+    return {k: v for k, v in _REGISTRY.items() if k not in BUILTIN}
 
 
 def registered_activations() -> list[str]:

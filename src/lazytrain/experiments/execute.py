@@ -96,8 +96,33 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
-def _init_local_worker(parent_pid: int) -> None:
+def _user_activations_blob() -> bytes | None:
+    """The activations registered in this process (``register_activation``), cloudpickled for workers."""
+    from ..activations import user_activations
+
+    registered = user_activations()
+    if not registered:
+        return None
+    import cloudpickle
+
+    return cloudpickle.dumps(registered)
+
+
+def _install_user_activations(blob: bytes | None) -> None:
+    """Register the driver's user activations in a worker process, so that points can name them."""
+    if blob is None:
+        return
+    import pickle
+
+    from ..activations import register_activation
+
+    for name, act in pickle.loads(blob).items():
+        register_activation(name, act, overwrite=True)
+
+
+def _init_local_worker(parent_pid: int, activations: bytes | None = None) -> None:
     pin_threads(THREADS_PER_POINT)
+    _install_user_activations(activations)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
@@ -107,7 +132,8 @@ def _local_executor(workers: int):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_local_worker, initargs=(os.getpid(),))
+                               initializer=_init_local_worker,
+                               initargs=(os.getpid(), _user_activations_blob()))
 
     def run(units):
         futures = {pool.submit(compute_unit, u): u for u in units}
@@ -142,6 +168,9 @@ def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
                 n_workers=workers, threads_per_worker=1, processes=processes,
                 dashboard_address=None, silence_logs=logging.WARNING))
             client = stack.enter_context(Client(cluster))
+        blob = _user_activations_blob()
+        if blob is not None:  # the driver's register_activation names, on every worker
+            client.run(_install_user_activations, blob)
 
         def run(units):
             by_key = {}
