@@ -9,13 +9,19 @@ its kernel):
   tensors; torch is never imported by the theory and exact layers);
 * the normalised Hermite coefficients of u ↦ σ(√q·u) (:meth:`hermite_coefficients`);
 * the one- and two-dimensional Gaussian expectations the exact solvers need
-  (:meth:`moments`, :meth:`pair_moments`), in closed form where one exists
-  (polynomials; the arc-cosine formulas for ReLU) and by Gauss-Hermite
-  quadrature or the Hermite (Mehler) series otherwise.
+  (:meth:`moments`, :meth:`pair_moments`), each with an error estimate
+  (``return_error=True``): closed forms where one exists (polynomials; the
+  arc-cosine formulas for a·u + c·ReLU), otherwise composite Gauss-Legendre
+  rules split at the kinks of σ (declared, or found by :func:`detect_kinks`)
+  and graded around them (:mod:`lazytrain._quadrature`), and the Hermite
+  (Mehler) series for weakly correlated pairs.
 
 Solvers ask the object; they never special-case names. Built in, by name:
-``"quadratic"`` (σ = u²), ``"relu"``, ``"tanh"`` and ``"gelu"`` (exact,
-σ = u·Φ(u)); any other function through :meth:`Activation.from_function`.
+``"quadratic"`` (σ = u²), ``"relu"``, ``"leaky_relu"`` (slope 0.01),
+``"abs"``, ``"hard_tanh"``, ``"tanh"``, ``"gelu"`` (exact, σ = u·Φ(u)) and
+``"softplus"``; any other function through :meth:`Activation.from_function`,
+and names of one's own through :func:`register_activation`. A moment that
+misses its accuracy surfaces as :class:`MomentAccuracyError`.
 
 Conventions: z ~ N(0, 1); h_k = He_k/√(k!) are the orthonormal (probabilists')
 Hermite polynomials; for u ~ N(0, q), σ(u) = σ(√q z) = Σ_k b_k(q) h_k(z).
