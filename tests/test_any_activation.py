@@ -247,12 +247,13 @@ def test_odd_activation_theory_is_trivial_and_nn_has_none():
 @pytest.mark.parametrize("name", ["relu", "gelu", "tanh"])
 def test_rf_theory_at_d450_within_001_of_exact(name):
     """Quadratic target: W from default_rng(2) rows/√450 (ReLU exact 0.974, 0.924, 0.854); mixture:
-    the mean over seeds 0-2 (one draw fluctuates by up to 0.008 around it)."""
+    the mean over seeds 0-5 (the theory is for the mean; one draw's sd is up to 0.008, and
+    seed 2 alone is 0.013 off at N = 240)."""
     tq, tm = QuadraticTarget.paper(450), GaussianMixture.paper(450)
     for n in (90, 240, 450):
         th_q, th_m = lt.theory_risk(tq, "rf", n, name), lt.theory_risk(tm, "rf", n, name)
         assert abs(th_q - exact_risk(tq, "rf", random_weights(450, n, seed=2), name)) < 0.01
-        ex_m = np.mean([exact_risk(tm, "rf", random_weights(450, n, seed=s), name) for s in range(3)])
+        ex_m = np.mean([exact_risk(tm, "rf", random_weights(450, n, seed=s), name) for s in range(6)])
         assert abs(th_m - ex_m) < 0.01, (n, th_m, ex_m)
 
 
