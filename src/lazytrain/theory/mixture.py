@@ -17,7 +17,6 @@ import numpy as np
 
 from .._validation import check_choice
 from ..tasks import GaussianMixture
-from . import _theory
 from .quadratic import nt_expected_finite_d, nt_theory
 
 RF_FACTORS = ("derived", "poster")
@@ -49,8 +48,8 @@ def nn_kappa_theory(task: GaussianMixture, n_neurons: int) -> float:
     return 0.5 * float(np.sum(task.eigenvalues[:n_neurons] ** 2))
 
 
-@_theory.register
-def _(task: GaussianMixture, regime, n_neurons, activation, *, rf_factor="derived", finite_d=False):
+def theory(task: GaussianMixture, regime, n_neurons, activation, *, rf_factor="derived", finite_d=False) -> float:
+    """The mixture's small-Δ formulas (quadratic activation), R = 1/(1 + κ); see the module docstring."""
     if not activation.is_even_quadratic:
         raise ValueError(
             f"theory_risk for the Gaussian mixture has formulas only for activation='quadratic' "
