@@ -113,3 +113,77 @@ def residual_by_degree(shares_r0, cross_by_degree, norms) -> np.ndarray:
     """
     res = np.asarray(shares_r0, float) - 2.0 * np.asarray(cross_by_degree, float) + np.asarray(norms, float)
     return np.maximum(res, 0.0)
+
+
+def _hermite_view(task):
+    """The task as a HermiteTarget (itself, or ``task.as_hermite()``), or a ValueError."""
+    from ..tasks import HermiteTarget
+
+    if isinstance(task, HermiteTarget):
+        return task
+    as_hermite = getattr(task, "as_hermite", None)
+    if callable(as_hermite):
+        return as_hermite()
+    raise ValueError(f"task: the per-degree accounting needs a HermiteTarget or a task with as_hermite(), "
+                     f"got {type(task).__name__}")
+
+
+def degree_component(task, ell: int):
+    """The degree-ℓ part of a HermiteTarget as a HermiteTarget of its own (None if it is zero)."""
+    from ..tasks import HermiteTarget
+
+    C = np.zeros_like(task.coefficients[:, :ell])
+    C[:, ell - 1] = task.coefficients[:, ell - 1]
+    if not np.any(C) or task.degree_variances()[ell - 1] <= 0:
+        return None
+    return HermiteTarget(task.directions, C)
+
+
+def degree_risks(task, regime, W, activation, *, second_layer=False, method="auto", tol=1e-10,
+                 maxiter=None) -> dict:
+    r"""The best RF or NT predictor's risk, split by Hermite degree (fractions of R0).
+
+    Parameters
+    ----------
+    task : HermiteTarget, or a task with ``as_hermite()`` (QuadraticTarget)
+    regime : {'rf', 'nt'}
+    W : array of shape (N, d)
+    activation : Activation
+    second_layer, method, tol, maxiter
+        As for :func:`lazytrain.exact.exact_risk` (the general solver is always used:
+        the accounting needs the predictor's coefficients).
+
+    Returns
+    -------
+    dict
+        ``risk``: R/R0 of the best predictor; ``by_degree``: {ℓ: ‖P_ℓ(f* − f̂)‖²/R0,
+        ℓ = 1..L}; ``above``: the predictor's own part in degrees above L, /R0;
+        ``shares``: ``task.degree_shares()``. ``sum(by_degree) + above == risk`` up to
+        the solver's accuracy (degree 0 is fitted exactly by the offset).
+    """
+    from .general import lazy_solution
+
+    target = _hermite_view(task)
+    sol = lazy_solution(target, regime, W, activation, second_layer=second_layer, method=method,
+                        tol=tol, maxiter=maxiter)
+    N, d = W.shape
+    if regime == "rf":
+        nt_coef, rf_coef = None, sol.coef
+    else:
+        nt_coef = sol.coef[: N * d]
+        rf_coef = sol.coef[N * d:] if second_layer else None
+    L = target.degree
+    var = target.degree_variances()
+    norms = predictor_degree_norms(W, activation, range(1, L + 1), nt_coef=nt_coef, rf_coef=rf_coef)
+    cross = np.zeros(L)
+    for ell in range(1, L + 1):
+        part = degree_component(target, ell)
+        if part is None:
+            continue
+        rf_c, nt_c = part.cross_moments(W, activation)
+        cross[ell - 1] = (float(nt_coef @ nt_c.ravel()) if nt_coef is not None else 0.0) + \
+            (float(rf_coef @ rf_c) if rf_coef is not None else 0.0)
+    by = residual_by_degree(var, cross, norms) / target.r0
+    risk = sol.risk
+    return {"risk": risk, "by_degree": {ell: float(by[ell - 1]) for ell in range(1, L + 1)},
+            "above": float(max(risk - by.sum(), 0.0)), "shares": target.degree_shares()}

@@ -186,3 +186,53 @@ def rf_degree_risks(rho: float, b: np.ndarray, shares: np.ndarray, tau: float = 
         out[1] += cost * to_deg1
         out += cost * (1 - to_deg1) * spread
     return out
+
+
+def degree_theory(task, regime: str, n_neurons: int, activation) -> dict:
+    """Theory per degree for a HermiteTarget (or a task with ``as_hermite()``), N = ``n_neurons``.
+
+    Returns
+    -------
+    dict
+        ``by_degree``: {ℓ: risk left in degree ℓ / R0, ℓ = 1..L}; ``above``: the risk the
+        predictor puts in degrees above L (the ridge penalty's share there); ``risk``: the
+        total R/R0. Same keys as :func:`lazytrain.exact.degrees.degree_risks`.
+    """
+    from ..tasks import HermiteTarget
+
+    if not isinstance(task, HermiteTarget):
+        as_hermite = getattr(task, "as_hermite", None)
+        if not callable(as_hermite):
+            raise ValueError(f"task: the theory per degree needs a HermiteTarget, got {type(task).__name__}")
+        task = as_hermite()
+    if regime not in ("rf", "nt"):
+        raise ValueError(f"regime must be 'rf' or 'nt' for the theory per degree, got {regime!r}")
+    shares = np.concatenate([[0.0], task.degree_variances() / task.r0])
+    B2 = task.quadratic_part
+    frob2 = float(np.sum(B2 * B2))
+    tau = float(np.trace(B2)) ** 2 / (task.d * frob2) if frob2 > 0 else 0.0
+    b = activation.hermite_coefficients(SIGMA_DEGREE, 1.0)
+    b = np.where(np.abs(b) < 1e-13 * np.max(np.abs(b)), 0.0, b)  # quadrature rounding of zero coefficients
+    rho = n_neurons / task.d
+    risks = (nt_degree_risks if regime == "nt" else rf_degree_risks)(rho, b, shares, tau)
+    L = task.degree
+    return {"risk": float(min(risks.sum(), 1.0)),
+            "by_degree": {ell: float(risks[ell]) for ell in range(1, L + 1)},
+            "above": float(risks[L + 1:].sum())}
+
+
+def theory(task, regime, n_neurons, activation, **options):
+    """``theory_risk`` for Hermite targets: the sum of :func:`degree_theory` over degrees.
+
+    NN has a formula only for the quadratic activation (the rank-N optimum of the
+    degree-2 part, ``task.nn_risk``).
+    """
+    if options:
+        raise ValueError(f"theory_risk for a HermiteTarget takes no options, got {sorted(options)}")
+    if regime == "nn":
+        if activation.is_even_quadratic:
+            return task.nn_risk(n_neurons)
+        raise ValueError(f"theory_risk: no NN formula for a HermiteTarget with activation {activation.name!r} "
+                         "(only the quadratic activation's rank-N optimum); train(task, 'nn', N, ...) gives the "
+                         "SGD risk")
+    return degree_theory(task, regime, n_neurons, activation)["risk"]
