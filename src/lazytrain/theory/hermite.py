@@ -11,7 +11,8 @@ degrees the features cannot resolve with N = O(d) neurons (degree ≥ 2 for RF,
 ≥ 3 for NT) are nearly orthogonal across neurons, so they act as a ridge
 penalty on the coefficients, and the part of the target there is left whole:
 
-* NT (features x σ'(⟨w_i, x⟩)): degree 1 is fitted fully. Degree 2 is the map
+* NT (features x σ'(⟨w_i, x⟩)): degree 1 is fitted fully (when b₁ ≠ 0; with b₁ = 0 and a
+  degree-1 part in the target there is no formula here and a ValueError says so). Degree 2 is the map
   β ↦ Σ_i sym(β_i ⊗ ŵ_i), whose Gram M ↦ (MS + SM)/2 has eigenvalues
   (s + s')/2 over pairs of eigenvalues of S = Σ_i ŵ_iŵ_iᵀ (Marchenko-Pastur,
   ratio ρ, an atom 1 − ρ at 0 when ρ < 1); the penalty is λ = Σ_{ℓ≥3} ℓ b_ℓ²
@@ -116,8 +117,14 @@ def nt_degree_risks(rho: float, b: np.ndarray, shares: np.ndarray, tau: float = 
     out = np.zeros(n)
     out[: len(shares)] = shares
     out[0] = 0.0
-    if len(shares) > 1:
-        out[1] = 0.0  # degree 1 is fitted fully
+    if len(shares) > 1 and shares[1] > 0:
+        if abs(b[1]) <= 1e-12 * np.max(np.abs(b)):
+            raise ValueError(
+                "theory per degree (NT): the target has a degree-1 part but σ has no degree-1 Hermite "
+                "coefficient (b₁ = 0), so NT reaches degree 1 only through span(W) with penalties this "
+                "theory does not model; use exact_risk"
+            )
+        out[1] = 0.0  # degree 1 is fitted fully: the features x·E σ'(u_i) span it at no cost
     if len(shares) <= 2 or shares[2] == 0:
         return out
     ell = np.arange(len(b))
