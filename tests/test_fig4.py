@@ -97,3 +97,7 @@ def test_reproduce_fig4_quick_writes_figure_and_csvs(tmp_path):
     with open(tmp_path / "fig4_right.csv") as fh:
         right = list(csv.DictReader(fh))
     assert {int(r["d"]) for r in right} == set(staircase_dimensions(quick=True))
+    # the report shows the risk left in each degree of the exact fits
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Risk left in each Hermite degree" in (tmp_path / "report.html").read_text()
