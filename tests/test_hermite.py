@@ -116,6 +116,27 @@ def test_cross_moments_against_monte_carlo(task, rng, name):
     assert np.abs(got).max() > 0.05
 
 
+def test_cross_moments_by_degree_against_monte_carlo(task, rng):
+    """Term ℓ is Cov(degree-ℓ part of f*, φ); the terms add up to the cross moments."""
+    act = get_activation(user_activation())
+    W = random_weights(task.d, 2, seed=4) * np.array([[1.3], [0.8]])
+    rf, nt = task.cross_moments_by_degree(W, act)
+    rf_all, nt_all = task.cross_moments(W, act)
+    np.testing.assert_allclose(rf.sum(axis=0), rf_all, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(nt.sum(axis=0), nt_all, rtol=1e-13, atol=1e-15)
+
+    def sample(x, y):
+        he = hermite_he(x @ task.directions.T, task.degree)
+        phi = np.column_stack([rf_features(x, W, act), nt_features(x, W, act)])
+        return np.column_stack([(he[ell] @ task.coefficients[:, ell - 1])[:, None] * phi
+                                for ell in range(1, task.degree + 1)])
+
+    mean, se = mc(sample, task, 200_000, rng)
+    got = np.concatenate([np.concatenate([rf[ell], nt[ell].ravel()]) for ell in range(task.degree)])
+    z = np.abs(mean - got) / np.maximum(se, 1e-12)
+    assert z.max() < 5, z.max()
+
+
 # ---------------------------------------------------------------- the quadratic target is a Hermite target
 @pytest.mark.parametrize("diagonal", [False, True])
 def test_quadratic_target_as_hermite_gives_the_same_risks(rng, diagonal):
@@ -169,6 +190,11 @@ def test_pure_he3_is_invisible_to_quadratic_and_relu_but_not_to_shifted_tanh(rng
         assert exact_risk(task, "nt", W, shifted_tanh()) < 0.7
     # and the quadratic-activation NN optimum cannot fit it either
     assert exact_risk(task, "nn", W) == pytest.approx(1.0, abs=1e-12)
+    # GELU and softplus are "linear + even" too (their a_3, a_5 vanish: quadrature, to rounding)
+    softplus = Activation.from_function(lambda u: np.logaddexp(0.0, u), name="softplus")
+    for act in ("gelu", softplus):
+        for regime in ("rf", "nt"):
+            assert abs(exact_risk(task, regime, W, act) - 1.0) < 1e-8, (act, regime)
 
 
 # ---------------------------------------------------------------- exact vs least squares on samples
@@ -283,3 +309,14 @@ def test_hermite_spec_runs_and_its_identity_is_the_recipe(tmp_path):
     with pytest.raises(Exception, match="same number of degrees"):
         validate_spec({**spec.model_dump(mode="json"),
                        "task": {"type": "hermite", "d": 10, "coefficients": [[1.0], [1.0, 2.0]]}})
+
+
+def test_population_flow_on_a_hermite_target_reaches_the_nn_optimum(rng):
+    """The flow uses predictor_risk_grad; with N ≥ rank B₂ it fits the degree-2 part exactly."""
+    from lazytrain import train
+
+    task = HermiteTarget(unit_rows(rng, 3, 8), [[0.5, 1.0, 0.3], [0.0, 0.8, 0.0], [0.2, 0.6, 0.0]])
+    res = train(task, "nn", 3, method="flow", steps=1500)
+    optimum = exact_risk(task, "nn", random_weights(8, 3, seed=0))
+    assert optimum == pytest.approx(1 - task.degree_shares()[2], abs=1e-12)
+    assert res.risk_method == "exact" and abs(res.risk - optimum) < 1e-3

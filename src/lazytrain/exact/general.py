@@ -42,7 +42,7 @@ import scipy.sparse.linalg
 
 from .._validation import check_choice, check_neuron_variances, check_positive_float, check_positive_int
 from ..activations import Activation
-from ..tasks.base import STANDARD, Component  # noqa: F401  (re-exported: they used to live here)
+from ..tasks.base import STANDARD, Component, Task  # noqa: F401  (Component, STANDARD: re-exported)
 from ._linalg import psd_solve, psd_solve_quadform
 
 #: Largest number of NT parameters (N·d, + N with the second layer) solved densely by 'auto'.
@@ -412,29 +412,39 @@ def lazy_risk(task, regime, W, activation, *, info=None, **options) -> float:
 # ---------------------------------------------------------------- binary labels (Gaussian mixture)
 def class_means(activation, W, component: Component):
     """E[σ(u_i)] (N,) and E[x σ'(u_i)] = E[σ''(u_i)] Σw_i (N, d) under one Gaussian class."""
-    mom = activation.moments(variances(W, component))
-    return mom.mean, mom.d2_mean[:, None] * component.push(W)
+    return component.feature_means(W, activation)
 
 
-def binary_label_risk(activation, regime, W, cov_pos, cov_neg, *, second_layer=False, method="auto",
-                      tol=1e-10, maxiter=None, info=None) -> float:
+class _TwoClasses(Task):
+    """y = ±1 with probability ½, x | y = ±1 ~ N(0, cov_pos / cov_neg): the moments only (no sampler)."""
+
+    kind = "binary"
+    r0 = 1.0
+
+    def __init__(self, cov_pos, cov_neg):
+        self._components = (Component(0.5, np.asarray(cov_pos, dtype=np.float64)),
+                            Component(0.5, np.asarray(cov_neg, dtype=np.float64)))
+        self.d = self._components[0].cov.shape[0]
+
+    @property
+    def components(self):
+        return self._components
+
+    def cross_moments(self, W, activation):
+        (rf_p, nt_p), (rf_n, nt_n) = (class_means(activation, W, comp) for comp in self.components)
+        return (rf_p - rf_n) / 2, (nt_p - nt_n) / 2
+
+    def _draw(self, ops, n):
+        raise NotImplementedError("binary_label_risk's classes are not sampled")
+
+
+def binary_label_risk(activation, regime, W, cov_pos, cov_neg, *, info=None, **options) -> float:
     """R/R0 of the best RF or NT predictor of a ±1 label, y = ±1 with probability ½ each,
     x | y = ±1 ~ N(0, cov_pos / cov_neg).
 
     R0 = Var y = 1. The features' Gram is the average of the two classes' Gram
     matrices, centred by the overall mean, and the cross moments are the
-    half-differences of the class means: Cov(y, φ) = ½(E₊φ − E₋φ).
+    half-differences of the class means: Cov(y, φ) = ½(E₊φ − E₋φ). This is
+    :func:`lazy_risk` for that law (``GaussianMixture`` is the case I ± Δ).
     """
-    comps = (Component(0.5, np.asarray(cov_pos, dtype=np.float64)),
-             Component(0.5, np.asarray(cov_neg, dtype=np.float64)))
-    (rf_p, nt_p), (rf_n, nt_n) = (class_means(activation, W, comp) for comp in comps)
-    rf_cross, nt_cross = (rf_p - rf_n) / 2, (nt_p - nt_n) / 2
-    if regime == "rf":
-        explained = rf_explained(activation, W, rf_cross, comps)
-    else:
-        sol = nt_explained(activation, W, nt_cross, rf_cross, comps, second_layer=second_layer,
-                           method=method, tol=tol, maxiter=maxiter, target_var=1.0)
-        if info is not None:
-            info.update({k: v for k, v in vars(sol).items() if k != "coef"})
-        explained = sol.explained
-    return float(np.clip(1.0 - explained, 0.0, 1.0))
+    return lazy_risk(_TwoClasses(cov_pos, cov_neg), regime, W, activation, info=info, **options)

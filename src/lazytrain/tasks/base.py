@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import as_generator, check_positive_int
+from .._validation import as_generator, check_neuron_variances, check_positive_int
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,12 @@ class Component:
     def push(self, W: np.ndarray) -> np.ndarray:
         """Rows ŵ_i = Σ w_i (shape (N, d))."""
         return W if self.cov is None else W @ self.cov
+
+    def feature_means(self, W: np.ndarray, activation):
+        """E σ(u_i) (N,) and E[x σ'(u_i)] = E[σ''(u_i)] Σw_i (N, d) under this component (Stein)."""
+        What = self.push(W)
+        mom = activation.moments(check_neuron_variances(np.einsum("ij,ij->i", What, W)))
+        return mom.mean, mom.d2_mean[:, None] * What
 
 
 #: The standard Gaussian input law N(0, I_d).

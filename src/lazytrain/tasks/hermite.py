@@ -162,26 +162,40 @@ class HermiteTarget(Task):
         * E[x σ'(⟨w, x⟩) He_ℓ(⟨u, x⟩)] = a_{ℓ+2}(r) ρ^ℓ / r² · w + ℓ a_ℓ(r) ρ^{ℓ−1} / r · u
           (Stein, and E[σ'(rz)He_k] = a_{k+1}/r, E[σ''(rz)He_k] = a_{k+2}/r²).
 
-        No derivative of σ is evaluated. See docs/theory.md.
+        No derivative of σ is evaluated. See docs/theory.md. The sum over
+        degrees of :meth:`cross_moments_by_degree`.
         """
-        L = self.degree
+        rf, nt = self.cross_moments_by_degree(W, activation)
+        return rf.sum(axis=0), nt.sum(axis=0)
+
+    def cross_moments_by_degree(self, W, activation):
+        """The cross moments split by the target's degree: term ℓ is Cov(degree-ℓ part of f*, φ).
+
+        Since Hermite degrees are orthogonal, term ℓ is also the cross moment of
+        the degree-ℓ part of f* with the degree-ℓ projection of the features:
+        what per-degree accounting of a fit's residual needs.
+
+        Returns
+        -------
+        rf : ndarray of shape (L, N)
+        nt : ndarray of shape (L, N, d)
+        """
+        L, N = self.degree, W.shape[0]
         q = np.einsum("ij,ij->i", W, W)
         r = np.sqrt(q)
         b = activation.hermite_coefficients(L + 2, q)
         a = b * np.sqrt([math.factorial(k) for k in range(L + 3)])
         rho = (W @ self.directions.T) / r[:, None]  # (N, k)
-        rf = np.zeros(W.shape[0])
-        along_w = np.zeros(W.shape[0])
-        along_u = np.zeros((W.shape[0], self.k))
+        rf = np.zeros((L, N))
+        nt = np.zeros((L, N, self.d))
         for ell in range(1, L + 1):
             c = self.coefficients[:, ell - 1]
             if not np.any(c):
                 continue
-            p = rho**ell
-            rf += a[:, ell] * (p @ c)
-            along_w += a[:, ell + 2] / q * (p @ c)
-            along_u += (ell * a[:, ell] / r)[:, None] * rho ** (ell - 1) * c[None, :]
-        nt = along_w[:, None] * W + along_u @ self.directions
+            pc = rho**ell @ c
+            rf[ell - 1] = a[:, ell] * pc
+            along_u = (ell * a[:, ell] / r)[:, None] * rho ** (ell - 1) * c[None, :]
+            nt[ell - 1] = (a[:, ell + 2] / q * pc)[:, None] * W + along_u @ self.directions
         return rf, nt
 
     def nn_risk(self, n_neurons: int) -> float:

@@ -7,8 +7,7 @@ from functools import cached_property
 import numpy as np
 
 from .._chi2 import prob_negative
-from .._validation import as_generator, check_finite_matrix, check_neuron_variances, check_positive_float, \
-    check_positive_int
+from .._validation import as_generator, check_finite_matrix, check_positive_float, check_positive_int
 from .base import Component, Task
 
 
@@ -170,13 +169,9 @@ class GaussianMixture(Task):
         """Cov(y, φ) = ½(E₊φ − E₋φ): half-differences of the class means of the features.
 
         Under N(0, Σ): E σ(u_i) from the activation's moments at q_i = w_iᵀΣw_i,
-        and E[x σ'(u_i)] = E[σ''(u_i)] Σw_i (Stein).
+        and E[x σ'(u_i)] = E[σ''(u_i)] Σw_i (Stein); see :meth:`Component.feature_means`.
         """
-        means = []
-        for comp in self.components:
-            mom = activation.moments(check_neuron_variances(np.einsum("ij,ij->i", comp.push(W), W)))
-            means.append((mom.mean, mom.d2_mean[:, None] * comp.push(W)))
-        (rf_p, nt_p), (rf_n, nt_n) = means
+        (rf_p, nt_p), (rf_n, nt_n) = (comp.feature_means(W, activation) for comp in self.components)
         return (rf_p - rf_n) / 2, (nt_p - nt_n) / 2
 
     def nn_risk(self, n_neurons: int) -> float:

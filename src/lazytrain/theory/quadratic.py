@@ -15,10 +15,11 @@ from ..tasks import QuadraticTarget
 from ..weights import weight_covariance
 
 
-def _require_quadratic(activation, regime):
+def require_quadratic(activation, regime, task_name="the quadratic target"):
+    """Raise unless σ(u) = a u² + c0: the formulas of this module and of theory.mixture need it."""
     if not activation.is_even_quadratic:
         raise ValueError(
-            f"theory_risk for the quadratic target has formulas only for activation='quadratic' "
+            f"theory_risk for {task_name} has formulas only for activation='quadratic' "
             f"(σ(u) = u² + c0), got {activation.name!r} for regime {regime!r}; "
             "use exact_risk for other activations"
         )
@@ -78,7 +79,7 @@ def _is_isotropic(d, cov) -> bool:
 
 def theory(task: QuadraticTarget, regime, n_neurons, activation, *, cov=None, finite_d=False) -> float:
     """The quadratic target's formulas (quadratic activation): Theorems 1-3, see the module docstring."""
-    _require_quadratic(activation, regime)
+    require_quadratic(activation, regime)
     if regime == "rf":
         return rf_theory(task, n_neurons, cov)
     if regime == "nt":
