@@ -9,8 +9,8 @@ then Σ_ℓ ‖P_ℓ(f* − f̂)‖², and the risk left in degree ℓ is
     ‖P_ℓ(f* − f̂)‖² = ‖P_ℓ f*‖² − 2⟨P_ℓ f*, P_ℓ f̂⟩ + ‖P_ℓ f̂‖².
 
 The middle term is the predictor's coefficients against the cross moments of
-the target's degree-ℓ component (the solver's own cross moments, restricted
-to that degree); this module gives the last term.
+the target's degree-ℓ component (``HermiteTarget.cross_moments_by_degree``);
+this module gives the last term.
 
 Degree-ℓ parts of the features (r = ‖w‖, ŵ = w/r, a_ℓ(r) = E[σ(r z) He_ℓ(z)]):
 
@@ -128,17 +128,6 @@ def _hermite_view(task):
                      f"got {type(task).__name__}")
 
 
-def degree_component(task, ell: int):
-    """The degree-ℓ part of a HermiteTarget as a HermiteTarget of its own (None if it is zero)."""
-    from ..tasks import HermiteTarget
-
-    C = np.zeros_like(task.coefficients[:, :ell])
-    C[:, ell - 1] = task.coefficients[:, ell - 1]
-    if not np.any(C) or task.degree_variances()[ell - 1] <= 0:
-        return None
-    return HermiteTarget(task.directions, C)
-
-
 def degree_risks(task, regime, W, activation, *, second_layer=False, method="auto", tol=1e-10,
                  maxiter=None) -> dict:
     r"""The best RF or NT predictor's risk, split by Hermite degree (fractions of R0).
@@ -175,14 +164,12 @@ def degree_risks(task, regime, W, activation, *, second_layer=False, method="aut
     L = target.degree
     var = target.degree_variances()
     norms = predictor_degree_norms(W, activation, range(1, L + 1), nt_coef=nt_coef, rf_coef=rf_coef)
+    rf_c, nt_c = target.cross_moments_by_degree(W, activation)  # term ℓ: Cov(degree-ℓ part of f*, φ)
     cross = np.zeros(L)
-    for ell in range(1, L + 1):
-        part = degree_component(target, ell)
-        if part is None:
-            continue
-        rf_c, nt_c = part.cross_moments(W, activation)
-        cross[ell - 1] = (float(nt_coef @ nt_c.ravel()) if nt_coef is not None else 0.0) + \
-            (float(rf_coef @ rf_c) if rf_coef is not None else 0.0)
+    if nt_coef is not None:
+        cross += nt_c.reshape(L, -1) @ nt_coef
+    if rf_coef is not None:
+        cross += rf_c @ rf_coef
     by = residual_by_degree(var, cross, norms) / target.r0
     risk = sol.risk
     return {"risk": risk, "by_degree": {ell: float(by[ell - 1]) for ell in range(1, L + 1)},
