@@ -8,6 +8,7 @@ Every risk is normalised by R0, the risk of the best constant predictor.
 from .activations import Activation, get_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
+from .exact.degrees import degree_risks
 from .experiments import ExperimentSpec, ResultStore, load_spec, run_spec
 from ._version import __version__
 from .tasks import GaussianMixture, HermiteTarget, QuadraticTarget
@@ -23,6 +24,7 @@ __all__ = [
     "QuadraticTarget",
     "ResultStore",
     "bayes_risk",
+    "degree_risks",
     "exact_risk",
     "get_activation",
     "load_spec",

@@ -137,7 +137,7 @@ def degree_risks(task, regime, W, activation, *, second_layer=False, method="aut
     task : HermiteTarget, or a task with ``as_hermite()`` (QuadraticTarget)
     regime : {'rf', 'nt'}
     W : array of shape (N, d)
-    activation : Activation
+    activation : str, Activation or callable
     second_layer, method, tol, maxiter
         As for :func:`lazytrain.exact.exact_risk` (the general solver is always used:
         the accounting needs the predictor's coefficients).
@@ -149,10 +149,24 @@ def degree_risks(task, regime, W, activation, *, second_layer=False, method="aut
         ℓ = 1..L}; ``above``: the predictor's own part in degrees above L, /R0;
         ``shares``: ``task.degree_shares()``. ``sum(by_degree) + above == risk`` up to
         the solver's accuracy (degree 0 is fitted exactly by the offset).
+
+    Examples
+    --------
+    >>> import numpy as np, lazytrain as lt
+    >>> task = lt.HermiteTarget(np.eye(2, 20), [[0.0, 1.0, 0.5], [0.0, 1.0, 0.5]])
+    >>> acc = lt.degree_risks(task, "nt", lt.random_weights(20, 20, seed=0), "hermite23")
+    >>> round(acc["by_degree"][2] + acc["by_degree"][3] + acc["by_degree"][1] + acc["above"] - acc["risk"], 8)
+    0.0
     """
+    from .._validation import check_weights
+    from ..activations import get_activation
     from .general import lazy_solution
 
+    if regime not in ("rf", "nt"):
+        raise ValueError(f"regime must be 'rf' or 'nt' for the per-degree accounting, got {regime!r}")
     target = _hermite_view(task)
+    W = check_weights(W, target.d)
+    activation = get_activation(activation)
     sol = lazy_solution(target, regime, W, activation, second_layer=second_layer, method=method,
                         tol=tol, maxiter=maxiter)
     N, d = W.shape
