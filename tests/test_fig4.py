@@ -11,8 +11,8 @@ from lazytrain.activations import get_activation
 from lazytrain.cli import main
 from lazytrain.exact import exact_risk
 from lazytrain.exact.degrees import degree_risks
-from lazytrain.experiments.presets import (STAIRCASE_DRAWS, STAIRCASE_K, preset, staircase_dimensions,
-                                           staircase_specs)
+from lazytrain.experiments.presets import (STAIRCASE_DRAWS, STAIRCASE_K, STAIRCASE_RHOS, preset,
+                                           staircase_dimensions, staircase_specs)
 from lazytrain.weights import random_weights
 
 
@@ -101,3 +101,46 @@ def test_reproduce_fig4_quick_writes_figure_and_csvs(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "Risk left in each Hermite degree" in (tmp_path / "report.html").read_text()
+
+
+def _degree3_means(dims, rhos):
+    act = get_activation("hermite23")
+    out = {}
+    for d in dims:
+        task = _task(d)
+        for rho in rhos:
+            vals = [degree_risks(task, "nt", random_weights(d, rho * d, seed=s), act)["by_degree"][3]
+                    for s in range(STAIRCASE_DRAWS)]
+            out[d, rho] = float(np.mean(vals))
+    return out
+
+
+def _check_finite_d(means):
+    from lazytrain.theory.hermite import degree_theory
+
+    act = get_activation("hermite23")
+    for (d, rho), mean in means.items():
+        th = degree_theory(_task(d), "nt", rho * d, act, finite_d=True)["by_degree"][3]
+        limit = degree_theory(_task(d), "nt", rho * d, act)["by_degree"][3]
+        assert abs(th - mean) < 0.02, (d, rho, th, mean)
+        assert mean < limit - 0.01  # the finite-d effect is real: the limit alone would miss it
+
+
+def test_finite_d_degree3_formula_matches_exact_means_small_d():
+    """The first-order finite-d formula against the exact mean over the figure's 5 draws (d = 20, 30)."""
+    _check_finite_d(_degree3_means([20, 30], STAIRCASE_RHOS))
+
+
+@pytest.mark.slow
+def test_finite_d_degree3_formula_matches_exact_means_every_plotted_d():
+    """Within 0.02 of the exact mean (5 draws, the figure's seeds) at every d of the right panel."""
+    _check_finite_d(_degree3_means(staircase_dimensions(), STAIRCASE_RHOS))
+
+
+def test_finite_d_needs_a_cubic_activation():
+    from lazytrain.theory.hermite import degree_theory
+
+    with pytest.raises(ValueError, match="degree ≤ 3"):
+        degree_theory(_task(20), "nt", 20, get_activation("tanh"), finite_d=True)
+    with pytest.raises(ValueError, match="regime 'nt' only"):
+        degree_theory(_task(20), "rf", 20, get_activation("hermite23"), finite_d=True)

@@ -40,6 +40,7 @@ N ≫ d^ℓ, NT once N ≫ d^(ℓ−1) (arXiv:1904.12191), outside this regime.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -195,8 +196,56 @@ def rf_degree_risks(rho: float, b: np.ndarray, shares: np.ndarray, tau: float = 
     return out
 
 
-def degree_theory(task, regime: str, n_neurons: int, activation) -> dict:
+def nt_finite_d_degree3(d: int, n_neurons: int, b: np.ndarray, risks: np.ndarray) -> np.ndarray:
+    """First-order finite-d correction of the NT risks in degrees 2 and 3 (σ of degree ≤ 3).
+
+    The d → ∞ risks ``risks`` (from :func:`nt_degree_risks`) leave degree 3 whole (plus the
+    penalty of the degree-2 fit), r₃. At finite d the N·d degree-3 parts of the features capture
+    some of r₃. Treat each direction v of the coefficient space R^{N·d} as giving a degree-3
+    part in a random direction of the C(d+2, 3) cubic dimensions, with norm² λ = 3b₃², and a
+    degree-2 part of norm² κ = 4b₂²h (h the eigenvalue of the degree-2 map on v, 0 on its null
+    space). Moving along v by the best step t = g/(κ + λ), g = ⟨r₃, A₃v⟩ with E g² = λ r₃/C(d+2, 3),
+    changes degree 3 by −E g²[2/(κ+λ) − λ/(κ+λ)²] and degree 2 by +E g² κ/(κ+λ)². Summing over the
+    N·d − D₂ null directions (h = 0) and the D₂ = d(d+1)/2 others (h = (s+s')/2, Marchenko-Pastur
+    pairs, μ = λ/(4b₂²)):
+
+        R₃ = r₃ (1 − γ),  γ = [N·d − D₂ + D₂ E(1 − (h/(h+μ))²)] / C(d+2, 3)   (clipped to [0, 1]),
+        R₂ = R₂(d = ∞) + r₃ D₂ E[μh/(h+μ)²] / C(d+2, 3).
+
+    First order in the captured fraction; it needs b_ℓ = 0 for ℓ ≥ 4 (no penalty from higher
+    degrees on the degree-3 parts). Returns a corrected copy of ``risks``.
+    """
+    b = np.asarray(b, dtype=np.float64)
+    scale = float(np.max(np.abs(b)))
+    if np.any(np.abs(b[4:]) > 1e-10 * scale):
+        raise ValueError("finite_d: the finite-d NT correction needs σ of degree ≤ 3 in Hermite terms "
+                         "(b_ℓ = 0 for ℓ ≥ 4, e.g. 'hermite23' or a cubic polynomial)")
+    out = np.array(risks, dtype=np.float64)
+    if len(out) < 4 or b[3] == 0:
+        return out
+    D2, D3 = d * (d + 1) / 2, math.comb(d + 2, 3)
+    rho = n_neurons / d
+    x, p = mp_spectrum(rho)
+    h = (x[:, None] + x[None, :]) / 2
+    pp = p[:, None] * p[None, :]
+    if b[2] == 0:
+        keep, cost = 0.0, 0.0  # no degree-2 part: every direction is free for degree 3
+    else:
+        mu = 3 * b[3] ** 2 / (4 * b[2] ** 2)
+        keep = float((pp * (h / (h + mu)) ** 2).sum())
+        cost = float((pp * mu * h / (h + mu) ** 2).sum())
+    r3 = out[3]
+    gamma = min(max((n_neurons * d - D2 * keep) / D3, 0.0), 1.0)
+    out[3] = r3 * (1 - gamma)
+    out[2] += r3 * D2 * cost / D3
+    return out
+
+
+def degree_theory(task, regime: str, n_neurons: int, activation, finite_d: bool = False) -> dict:
     """Theory per degree for a HermiteTarget (or a task with ``as_hermite()``), N = ``n_neurons``.
+
+    finite_d : bool, default False
+        NT only: add the first-order finite-d capture of degree 3 (:func:`nt_finite_d_degree3`).
 
     Returns
     -------
@@ -222,24 +271,29 @@ def degree_theory(task, regime: str, n_neurons: int, activation) -> dict:
     b = np.where(np.abs(b) < 1e-13 * np.max(np.abs(b)), 0.0, b)  # quadrature rounding of zero coefficients
     rho = n_neurons / task.d
     risks = (nt_degree_risks if regime == "nt" else rf_degree_risks)(rho, b, shares, tau)
+    if finite_d:
+        if regime != "nt":
+            raise ValueError(f"finite_d: the finite-d correction exists for regime 'nt' only, got {regime!r}")
+        risks = nt_finite_d_degree3(task.d, n_neurons, b, np.pad(risks, (0, max(0, 4 - len(risks)))))
     L = task.degree
     return {"risk": float(min(risks.sum(), 1.0)),
             "by_degree": {ell: float(risks[ell]) for ell in range(1, L + 1)},
             "above": float(risks[L + 1:].sum())}
 
 
-def theory(task, regime, n_neurons, activation, **options):
+def theory(task, regime, n_neurons, activation, *, finite_d=False, **options):
     """``theory_risk`` for Hermite targets: the sum of :func:`degree_theory` over degrees.
 
+    ``finite_d=True`` (NT, σ of degree ≤ 3) adds the first-order finite-d capture of degree 3.
     NN has a formula only for the quadratic activation (the rank-N optimum of the
     degree-2 part, ``task.nn_risk``).
     """
     if options:
-        raise ValueError(f"theory_risk for a HermiteTarget takes no options, got {sorted(options)}")
+        raise ValueError(f"theory_risk for a HermiteTarget takes only finite_d, got {sorted(options)}")
     if regime == "nn":
         if activation.is_even_quadratic:
             return task.nn_risk(n_neurons)
         raise ValueError(f"theory_risk: no NN formula for a HermiteTarget with activation {activation.name!r} "
                          "(only the quadratic activation's rank-N optimum); train(task, 'nn', N, ...) gives the "
                          "SGD risk")
-    return degree_theory(task, regime, n_neurons, activation)["risk"]
+    return degree_theory(task, regime, n_neurons, activation, finite_d=finite_d)["risk"]
