@@ -88,6 +88,17 @@ def _ridge_parts(mu: float, x: np.ndarray, p: np.ndarray):
     return float(p @ (mu / (x + mu)) ** 2), float(p @ (mu * x / (x + mu) ** 2))
 
 
+def _aligned(shares, b):
+    """shares and b as float arrays of one length (zero-padded), and the risks to fill (degree 0: 0)."""
+    shares = np.asarray(shares, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    n = max(len(shares), len(b))
+    shares, b = np.pad(shares, (0, n - len(shares))), np.pad(b, (0, n - len(b)))
+    out = shares.copy()
+    out[0] = 0.0
+    return shares, b, out
+
+
 def _ratio(num: float, den: float) -> float:
     return np.inf if den <= 1e-14 * max(num, 1e-300) or den == 0 else num / den
 
@@ -112,13 +123,8 @@ def nt_degree_risks(rho: float, b: np.ndarray, shares: np.ndarray, tau: float = 
         Entry ℓ is the risk left in degree ℓ (entry 0 is 0: the offset). Degrees above
         L receive the penalty of the degree-2 fit (K = the last nonzero b_ℓ, up to 40).
     """
-    shares = np.asarray(shares, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    n = max(len(shares), len(b))
-    out = np.zeros(n)
-    out[: len(shares)] = shares
-    out[0] = 0.0
-    if len(shares) > 1 and shares[1] > 0:
+    shares, b, out = _aligned(shares, b)
+    if shares[1] > 0:
         if abs(b[1]) <= 1e-12 * np.max(np.abs(b)):
             raise ValueError(
                 "theory per degree (NT): the target has a degree-1 part but σ has no degree-1 Hermite "
@@ -126,7 +132,7 @@ def nt_degree_risks(rho: float, b: np.ndarray, shares: np.ndarray, tau: float = 
                 "theory does not model; use exact_risk"
             )
         out[1] = 0.0  # degree 1 is fitted fully: the features x·E σ'(u_i) span it at no cost
-    if len(shares) <= 2 or shares[2] == 0:
+    if shares[2] == 0:
         return out
     ell = np.arange(len(b))
     pen = ell * b**2
@@ -147,7 +153,7 @@ def nt_degree_risks(rho: float, b: np.ndarray, shares: np.ndarray, tau: float = 
     out[2] = shares[2] * ((1 - tau) * left2 + tau * left1)
     cost = shares[2] * ((1 - tau) * cost2 + tau * cost1)
     if lam > 0:
-        out[3:] += cost * pen[3:n] / lam if len(pen) >= n else 0.0
+        out[3:] += cost * pen[3:] / lam
     return out
 
 
@@ -159,27 +165,21 @@ def rf_degree_risks(rho: float, b: np.ndarray, shares: np.ndarray, tau: float = 
     proportion to b_ℓ² (and to degree 1 for the part of the isotropic fit that
     the features' linear parts carry).
     """
-    shares = np.asarray(shares, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    n = max(len(shares), len(b))
-    out = np.zeros(n)
-    out[: len(shares)] = shares
-    out[0] = 0.0
+    shares, b, out = _aligned(shares, b)
     sq = b**2
     lam = float(sq[2:].sum())
     if lam == 0:  # σ affine: RF is a linear model on span(W)
         x, p = mp_spectrum(rho)
-        if len(shares) > 1:
-            out[1] = shares[1] * _ridge_parts(0.0, x, p)[0]
+        out[1] = shares[1] * _ridge_parts(0.0, x, p)[0]
         return out
     x, p = mp_spectrum(rho)
-    spread = np.zeros(n)
-    spread[2:len(sq)] = sq[2:n] / lam
-    if len(shares) > 1 and shares[1] > 0:
+    spread = np.zeros(len(sq))
+    spread[2:] = sq[2:] / lam
+    if shares[1] > 0:
         left, cost = _ridge_parts(_ratio(lam, sq[1]), x, p)
         out[1] = shares[1] * left
         out += shares[1] * cost * spread
-    if len(shares) > 2 and shares[2] > 0 and tau > 0 and b[2] != 0:
+    if shares[2] > 0 and tau > 0 and b[2] != 0:
         # spectrum ν of ŴŴᵀ (N × N): the nonzero eigenvalues of S (weight 1/ρ) and an atom at 0
         px = p / rho
         atom = max(1.0 - 1.0 / rho, 0.0)
