@@ -221,3 +221,18 @@ def test_theory_rejects_what_it_does_not_model():
     with pytest.raises(ValueError, match="b₁ = 0"):
         theory_risk(HermiteTarget(np.eye(5)[:1], [[1.0, 1.0]]), "nt", 4, "hermite23")
     assert theory_risk(task, "nn", 2, "quadratic") == pytest.approx(task.nn_risk(2))
+
+
+@pytest.mark.parametrize("regime", ["rf", "nt"])
+def test_quadratic_activation_shortcut_equals_general_accounting(regime, rng):
+    """σ = u²: the closed-form shortcut (degree 2 = risk − other shares) against the general path
+    (the solver's coefficients, σ = u² written as a user polynomial so the shortcut is not taken)."""
+    d, N = 10, 7
+    task = _small_task(d, rng)
+    W = random_weights(d, N, seed=4)
+    fast = degree_risks(task, regime, W, "quadratic")
+    square = Activation("square", fn=lambda u: u * u, derivative=lambda u: 2 * u, poly=(0.0, 0.0, 1.0, 0.0))
+    slow = degree_risks(task, regime, W, square)
+    for ell in (1, 2, 3):
+        assert fast["by_degree"][ell] == pytest.approx(slow["by_degree"][ell], abs=1e-8)
+    assert fast["by_degree"][1] == pytest.approx(task.degree_shares()[1], abs=1e-12)
