@@ -34,7 +34,8 @@ Domain of validity: N/d → ρ ∈ (0, ∞) fixed as d → ∞, targets with ‖
 of order one and directions not aligned with the weights, weights isotropic
 Gaussian; the degree-≥3 statements are limits whose finite-d corrections
 decay slowly (like 1/d at fixed ρ for NT on degree 3: the NT features span up
-to N·d of the ~d³/6 cubic dimensions). RF fits degree ℓ only once
+to N·d of the ~d³/6 cubic dimensions; :func:`nt_finite_d_degree3` gives that
+correction to first order, ``finite_d=True``). RF fits degree ℓ only once
 N ≫ d^ℓ, NT once N ≫ d^(ℓ−1) (arXiv:1904.12191), outside this regime.
 """
 
