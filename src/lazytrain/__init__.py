@@ -8,6 +8,7 @@ Every risk is normalised by R0, the risk of the best constant predictor.
 from .activations import Activation, MomentAccuracyError, get_activation, register_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
+from .exact.degrees import degree_risks
 from .exact.general import SolverAccuracyError
 from .experiments import ExperimentSpec, ResultStore, load_spec, run_spec
 from ._version import __version__
@@ -25,6 +26,7 @@ __all__ = [
     "QuadraticTarget",
     "ResultStore",
     "bayes_risk",
+    "degree_risks",
     "exact_risk",
     "get_activation",
     "load_spec",

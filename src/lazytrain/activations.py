@@ -18,10 +18,11 @@ its kernel):
 
 Solvers ask the object; they never special-case names. Built in, by name:
 ``"quadratic"`` (σ = u²), ``"relu"``, ``"leaky_relu"`` (slope 0.01),
-``"abs"``, ``"hard_tanh"``, ``"tanh"``, ``"gelu"`` (exact, σ = u·Φ(u)) and
-``"softplus"``; any other function through :meth:`Activation.from_function`,
-and names of one's own through :func:`register_activation`. A moment that
-misses its accuracy surfaces as :class:`MomentAccuracyError`.
+``"abs"``, ``"hard_tanh"``, ``"tanh"``, ``"gelu"`` (exact, σ = u·Φ(u)),
+``"softplus"`` and ``"hermite23"`` (σ = h₂ + h₃, Figure 4); any other function
+through :meth:`Activation.from_function`, and names of one's own through
+:func:`register_activation`. A moment that misses its accuracy surfaces as
+:class:`MomentAccuracyError`.
 
 Conventions: z ~ N(0, 1); h_k = He_k/√(k!) are the orthonormal (probabilists')
 Hermite polynomials; for u ~ N(0, q), σ(u) = σ(√q z) = Σ_k b_k(q) h_k(z).
@@ -946,7 +947,20 @@ tanh = Activation("tanh", fn=_tanh_fn, derivative=_tanh_derivative)
 gelu = Activation("gelu", fn=_gelu_fn, derivative=_gelu_derivative)
 softplus = Activation("softplus", fn=_softplus_fn, derivative=_softplus_derivative)
 
-BUILTIN = {a.name: a for a in (quadratic, relu, leaky_relu, absolute, hard_tanh, tanh, gelu, softplus)}
+#: σ = h₂ + h₃ = (u² − 1)/√2 + (u³ − 3u)/√6: unit Hermite coefficients in degrees 2 and 3 only
+#: (b₂ = b₃ = 1 at unit variance), the activation of Figure 4. No degree-1 part, so a
+#: network of it reaches degree-1 targets only through ‖w‖ ≠ 1; the staircase target of
+#: Figure 4 is itself a network of k such neurons.
+_H23 = (-1 / math.sqrt(2), -3 / math.sqrt(6), 1 / math.sqrt(2), 1 / math.sqrt(6))
+hermite23 = Activation(
+    "hermite23",
+    fn=lambda u: _H23[0] + u * (_H23[1] + u * (_H23[2] + u * _H23[3])),
+    derivative=lambda u: _H23[1] + u * (2 * _H23[2] + 3 * _H23[3] * u),
+    poly=_H23,
+)
+
+BUILTIN = {a.name: a for a in (quadratic, relu, leaky_relu, absolute, hard_tanh, tanh, gelu, softplus,
+                               hermite23)}
 _REGISTRY: dict[str, Activation] = dict(BUILTIN)
 
 
@@ -1022,9 +1036,9 @@ def get_activation(activation) -> Activation:
     ----------
     activation : str, Activation or callable
         A built-in name (``'quadratic'``, ``'relu'``, ``'leaky_relu'``,
-        ``'abs'``, ``'hard_tanh'``, ``'tanh'``, ``'gelu'``, ``'softplus'``), a
-        name given to :func:`register_activation`, an Activation (passed
-        through) or a function σ (wrapped with
+        ``'abs'``, ``'hard_tanh'``, ``'tanh'``, ``'gelu'``, ``'softplus'``,
+        ``'hermite23'`` = h₂ + h₃), a name given to :func:`register_activation`,
+        an Activation (passed through) or a function σ (wrapped with
         :meth:`Activation.from_function`, derivative numerical, kinks detected).
 
     Raises

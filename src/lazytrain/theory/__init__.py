@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from .._validation import check_positive_int, check_regime
 from ..activations import get_activation
-from ..tasks import GaussianMixture, QuadraticTarget
+from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget
 from . import activation as _activation
-from . import mixture, quadratic
+from . import hermite, mixture, quadratic
 
 #: Task class -> ``f(task, regime, n_neurons, activation, **options)``: the task's asymptotic formulas.
 FORMULAS = {
     QuadraticTarget: quadratic.theory,
     GaussianMixture: mixture.theory,
+    HermiteTarget: hermite.theory,
 }
 
 
@@ -52,7 +53,7 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> f
     n = check_positive_int("n_neurons", n_neurons)
     act = get_activation(activation)
     formulas = next((FORMULAS[cls] for cls in type(task).__mro__ if cls in FORMULAS), None)
-    if formulas is not None and not act.is_even_quadratic:
+    if formulas is not None and not act.is_even_quadratic and task.kind in _activation.GENERAL_KINDS:
         return float(_activation.theory(task, regime, n, act, **options))
     if formulas is None:
         raise ValueError(f"task: theory_risk has formulas for {sorted(c.__name__ for c in FORMULAS)}, got "

@@ -135,19 +135,22 @@ def mixture_risk(frob2: float, residual_fraction: float) -> float:
     return 1.0 / (1.0 + 0.5 * frob2 * (1.0 - residual_fraction))
 
 
-#: Task kinds (``task.kind``) with formulas for any σ (RF and NT), and how the residual becomes R/R0.
+#: Task kinds (``task.kind``) whose σ ≠ u² formulas live in this module (RF and NT).
 GENERAL_KINDS = ("quadratic", "mixture")
+#: Task kinds with any theory at all (the Hermite target's per-degree theory is in theory.hermite).
+THEORY_KINDS = GENERAL_KINDS + ("hermite",)
 
 
 def unavailable_reason(kind: str, regime: str, activation) -> str | None:
     """Why ``theory_risk`` has no formula for (task kind, regime, σ), or None when it has one.
 
-    Quadratic activation: the paper's formulas, for the quadratic target and
-    the mixture. Any other σ: RF and NT for those two tasks (this module);
-    NN only for σ = u² (Theorem 3: Eckart-Young on the target's spectrum).
+    Quadratic activation: the paper's formulas. Any other σ: RF and NT for the
+    quadratic target and the mixture (this module) and the Hermite target
+    (:mod:`lazytrain.theory.hermite`); NN only for σ = u² (Theorem 3:
+    Eckart-Young on the target's spectrum).
     """
-    if kind not in GENERAL_KINDS:
-        return f"no theory for task kind {kind!r}: theory_risk has formulas for {list(GENERAL_KINDS)}"
+    if kind not in THEORY_KINDS:
+        return f"no theory for task kind {kind!r}: theory_risk has formulas for {list(THEORY_KINDS)}"
     if regime == "nn" and not activation.is_even_quadratic:
         return (f"no NN theory for activation {activation.name!r}: Theorem 3 (the rank-N optimum, "
                 "Eckart-Young) needs σ(u) = u² + c0; train it (kind 'sgd') instead")
@@ -164,8 +167,8 @@ def theory(task, regime: str, n_neurons: int, activation, **options) -> float:
     d = 450 in docs/theory.md (RF within 0.01, one mixture draw 0.013; NT within 0.04).
     """
     reason = unavailable_reason(task.kind, regime, activation)
-    if reason:
-        raise ValueError(f"activation: {reason}")
+    if reason or task.kind not in GENERAL_KINDS:
+        raise ValueError(f"activation: {reason or 'use the task formulas of ' + repr(task.kind)}")
     if options:
         raise ValueError(f"theory_risk options {sorted(options)} apply to the quadratic activation only; "
                          f"the formulas for activation {activation.name!r} assume w ~ N(0, I/d)")
