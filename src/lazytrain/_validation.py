@@ -154,3 +154,22 @@ def as_generator(seed, name: str = "seed") -> np.random.Generator:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"{name} must be a non-negative integer or a numpy Generator, got {_show(seed)}")
     return np.random.default_rng(int(seed))
+
+
+def check_options(function: str, impl, options: dict, skip: int = 4) -> None:
+    """Refuse keyword options that ``impl`` (a task's implementation of ``function``) does not
+    take, naming them and the ones it does, instead of Python's "_() got an unexpected keyword
+    argument" from deep inside the dispatch. ``skip``: positional parameters that are not options.
+    """
+    import inspect
+
+    if not options:
+        return
+    params = list(inspect.signature(impl).parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    allowed = [p.name for p in params[skip:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(f"{function}() got unknown option(s) {unknown}; for this task the options "
+                        f"are {allowed or 'none'}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import singledispatch
 
-from .._validation import check_regime, check_weights
+from .._validation import check_options, check_regime, check_weights
 from ..activations import get_activation
 
 
@@ -62,6 +62,7 @@ def exact_risk(task, regime, W, activation="quadratic", **options) -> float:
     regime = check_regime(regime)
     W = check_weights(W, task.d) if hasattr(task, "d") else W
     act = get_activation(activation)
+    check_options("exact_risk", _exact.dispatch(type(task)), options)
     return float(_exact(task, regime, W, act, **options))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import singledispatch
 
-from .._validation import check_positive_int, check_regime
+from .._validation import check_options, check_positive_int, check_regime
 from ..activations import get_activation
 
 
@@ -45,6 +45,7 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> f
     regime = check_regime(regime)
     n = check_positive_int("n_neurons", n_neurons)
     act = get_activation(activation)
+    check_options("theory_risk", _theory.dispatch(type(task)), options)
     return float(_theory(task, regime, n, act, **options))
 
 
