@@ -107,16 +107,23 @@ def _exact(d, n, regime, training):
     return task_memory(d) + 8 * (16 * n * n + 12 * n * d + 4 * d * d)
 
 
-def _sgd(d, n, regime, training):
+def _sgd_terms(d, n, regime, training) -> dict:
+    """SGD's memory by the spec field that drives it (bytes)."""
     width = 8 if (training or {}).get("dtype") == "float64" else 4
     batch = int((training or {}).get("batch_size") or 100)
     steps = int((training or {}).get("steps") or 0)
-    return (task_memory(d)
-            + 8 * 4 * n * d                      # initial weights (float64) and their copies
-            + width * 4 * n * d                  # parameters, gradients (W, G)
-            + width * batch * (2 * d + 8 * n)    # a batch and its activations
-            + 8 * 3 * d * d                      # the trained network as c + xᵀMx
-            + 8 * 2 * steps)                     # the step-size schedule
+    activations = width * batch * 8 * n  # (batch, N) pre-activations, outputs and gradients
+    return {
+        "task.d": task_memory(d) + 8 * 3 * d * d,          # the task; the network as c + xᵀMx
+        # weights, copies, gradients; half the activations (they grow with N and the batch)
+        "training.n_neurons": 8 * 4 * n * d + width * 4 * n * d + activations / 2,
+        "training.batch_size": width * batch * 2 * d + activations / 2,  # a batch of (x, y)
+        "training.steps": 8 * 2 * steps,                    # the step-size schedule
+    }
+
+
+def _sgd(d, n, regime, training):
+    return sum(_sgd_terms(d, n, regime, training).values())
 
 
 #: kind -> estimate(d, n, regime, training options) in bytes. A kind not listed gets
@@ -155,7 +162,10 @@ def check_points(d: int, kinds_grid, training: dict | None = None) -> None:
         for regime in regimes:
             need = point_memory(kind, d, n, regime, training if kind == "sgd" else None)
             if need > limit:
-                field = "training.n_neurons" if kind == "sgd" else "n_neurons"
+                field = "n_neurons"
+                if kind == "sgd":  # name the field that drives the estimate
+                    terms = _sgd_terms(d, n, regime, training)
+                    field = max(terms, key=terms.get)
                 raise ValueError(
                     f"{field}: the {kind} point at N = {n} (d = {d}, regime {regime!r}) needs about "
                     f"{format_size(need)} of memory, more than the limit {format_size(limit)} "
