@@ -439,7 +439,8 @@ def test_ctrl_c_stops_the_workers_at_once_without_tracebacks(tmp_path):
                            '[task]\ntype = "paper"\nd = 60\n[training]\nsteps = 200000\ngroups = 2\n')
     proc = subprocess.Popen([str(BIN / "lazytrain"), "run", str(spec), "--out", str(tmp_path / "o"),
                              "--workers", "2", "--no-progress"], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(SRC)})
     time.sleep(1.5)  # the workers are starting (importing torch)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
     try:
