@@ -43,7 +43,7 @@ def spec_error(data) -> str:
     ({"training": {"learning_rate": 1}}, ["training.learning_rate", "unknown field", "'lr'"]),
     ({"training": {"lr_exponent": 0.5}}, ["training.lr_reference_n is required"]),
     ({"task": {"type": "sphere", "d": 3}}, ["task", "type must be one of",
-                                            "['mixture', 'npy', 'paper', 'spectrum']", "'sphere'"]),
+                                            "['hermite', 'mixture', 'npy', 'paper', 'spectrum']", "'sphere'"]),
     ({"task": {"d": 3}}, ["task", "needs a type"]),
     ({"task": {"type": "paper", "d": -3}}, ["task.d", "greater than 0"]),
     ({"task": {"type": "paper", "dim": 3}}, ["task.dim", "unknown field", "['d', 'seed']"]),
@@ -52,7 +52,7 @@ def spec_error(data) -> str:
     ({"task": {"type": "spectrum", "spectrum": "low-rank", "d": 5}}, ["rank is required"]),
     ({"task": {"type": "spectrum", "spectrum": "low-rank", "d": 5, "rank": 9}}, ["rank must be <= d"]),
     ({"name": "my run/1"}, ["name", "should match pattern"]),
-    ({"task": {"type": "mixture", "d": 12, "frob2": 4.0}}, ["task: Delta must have operator norm < 1"]),
+    ({"task": {"type": "mixture", "d": 12, "frob2": 4.0}}, ["task: frob2 = 4 at d = 12", "(‖Δ‖op < 1): use frob2 < "]),
 ])
 def test_invalid_specs_name_the_field_and_the_allowed_values(update, expected):
     message = spec_error({**BASE, **update})

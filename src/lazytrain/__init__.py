@@ -13,12 +13,8 @@ only by what trains, Dask only by what runs on Dask.
 import sys
 import types
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("lazytrain")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+from ._version import __version__
 
 #: public name -> the submodule defining it
 _EXPORTS = {
@@ -31,6 +27,7 @@ _EXPORTS = {
     "load_spec": "experiments",
     "run_spec": "experiments",
     "GaussianMixture": "tasks",
+    "HermiteTarget": "tasks",
     "QuadraticTarget": "tasks",
     "theory_risk": "theory",
     "TrainResult": "train",

@@ -17,7 +17,7 @@ import time
 
 import click
 
-from . import __version__
+from ._version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,7 +114,7 @@ def run(spec, quick, out, seed, progress, max_memory, executor, workers, schedul
     points cannot fit in memory, is refused before anything is written.
     """
     from .experiments.execute import run_spec
-    from .experiments.spec import load_spec
+    from .experiments.presets import load_spec
 
     spec_obj = load_spec(spec, quick=quick, max_memory=max_memory)
     if seed is not None:

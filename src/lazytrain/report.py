@@ -27,7 +27,7 @@ import math
 import os
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .experiments.results import settings_of, tidy_rows
 from .experiments.store import ResultStore
 from .records import KINDS, atomic_write_text

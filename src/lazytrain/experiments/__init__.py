@@ -17,9 +17,9 @@ _EXPORTS = {
     "EXECUTORS": "execute", "PointError": "execute", "RunSummary": "execute", "run_spec": "execute",
     "KINDS": "kinds", "THREADS_PER_POINT": "kinds",
     "Point": "points", "compute_point": "points", "expand": "points",
-    "PRESETS": "presets", "preset": "presets",
+    "PRESETS": "presets", "load_spec": "presets", "preset": "presets",
     "TABLE_COLUMNS": "results", "export": "results", "tidy_rows": "results",
-    "ExperimentSpec": "spec", "SpecError": "spec", "load_spec": "spec", "validate_spec": "spec",
+    "ExperimentSpec": "spec", "SpecError": "spec", "validate_spec": "spec",
     "ResultStore": "store", "StoreError": "store",
     "TASK_TYPES": "tasks",
 }

@@ -380,7 +380,7 @@ class ResultStore:
 
         The run's status is 'running' until :meth:`end_run` records how it ended.
         """
-        from .. import __version__
+        from .._version import __version__
 
         specs = list(specs) if isinstance(specs, (list, tuple)) else [specs]
         name = "+".join(s.name for s in specs)
