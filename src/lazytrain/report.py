@@ -64,17 +64,27 @@ def _table(header, rows, left=()) -> str:
 _PLAIN_TEXT = {"text.parse_math": False}
 
 
-def _figure_png(rows, title: str, d: int) -> str:
+def risk_figure(rows, title: str, d: int):
+    """The report's risk-against-N figure (a matplotlib Figure): store text drawn literally, the
+    legend beside the axes so that it never covers a curve."""
     import matplotlib.pyplot as plt
 
     from .figures import new_figure, paper_style, plot_risk_vs_neurons
 
     with paper_style(), plt.rc_context(_PLAIN_TEXT):
         fig, (ax,) = new_figure(width_per_panel=4.6)
-        # the legend beside the axes: it never covers a curve
         plot_risk_vs_neurons(ax, rows, d=d, legend={"loc": "upper left", "anchor": (1.02, 1.0)})
         ax.set_title(title)
-        buf = io.BytesIO()
+        fig.canvas.draw()  # lay out (and parse) the text inside the plain-text context
+    return fig
+
+
+def _figure_png(rows, title: str, d: int) -> str:
+    import matplotlib.pyplot as plt
+
+    fig = risk_figure(rows, title, d)
+    buf = io.BytesIO()
+    with plt.rc_context(_PLAIN_TEXT):
         fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
