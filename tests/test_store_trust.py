@@ -95,8 +95,14 @@ def test_a_new_training_setting_needs_no_code_to_enter_the_identity_and_the_tabl
     from lazytrain.experiments.spec import TrainingSettings
 
     options = TrainingSettings().train_options()
-    assert {"steps", "lr", "batch_size", "dtype", "method", "device"} <= set(options)
+    assert set(options) == {"steps", "lr", "batch_size", "dtype", "method", "device"}
     assert not set(options) & TrainingSettings.GRID_FIELDS
+    # a field added to TrainingSettings is an option (passed to train, hashed, a column);
+    # left unset (None) it is left out, so the points that do not use it keep their keys
+    Extended = type("Extended", (TrainingSettings,), {"__annotations__": {"alpha": float | None},
+                                                      "alpha": None})
+    assert Extended().train_options() == options
+    assert Extended(alpha=2.0).train_options() == {**options, "alpha": 2.0}
     identity = {"schema": 1, "task": {"d": 3}, "regime": "nn", "activation": "quadratic",
                 "n_neurons": 4, "kind": "fit", "seed": 0,
                 "training": {"steps": 10, "alpha": 2.0}, "fit": {"ridge": 0.1, "n_samples": 50},

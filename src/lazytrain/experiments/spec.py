@@ -172,8 +172,15 @@ class TrainingSettings(BaseModel):
         {"n_neurons", "rho", "regimes", "groups", "lr_exponent", "lr_reference_n"})
 
     def train_options(self) -> dict:
-        """The keyword arguments passed to ``lazytrain.train`` (what determines an SGD value)."""
-        return self.model_dump(exclude=set(self.GRID_FIELDS))
+        """The keyword arguments passed to ``lazytrain.train`` (what determines an SGD value).
+
+        An option left unset (None) means the training code's default: ``steps`` and ``lr``
+        are then filled in with the default's value when points are made (so the key changes
+        if that default does), any other unset option is left out, so that adding an
+        optional setting does not change the identity of the points that do not use it.
+        """
+        return {k: v for k, v in self.model_dump(exclude=set(self.GRID_FIELDS)).items()
+                if v is not None or k in ("steps", "lr")}
 
     def lr_at(self, lr: float, n_neurons: int) -> float:
         """The step size of width N: lr·(lr_reference_n/N)^lr_exponent (lr itself by default)."""
