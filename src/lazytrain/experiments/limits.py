@@ -97,18 +97,19 @@ def task_memory(d: int) -> int:
     return 8 * 4 * d * d
 
 
+# Each estimate returns its terms by the spec field that drives them ('N': the kind's N grid),
+# so that a refusal can name the field to change.
 def _theory(d, n, regime, training):
-    return task_memory(d) + 8 * 4 * d * d
+    return {"task.d": task_memory(d) + 8 * 4 * d * d}
 
 
 def _exact(d, n, regime, training):
     # the N×N Gram matrices of the solvers (a few per mixture component), the N×d weights
     # and their products, and d×d work matrices
-    return task_memory(d) + 8 * (16 * n * n + 12 * n * d + 4 * d * d)
+    return {"task.d": task_memory(d) + 8 * 4 * d * d, "N": 8 * (16 * n * n + 12 * n * d)}
 
 
-def _sgd_terms(d, n, regime, training) -> dict:
-    """SGD's memory by the spec field that drives it (bytes)."""
+def _sgd(d, n, regime, training):
     width = 8 if (training or {}).get("dtype") == "float64" else 4
     batch = int((training or {}).get("batch_size") or 100)
     steps = int((training or {}).get("steps") or 0)
@@ -116,28 +117,32 @@ def _sgd_terms(d, n, regime, training) -> dict:
     return {
         "task.d": task_memory(d) + 8 * 3 * d * d,          # the task; the network as c + xᵀMx
         # weights, copies, gradients; half the activations (they grow with N and the batch)
-        "training.n_neurons": 8 * 4 * n * d + width * 4 * n * d + activations / 2,
+        "N": 8 * 4 * n * d + width * 4 * n * d + activations / 2,
         "training.batch_size": width * batch * 2 * d + activations / 2,  # a batch of (x, y)
         "training.steps": 8 * 2 * steps,                    # the step-size schedule
     }
 
 
-def _sgd(d, n, regime, training):
-    return sum(_sgd_terms(d, n, regime, training).values())
+def _generic(d, n, regime, training):
+    out = dict(_exact(d, n, regime, training))
+    if training:
+        for k, v in _sgd(d, n, regime, training).items():
+            out[k] = out.get(k, 0) + v
+    return out
 
 
-#: kind -> estimate(d, n, regime, training options) in bytes. A kind not listed gets
+#: kind -> estimate(d, n, regime, training options) -> {field: bytes}. A kind not listed gets
 #: :func:`_generic` (a kind with its own large arrays should add its estimate here).
 ESTIMATES = {"theory": _theory, "exact": _exact, "sgd": _sgd}
 
 
-def _generic(d, n, regime, training):
-    return _exact(d, n, regime, training) + (_sgd(d, n, regime, training) if training else 0)
+def _terms(kind, d, n, regime, training) -> dict:
+    return ESTIMATES.get(kind, _generic)(int(d), int(n), regime, training)
 
 
 def point_memory(kind: str, d: int, n: int, regime: str = "nn", training: dict | None = None) -> int:
     """Estimated peak memory (bytes) of computing one point."""
-    return int(ESTIMATES.get(kind, _generic)(int(d), int(n), regime, training))
+    return int(sum(_terms(kind, d, n, regime, training).values()))
 
 
 def check_task(d: int, field: str = "task.d") -> None:
@@ -160,12 +165,13 @@ def check_points(d: int, kinds_grid, training: dict | None = None) -> None:
     limit, source = memory_limit()
     for kind, n, regimes in kinds_grid:
         for regime in regimes:
-            need = point_memory(kind, d, n, regime, training if kind == "sgd" else None)
+            options = training if kind == "sgd" else None
+            terms = _terms(kind, d, n, regime, options)
+            need = sum(terms.values())
             if need > limit:
-                field = "n_neurons"
-                if kind == "sgd":  # name the field that drives the estimate
-                    terms = _sgd_terms(d, n, regime, training)
-                    field = max(terms, key=terms.get)
+                field = max(terms, key=terms.get)  # the field that drives the estimate
+                if field == "N":
+                    field = "training.n_neurons" if kind == "sgd" else "n_neurons"
                 raise ValueError(
                     f"{field}: the {kind} point at N = {n} (d = {d}, regime {regime!r}) needs about "
                     f"{format_size(need)} of memory, more than the limit {format_size(limit)} "

@@ -231,13 +231,14 @@ class ExperimentSpec(BaseModel):
         why = self.task.unavailable()
         if why:
             raise ValueError(f"task.type {self.task.type!r} is not available: {why}")
+        self.neurons()  # every rho must give N >= 1
+        if not isinstance(self.task, NpyTarget):  # (checked with its file in validate_spec)
+            self.check_memory()  # before importing torch (kinds) or building the task: fast
         for kind in self.kinds:
             why = KINDS[kind].unavailable()
             if why:
                 raise ValueError(f"kinds: {kind!r} is not available: {why}")
-        self.neurons()  # every rho must give N >= 1
-        if not isinstance(self.task, NpyTarget):  # (checked with its file in validate_spec)
-            self.check_memory()
+        if not isinstance(self.task, NpyTarget):
             _check_builds(self.task)
         return self
 
