@@ -40,7 +40,7 @@ def row_space_basis(W: np.ndarray) -> np.ndarray:
 
 
 def nt_risk(task: QuadraticTarget, W: np.ndarray) -> float:
-    """‖P⊥BP⊥‖²_F / ‖B‖²_F: the NT risk with an offset (docs/theory.md §1).
+    """‖P⊥BP⊥‖²_F / ‖B‖²_F: the NT risk with an offset (docs/theory.md §1.3).
 
     With P = VᵀV the projector on span(W): ‖P⊥BP⊥‖² = ‖B‖² - 2‖VB‖² + ‖VBVᵀ‖²,
     which costs O(r d²) and never forms the complement.

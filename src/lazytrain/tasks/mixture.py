@@ -12,7 +12,7 @@ from .base import Component, Task
 
 
 class GaussianMixture(Task):
-    r"""Two centred Gaussian classes that differ in covariance (docs/theory.md §2).
+    r"""Two centred Gaussian classes that differ in covariance (arXiv:1906.08899; docs/theory.md §2).
 
     y = ±1 with probability ½ each, x | y ~ N(0, I_d + yΔ). The loss is the
     square loss on the label, so the trivial predictor f = 0 (the best
@@ -28,7 +28,7 @@ class GaussianMixture(Task):
     Notes
     -----
     With s = ⟨M, Δ⟩_F and c' = c + Tr M, the exact risk of the quadratic
-    predictor f(x) = c + xᵀMx is (docs/theory.md §2)
+    predictor f(x) = c + xᵀMx is (docs/theory.md §2.1)
 
         R(c, M) = (1 - s)² + c'² + 2‖M‖²_F + 2 Tr(MΔMΔ),
 
@@ -85,7 +85,7 @@ class GaussianMixture(Task):
         value valid at every d; a larger frob2 at small d can make ‖Δ‖_op >= 1,
         which is refused with the largest frob2 that the draw allows.
 
-        The Δ of the paper's Figure 2 (arXiv:1906.08899) is not known to us; this is our choice:
+        The Δ of the paper's Figure 2 (arXiv:1906.08899) is unknown (docs/theory.md §2.4); this is our choice:
 
         * a positive spectrum spread over [0, ‖Δ‖_op], so that NN gains by
           fitting the largest eigendirections, Tr Δ ≠ 0 so that RF is not
@@ -224,7 +224,7 @@ class GaussianMixture(Task):
         """Population risk of the quadratic predictor f(x) = c + xᵀMx, exactly.
 
         R = (1 - s)² + c'² + 2‖M‖²_F + 2 Tr(MΔMΔ) with s = ⟨M, Δ⟩_F and
-        c' = c + Tr M (docs/theory.md §2).
+        c' = c + Tr M (docs/theory.md §2.1).
 
         Parameters
         ----------
@@ -275,7 +275,7 @@ class GaussianMixture(Task):
         With s = ⟨M, Δ⟩_F and c' = c + Tr M (c = None: the optimal offset, c' = 0),
         ∇_M R = -2(1 - s)Δ + 2c'I + 4(M + ΔMΔ) and ∂R/∂c = 2c'. For a network
         M = (1/N)Σ a_i w_i w_iᵀ, ∂R/∂w_i = (2a_i/N)(∇_M R)w_i and
-        ∂R/∂a_i = (1/N) w_iᵀ(∇_M R)w_i (docs/theory.md).
+        ∂R/∂a_i = (1/N) w_iᵀ(∇_M R)w_i.
 
         Returns
         -------
