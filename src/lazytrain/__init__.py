@@ -22,6 +22,7 @@ _EXPORTS = {
     "get_activation": "activations",
     "bayes_risk": "bayes",
     "exact_risk": "exact",
+    "degree_risks": "exact.degrees",
     "ExperimentSpec": "experiments",
     "ResultStore": "experiments",
     "load_spec": "experiments",

@@ -108,7 +108,7 @@ def _execution(executor, workers, scheduler) -> dict:
 def run(spec, quick, out, seed, progress, max_memory, executor, workers, scheduler):
     """Compute the points of an experiment, resuming where a previous run stopped.
 
-    SPEC is a TOML file or a preset: fig1, fig2, fig3 (add --quick for the
+    SPEC is a TOML file or a preset: fig1, fig2, fig3, fig4 (add --quick for the
     small variant). Each finished point is stored at once in DIR/results.sqlite;
     running again skips the stored points. An impossible spec, or one whose
     points cannot fit in memory, is refused before anything is written.
@@ -197,7 +197,7 @@ def report(directory, output):
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "all"], case_sensitive=False))
+@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig4", "all"], case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
 @_common_options
 @_execution_options
@@ -218,9 +218,11 @@ def reproduce(figure, quick, out, seed, progress, max_memory, executor, workers,
     with memory_limit(max_memory):
         if len(names) > 1:  # one sweep: the figures' points share the workers, costliest first
             from .experiments.execute import run_spec
+            from .experiments.presets import staircase_specs
 
-            summary = run_spec([figure_spec(n, quick, seed) for n in names], out,
-                               progress=progress, **execution)
+            specs = ([figure_spec(n, quick, seed) for n in names]
+                     + (staircase_specs(quick) if "fig4" in names else []))
+            summary = run_spec(specs, out, progress=progress, **execution)
             click.echo(f"{summary.total} points, {summary.skipped} already stored, "
                        f"{summary.computed} computed in {summary.wall_s:.1f} s")
         for name in names:
