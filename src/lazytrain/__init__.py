@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .activations import Activation, get_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
+from .fit import FitResult, fit
 from .experiments import ExperimentSpec, ResultStore, load_spec, run_spec
 from .tasks import GaussianMixture, QuadraticTarget
 from .theory import theory_risk
@@ -24,11 +25,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "Activation",
     "ExperimentSpec",
+    "FitResult",
     "GaussianMixture",
     "QuadraticTarget",
     "ResultStore",
     "bayes_risk",
     "exact_risk",
+    "fit",
     "get_activation",
     "load_spec",
     "random_weights",
