@@ -170,11 +170,12 @@ def test_series_kernel_matches_quadrature():
 
 
 def test_wide_rf_approaches_the_kernel_fit():
+    """RF with N = 3000 neurons (3 draws of W) against its N → ∞ limit, kernel ridge (same λ)."""
     task = TASKS["quadratic"]
-    kern = fit(task, "rf_kernel", None, 30, ridge=1e-2, activation="quadratic", seed=5)
-    wide = fit(task, "rf", random_weights(D, 20_000, seed=6), 30, ridge=1e-2, activation="quadratic",
-               seed=5)
-    assert wide.risk == pytest.approx(kern.risk, rel=0.05)
+    kern = fit(task, "rf_kernel", None, 30, ridge=0.1, activation="quadratic", seed=5)
+    wide = [fit(task, "rf", random_weights(D, 3000, seed=s), 30, ridge=0.1, activation="quadratic",
+                seed=5).risk for s in range(3)]
+    assert np.mean(wide) == pytest.approx(kern.risk, rel=0.05)
 
 
 @pytest.mark.parametrize("bad,match", [
