@@ -204,3 +204,15 @@ def test_memory_refused_up_front():
         fit(task, "nt", W, 10**12)  # would need petabytes: refused before drawing anything
     with pytest.raises(MemoryError, match="max_memory"):
         fit(task, "nt", W, 1000, max_memory=10**6)
+
+
+def test_fit_ridges_equals_separate_fits():
+    task = TASKS["mixture"]
+    W = random_weights(D, 5, seed=2)
+    ridges = [0.0, 1e-4, 1e-1]
+    path = __import__("lazytrain.fit", fromlist=["fit_ridges"]).fit_ridges(
+        task, "nt", W, 25, ridges, activation="relu", seed=3)
+    for lam, res in zip(ridges, path):
+        one = fit(task, "nt", W, 25, ridge=lam, activation="relu", seed=3)
+        assert res.risk == pytest.approx(one.risk, rel=1e-10)
+        assert res.settings["ridge"] == lam

@@ -90,37 +90,57 @@ def task_moments(task, W, activation) -> TaskMoments:
                      f"got {type(task).__name__}")
 
 
-def population_risk(task, W, activation, coef, moments: TaskMoments | None = None) -> float:
-    """Exact R/R0 of the predictor ``coef`` (keys offset, a and/or b) of the RF or NT class.
+class PopulationRisk:
+    """The exact R/R0 of any predictor of one RF or NT class (fixed W), moments computed once.
 
     R = Var y - 2βᵀv + βᵀKβ + (E y - c - βᵀm)², with K, m, v Gaussian moments
     (the RF Gram of :func:`lazytrain.exact.general.rf_covariance`, the NT Gram
     operator :class:`lazytrain.exact.general.NTGram`).
     """
-    act = get_activation(activation)
-    mom = task_moments(task, W, act) if moments is None else moments
-    c = float(coef["offset"])
-    if "b" not in coef:  # RF
-        a = np.asarray(coef["a"], dtype=np.float64)
-        K, m = rf_covariance(act, W, mom.components)
-        beta, v, Kb, mean = a, mom.rf, K @ a, m
-    else:
-        second = "a" in coef
-        G = NTGram(act, W, mom.components, second_layer=second)
-        beta = np.asarray(coef["b"], dtype=np.float64).ravel()
-        v, mean = mom.nt.ravel(), G.mean_vec.ravel()
-        if second:
-            beta = np.concatenate([beta, np.asarray(coef["a"], dtype=np.float64)])
-            v, mean = np.concatenate([v, mom.rf]), np.concatenate([mean, G.mean_sc])
-        Kb = G.matvec(beta)
-    quad = float(beta @ Kb)
-    risk = mom.var - 2.0 * float(beta @ v) + quad + (mom.mean - c - float(beta @ mean)) ** 2
-    # rounding: the terms are of size Var y + βᵀKβ; a value below -1e-9 of that is a bug
-    scale = mom.var + abs(quad)
-    if risk < -1e-9 * scale:
-        raise RuntimeError(f"population risk came out negative ({risk:.3g} against terms of size "
-                           f"{scale:.3g}): the Gaussian moments are inaccurate")
-    return max(risk, 0.0) / task.r0
+
+    def __init__(self, task, W, activation, regime, second_layer=False):
+        self.task = task
+        act = get_activation(activation)
+        self.mom = task_moments(task, W, act)
+        self.regime, self.second = regime, bool(second_layer)
+        if regime == "rf":
+            self.K, self.m = rf_covariance(act, W, self.mom.components)
+            self.v = self.mom.rf
+        else:
+            self.G = NTGram(act, W, self.mom.components, second_layer=self.second)
+            self.v, self.m = self.mom.nt.ravel(), self.G.mean_vec.ravel()
+            if self.second:
+                self.v = np.concatenate([self.v, self.mom.rf])
+                self.m = np.concatenate([self.m, self.G.mean_sc])
+
+    def __call__(self, coef) -> float:
+        c = float(coef["offset"])
+        if self.regime == "rf":
+            beta = np.asarray(coef["a"], dtype=np.float64)
+            Kb = self.K @ beta
+        else:
+            beta = np.asarray(coef["b"], dtype=np.float64).ravel()
+            if self.second:
+                beta = np.concatenate([beta, np.asarray(coef["a"], dtype=np.float64)])
+            Kb = self.G.matvec(beta)
+        mom = self.mom
+        quad = float(beta @ Kb)
+        risk = mom.var - 2.0 * float(beta @ self.v) + quad + (mom.mean - c - float(beta @ self.m)) ** 2
+        # rounding: the terms are of size Var y + βᵀKβ; a value below -1e-9 of that is a bug
+        scale = mom.var + abs(quad)
+        if risk < -1e-9 * scale:
+            raise RuntimeError(f"population risk came out negative ({risk:.3g} against terms of size "
+                               f"{scale:.3g}): the Gaussian moments are inaccurate")
+        return max(risk, 0.0) / self.task.r0
+
+
+def population_risk(task, W, activation, coef) -> float:
+    """Exact R/R0 of the predictor ``coef`` (keys offset, a and/or b, as in :class:`FitResult`).
+
+    RF when ``coef`` has no ``b``; NT (with the second layer when it also has ``a``) otherwise.
+    """
+    regime = "nt" if "b" in coef else "rf"
+    return PopulationRisk(task, W, activation, regime, second_layer=regime == "nt" and "a" in coef)(coef)
 
 
 # ---------------------------------------------------------------- result
@@ -274,8 +294,8 @@ class _Features:
         return G
 
 
-def _solve_dense(Phi, y, pen):
-    """Ridge with a free offset on the feature matrix, by SVD (pen = nλN; 0: minimum norm)."""
+def _solve_dense(Phi, y, pens):
+    """Ridge with a free offset on the feature matrix, by one SVD, for each pen = nλN (0: min norm)."""
     mean = Phi.mean(axis=0)
     Pc = Phi - mean
     yc = y - y.mean()
@@ -283,35 +303,47 @@ def _solve_dense(Phi, y, pen):
         U, s, Vt = scipy.linalg.svd(Pc, full_matrices=False, check_finite=False, lapack_driver="gesdd")
     except np.linalg.LinAlgError:
         U, s, Vt = scipy.linalg.svd(Pc, full_matrices=False, check_finite=False, lapack_driver="gesvd")
-    if pen == 0.0:
-        keep = s > s[0] * max(Pc.shape) * np.finfo(float).eps if s.size and s[0] > 0 else np.zeros(s.shape, bool)
-        filt = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
-    else:
-        filt = s / (s * s + pen)
-    beta = Vt.T @ (filt * (U.T @ yc))
-    return beta, float(y.mean() - mean @ beta), {"method": "dense", "iterations": 0, "relative_residual": 0.0}
+    Uy = U.T @ yc
+    out = []
+    for pen in pens:
+        if pen == 0.0:
+            keep = s > s[0] * max(Pc.shape) * np.finfo(float).eps if s.size and s[0] > 0 else s > np.inf
+            filt = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
+        else:
+            filt = s / (s * s + pen)
+        beta = Vt.T @ (filt * Uy)
+        out.append((beta, float(y.mean() - mean @ beta),
+                    {"method": "dense", "iterations": 0, "relative_residual": 0.0}))
+    return out
 
 
-def _solve_gram(G, y, pen):
-    """Dual ridge with a free offset: α = (HGH + pen I)⁺ H y; returns α and the offset part."""
+def _solve_gram(G, y, pens):
+    """Dual ridge with a free offset: α = (HGH + pen I)⁺ H y for each pen, from one eigendecomposition.
+
+    Returns a list of (α, relative residual of the normal equations on the kept eigenvectors).
+    """
     n = G.shape[0]
     Gc = G - G.mean(axis=0)[None, :]
     Gc = Gc - Gc.mean(axis=1)[:, None]
     Gc = (Gc + Gc.T) / 2
     yc = y - y.mean()
     lam, U = scipy.linalg.eigh(Gc, check_finite=False)
-    top = max(lam[-1], 0.0)
-    keep = lam > top * n * np.finfo(float).eps * 10
-    if pen == 0.0:
-        inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
-    else:
-        inv = 1.0 / (np.maximum(lam, 0.0) + pen)
-    alpha = U @ (inv * (U.T @ yc))
-    alpha -= alpha.mean()  # α ∈ range(H): the offset is not penalised
-    # accuracy: the normal equations restricted to the kept eigenvectors
-    proj = U[:, keep] @ (U[:, keep].T @ yc) if pen == 0.0 else yc
-    resid = float(np.linalg.norm(Gc @ alpha + pen * alpha - proj) / max(np.linalg.norm(yc), 1e-300))
-    return alpha, Gc, resid
+    keep = lam > max(lam[-1], 0.0) * n * np.finfo(float).eps * 10
+    Uy = U.T @ yc
+    ynorm = max(float(np.linalg.norm(yc)), 1e-300)
+    out = []
+    for pen in pens:
+        if pen == 0.0:
+            inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
+            target = U[:, keep] @ Uy[keep]
+        else:
+            inv = 1.0 / (np.maximum(lam, 0.0) + pen)
+            target = yc
+        alpha = U @ (inv * Uy)
+        alpha -= alpha.mean()  # α ∈ range(H): the offset is not penalised
+        resid = float(np.linalg.norm(Gc @ alpha + pen * alpha - target) / ynorm)
+        out.append((alpha, resid))
+    return out
 
 
 def _solve_cg(F, y, pen, tol, maxiter):
@@ -328,7 +360,7 @@ def _solve_cg(F, y, pen, tol, maxiter):
     if status != 0 or resid > 10 * tol:
         warnings.warn(f"fit: conjugate gradients stopped after {count[0]} iterations at relative "
                       f"residual {resid:.2e} > tol = {tol:g}; raise maxiter or the ridge",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=4)
     return beta, float(y.mean() - F.mean @ beta), {"method": "cg", "iterations": count[0],
                                                   "relative_residual": resid}
 
@@ -354,8 +386,7 @@ def _mc_risk(task, predict, rtol, max_samples, seed):
 
 # ---------------------------------------------------------------- public entry point
 def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, second_layer=False,
-        *, method="auto", tol=1e-10, maxiter=None, max_memory=None, risk_rtol=0.01,
-        max_test_samples=2_000_000) -> FitResult:
+        **options) -> FitResult:
     """Fit an RF, NT or kernel ridge predictor on n samples and return its population risk.
 
     Parameters
@@ -378,22 +409,23 @@ def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, s
         Seed of the training sample (and of the Monte Carlo test sample).
     second_layer : bool
         NT regimes: add the second-layer features σ(⟨w_i, x⟩).
-    method : {'auto', 'dense', 'dual', 'cg'}
-        'dense' forms the n × P features and takes their SVD; 'dual' solves
-        the n × n system with the Gram (XXᵀ)⊙(σ'σ'ᵀ) + σσᵀ formed from
-        the structure (never the features); 'cg' runs conjugate gradients on
-        the normal equations with O(nNd) products and O(nN + Nd) memory.
-        'auto': dense up to n·P = 2·10⁷, then dual up to n = 20 000, then CG.
-    tol, maxiter : CG relative residual (default 1e-10) and iteration cap
-        (default 10·P); a RuntimeWarning says when CG stops short.
-    max_memory : int, optional
-        Bytes the fit may plan to use (default 80 % of the available
-        memory). A fit that would need more is refused before anything is
-        allocated (MemoryError).
-    risk_rtol, max_test_samples : kernel regimes with a non-quadratic σ
-        only: their population risk is a Monte Carlo average over fresh
-        samples, drawn until its standard error is ≤ risk_rtol·risk
-        (default 1 %) or max_test_samples are used (then a RuntimeWarning).
+    **options
+        ``method`` ('auto', 'dense', 'dual', 'cg'): 'dense' forms the n × P
+        features and takes their SVD; 'dual' solves the n × n system with the
+        Gram (XXᵀ)⊙(σ'σ'ᵀ) + σσᵀ formed from the structure (never the
+        features); 'cg' runs conjugate gradients on the normal equations with
+        O(nNd) products and O(nN + Nd) memory; 'auto' is dense up to
+        n·P = 2·10⁷, then dual up to n = 20 000, then CG.
+        ``tol`` (CG relative residual, default 1e-10), ``maxiter`` (default
+        10·P; a RuntimeWarning says when CG stops short).
+        ``max_memory``: bytes the fit may plan to use (default 80 % of the
+        available memory); a fit that would need more is refused before
+        anything is allocated (MemoryError).
+        ``risk_rtol``, ``max_test_samples``: kernel regimes with a
+        non-quadratic σ, whose population risk is a Monte Carlo average over
+        fresh samples drawn until its standard error is ≤ risk_rtol·risk
+        (default 1 %) or max_test_samples (default 2·10⁶) are used (then a
+        RuntimeWarning).
 
     Returns
     -------
@@ -417,11 +449,28 @@ def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, s
     >>> res.risk >= exact_risk(task, "rf", W, activation="relu")
     True
     """
+    return fit_ridges(task, regime, W, n_samples, [ridge], activation, seed, second_layer,
+                      **options)[0]
+
+
+def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=0,
+               second_layer=False, *, method="auto", tol=1e-10, maxiter=None, max_memory=None,
+               risk_rtol=0.01, max_test_samples=2_000_000) -> list[FitResult]:
+    """:func:`fit` for several ridges on the same sample, sharing one factorisation.
+
+    Returns one :class:`FitResult` per entry of ``ridges`` (each equal to
+    ``fit(..., ridge=λ)``); the SVD / eigendecomposition and the population
+    moments are computed once (CG runs once per ridge).
+    """
     start = time.perf_counter()
     regime = check_choice("regime", regime, FIT_REGIMES)
     method = check_choice("method", method, FIT_METHODS)
     n = check_positive_int("n_samples", n_samples)
-    lam = _check_ridge(ridge)
+    if isinstance(ridges, (str, bytes)) or not hasattr(ridges, "__iter__"):
+        raise ValueError(f"ridges must be a sequence of numbers >= 0, got {_show(ridges)}")
+    lams = [_check_ridge(r) for r in ridges]
+    if not lams:
+        raise ValueError("ridges must hold at least one value")
     act = get_activation(activation)
     d = task.d if hasattr(task, "d") else None
     kernel = regime.endswith("_kernel")
@@ -429,7 +478,7 @@ def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, s
         raise ValueError(f"second_layer=True applies to the NT regimes only, got regime {regime!r}")
     if kernel:
         W = None if W is None else check_weights(W, d)
-        N = None
+        N = P = None
     else:
         if W is None:
             raise ValueError(f"W must be an array of shape (N, {d}) for regime {regime!r}, got None")
@@ -437,7 +486,8 @@ def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, s
         N = W.shape[0]
     tangent = regime == "nt"
     scalar = regime == "rf" or (regime == "nt" and second_layer)
-    P = None if kernel else N * d * tangent + N * scalar
+    if not kernel:
+        P = N * d * tangent + N * scalar
     limit = int(MEMORY_FRACTION * available_memory()) if max_memory is None else int(max_memory)
 
     # choose the method, refuse up front if it cannot fit in memory
@@ -459,64 +509,71 @@ def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, s
             "(max_memory, default 80% of the available memory); lower n_samples or N"
         )
 
-    settings = {"regime": regime, "n_samples": n, "ridge": lam, "activation": act.name,
+    def settings(lam):
+        return {"regime": regime, "n_samples": n, "ridge": lam, "activation": act.name,
                 "seed": int(seed), "second_layer": bool(second_layer), "n_neurons": N, "d": d}
-    X, y = task.sample(n, as_generator(seed))
 
+    X, y = task.sample(n, as_generator(seed))
     if kernel:
-        return _fit_kernel(task, regime[:2], X, y, lam, act, settings, second_layer, risk_rtol,
+        return _fit_kernel(task, regime, X, y, lams, act, settings, second_layer, risk_rtol,
                            max_test_samples, start)
 
-    pen = n * lam * N
+    F = _Features(X, W, act, tangent, scalar)
+    pens = [n * lam * N for lam in lams]
     if chosen == "dense":
-        F = _Features(X, W, act, tangent, scalar)
-        beta, c, info = _solve_dense(F.dense(), y, pen)
+        solved = _solve_dense(F.dense(), y, pens)
     elif chosen == "dual":
-        F = _Features(X, W, act, tangent, scalar)
-        alpha, _, resid = _solve_gram(F.gram(), y, pen)
-        beta = F.rmatvec(alpha)
-        c = float(y.mean() - F.mean @ beta)
-        info = {"method": "dual", "iterations": 0, "relative_residual": resid}
-        if resid > 1e-6:
-            warnings.warn(f"fit: the dual solve reached relative residual {resid:.2e} only "
-                          "(an ill-conditioned Gram; a ridge > 0 helps)", RuntimeWarning, stacklevel=2)
+        solved = []
+        for alpha, resid in _solve_gram(F.gram(), y, pens):
+            beta = F.rmatvec(alpha)
+            solved.append((beta, float(y.mean() - F.mean @ beta),
+                           {"method": "dual", "iterations": 0, "relative_residual": resid}))
+            if resid > 1e-6:
+                warnings.warn(f"fit: the dual solve reached relative residual {resid:.2e} only "
+                              "(an ill-conditioned Gram; a ridge > 0 helps)", RuntimeWarning,
+                              stacklevel=3)
     else:
-        F = _Features(X, W, act, tangent, scalar)
-        beta, c, info = _solve_cg(F, y, pen, tol, 10 * P if maxiter is None else
-                                  check_positive_int("maxiter", maxiter))
-    b, a = F.split(beta)
-    coef = {"offset": c}
-    if a is not None:
-        coef["a"] = a
-    if b is not None:
-        coef["b"] = b
-    train = float(np.mean((y - c - F.matvec_raw(beta)) ** 2)) / task.r0
-    risk = population_risk(task, W, act, coef)
-    info.update(risk_method="exact", risk_se=0.0, seconds=time.perf_counter() - start)
-    return FitResult(risk, train, coef, settings, info, W, act)
+        cap = 10 * P if maxiter is None else check_positive_int("maxiter", maxiter)
+        solved = [_solve_cg(F, y, pen, tol, cap) for pen in pens]
+    score = PopulationRisk(task, W, act, "rf" if regime == "rf" else "nt", second_layer)
+    out = []
+    for lam, (beta, c, info) in zip(lams, solved):
+        b, a = F.split(beta)
+        coef = {"offset": c}
+        if a is not None:
+            coef["a"] = a
+        if b is not None:
+            coef["b"] = b
+        train = float(np.mean((y - c - F.matvec_raw(beta)) ** 2)) / task.r0
+        info.update(risk_method="exact", risk_se=0.0, seconds=time.perf_counter() - start)
+        out.append(FitResult(score(coef), train, coef, settings(lam), info, W, act))
+    return out
 
 
-def _fit_kernel(task, kind, X, y, lam, act, settings, second_layer, rtol, max_test, start):
+def _fit_kernel(task, regime, X, y, lams, act, settings, second_layer, rtol, max_test, start):
     n = X.shape[0]
+    kind = regime[:2]
     K = kernel_matrix(act, kind, X, X, second_layer=second_layer)
-    alpha, Kc, resid = _solve_gram(K, y, n * lam)
-    c = float(y.mean() - alpha @ K.mean(axis=1))
-    coef = {"offset": c, "alpha": alpha, "x": X}
-    train = float(np.mean((y - c - K @ alpha) ** 2)) / task.r0
-    info = {"method": "kernel", "iterations": 0, "relative_residual": resid}
-    regime = settings["regime"]
-    if act.is_even_quadratic and hasattr(task, "predictor_risk"):
-        M, const = quadratic_kernel_form(act, kind, X, alpha, second_layer)
-        risk = task.predictor_risk(M, c + const)
-        info.update(risk_method="exact", risk_se=0.0)
-    else:
-        def predict(x):
-            return _predict(regime, coef, None, act, x, second_layer)
+    out = []
+    for lam, (alpha, resid) in zip(lams, _solve_gram(K, y, [n * lam for lam in lams])):
+        c = float(y.mean() - alpha @ K.mean(axis=1))
+        coef = {"offset": c, "alpha": alpha, "x": X}
+        train = float(np.mean((y - c - K @ alpha) ** 2)) / task.r0
+        info = {"method": "kernel", "iterations": 0, "relative_residual": resid}
+        if act.is_even_quadratic and hasattr(task, "predictor_risk"):
+            M, const = quadratic_kernel_form(act, kind, X, alpha, second_layer)
+            risk = task.predictor_risk(M, c + const)
+            info.update(risk_method="exact", risk_se=0.0)
+        else:
+            def predict(x, coef=coef):
+                return _predict(regime, coef, None, act, x, second_layer)
 
-        risk, se, used = _mc_risk(task, predict, rtol, max_test, settings["seed"])
-        info.update(risk_method="monte_carlo", risk_se=se, test_samples=used)
-    info["seconds"] = time.perf_counter() - start
-    return FitResult(float(risk), train, coef, settings, info, None, act)
+            risk, se, used = _mc_risk(task, predict, rtol, max_test, settings(lam)["seed"])
+            info.update(risk_method="monte_carlo", risk_se=se, test_samples=used)
+        info["seconds"] = time.perf_counter() - start
+        out.append(FitResult(float(risk), train, coef, settings(lam), info, None, act))
+    return out
 
 
-__all__ = ["fit", "FitResult", "population_risk", "task_moments", "FIT_REGIMES"]
+__all__ = ["fit", "fit_ridges", "FitResult", "PopulationRisk", "population_risk", "task_moments",
+           "FIT_REGIMES"]
