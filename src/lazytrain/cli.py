@@ -133,7 +133,7 @@ def report(directory, output):
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "all"], case_sensitive=False))
+@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig6", "all"], case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="lazytrain-out",
               show_default=True, help="Output directory for PNG, PDF and CSV.")
@@ -147,7 +147,7 @@ def reproduce(figure, quick, out, seed, executor, workers, scheduler):
     The points go through the same machinery as `lazytrain run` (stored in
     OUT/results.sqlite; an interrupted reproduction resumes).
     """
-    from .reproduce import FIGURES, figure_spec
+    from .reproduce import FIGURES, figure_specs
 
     execution = _execution(executor, workers, scheduler)
     names = list(FIGURES) if figure.lower() == "all" else [figure.lower()]
@@ -155,7 +155,7 @@ def reproduce(figure, quick, out, seed, executor, workers, scheduler):
     if len(names) > 1:  # one sweep: the figures' points share the workers, costliest first
         from .experiments import run_spec
 
-        summary = run_spec([figure_spec(n, quick, seed) for n in names], out, **execution)
+        summary = run_spec([s for n in names for s in figure_specs(n, quick, seed)], out, **execution)
         click.echo(f"{summary.total} points, {summary.skipped} already stored, {summary.computed} "
                    f"computed in {summary.wall_s:.1f} s")
     for name in names:

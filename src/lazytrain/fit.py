@@ -199,6 +199,20 @@ def _predict(regime, coef, W, act, x, second_layer):
 
 
 # ---------------------------------------------------------------- validation and memory
+def sample_generator(seed) -> np.random.Generator:
+    """The training sample's stream: SeedSequence([seed, 1]), independent of random_weights(seed=seed).
+
+    (With the same stream, the first training inputs would be the rows of W
+    times √d, and the fit would see inputs aligned with its own neurons.)
+    """
+    if isinstance(seed, np.random.Generator):
+        raise ValueError("seed must be a non-negative integer (it is stored with the result), "
+                         "got a numpy Generator")
+    as_generator(seed)  # validates: a non-negative integer
+    return np.random.default_rng([int(seed), 1])
+
+
+
 def _check_ridge(ridge) -> float:
     try:
         value = float(ridge)
@@ -406,7 +420,9 @@ def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, s
         offset c is not penalised. 0 gives the minimum-norm least-squares fit.
     activation : str, Activation or callable, default 'quadratic'
     seed : int
-        Seed of the training sample (and of the Monte Carlo test sample).
+        Seed of the training sample (stream SeedSequence([seed, 1]), so
+        independent of ``random_weights(..., seed=seed)``) and of the Monte
+        Carlo test sample.
     second_layer : bool
         NT regimes: add the second-layer features σ(⟨w_i, x⟩).
     **options
@@ -414,8 +430,9 @@ def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, s
         features and takes their SVD; 'dual' solves the n × n system with the
         Gram (XXᵀ)⊙(σ'σ'ᵀ) + σσᵀ formed from the structure (never the
         features); 'cg' runs conjugate gradients on the normal equations with
-        O(nNd) products and O(nN + Nd) memory; 'auto' is dense up to
-        n·P = 2·10⁷, then dual up to n = 20 000, then CG.
+        O(nNd) products and O(nN + Nd) memory; 'auto' is dual for NT with
+        P > 2n, else dense up to n·P = 2·10⁷, then dual up to n = 20 000,
+        then CG.
         ``tol`` (CG relative residual, default 1e-10), ``maxiter`` (default
         10·P; a RuntimeWarning says when CG stops short).
         ``max_memory``: bytes the fit may plan to use (default 80 % of the
@@ -495,6 +512,8 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
         chosen = "kernel"
     elif method != "auto":
         chosen = method
+    elif tangent and P > 2 * n and n <= DUAL_MAX_SAMPLES and memory_estimate("dual", n, P, N, d) <= limit:
+        chosen = "dual"  # NT with many more parameters than samples: the Gram costs O(n²(N + d))
     elif n * P <= DENSE_MAX_ENTRIES and memory_estimate("dense", n, P, N, d) <= limit:
         chosen = "dense"
     elif n <= DUAL_MAX_SAMPLES and memory_estimate("dual", n, P, N, d) <= limit:
@@ -513,7 +532,7 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
         return {"regime": regime, "n_samples": n, "ridge": lam, "activation": act.name,
                 "seed": int(seed), "second_layer": bool(second_layer), "n_neurons": N, "d": d}
 
-    X, y = task.sample(n, as_generator(seed))
+    X, y = task.sample(n, sample_generator(seed))
     if kernel:
         return _fit_kernel(task, regime, X, y, lams, act, settings, second_layer, risk_rtol,
                            max_test_samples, start)

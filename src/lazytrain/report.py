@@ -20,7 +20,7 @@ from pathlib import Path
 from . import __version__
 from .experiments import ResultStore, tidy_rows
 from .figures import REGIME_STYLE, new_figure, paper_style, plot_risk_vs_neurons, seed_stats
-from .records import KINDS, atomic_write_text
+from .records import atomic_write_text
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -101,6 +101,30 @@ def _curves_png(records, title: str) -> str | None:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+#: The kinds compared side by side per (regime, N); 'fit' points have their own table.
+COMPARED = ("theory", "exact", "sgd")
+
+
+def _fit_table(rows) -> str:
+    """Fitted predictors: mean ± sd over seeds per (regime, n, ridge setting, N)."""
+    import statistics
+
+    groups: dict = {}
+    for r in rows:
+        key = (r["regime"], int(r["n_samples"]), str(r["ridge_setting"]), int(r["n_neurons"]))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for (regime, n, ridge, N), rs in sorted(groups.items()):
+        risks = [float(r["risk"]) for r in rs]
+        trains = [float(r["train_risk"]) for r in rs]
+        sd = f" ± {_fmt(statistics.stdev(risks))}" if len(risks) > 1 else ""
+        out.append([regime.upper().replace("_KERNEL", " kernel"), str(n), _esc(ridge),
+                    "∞" if N == 0 else str(N), _fmt(statistics.fmean(risks)) + sd,
+                    _fmt(statistics.fmean(trains)), str(len(rs))])
+    return _table(["regime", "n samples", "ridge", "N", "risk (population)", "train risk", "seeds"],
+                  out, left=(0,))
+
+
 def _stat_cell(stats_by_n, n) -> str:
     s = stats_by_n.get(n)
     if s is None:
@@ -114,9 +138,9 @@ def _comparison(rows) -> str:
     out = []
     present = {r["regime"] for r in rows}
     for regime in [g for g in REGIME_STYLE if g in present] + sorted(present - set(REGIME_STYLE)):
-        stats = {k: {s[0]: s for s in seed_stats(rows, regime, k)} for k in KINDS}
+        stats = {k: {s[0]: s for s in seed_stats(rows, regime, k)} for k in COMPARED}
         for n in sorted(set().union(*[set(v) for v in stats.values()])):
-            th, ex, sg = (stats[k].get(n) for k in KINDS)
+            th, ex, sg = (stats[k].get(n) for k in COMPARED)
             gap_te = _fmt(ex[1] - th[1], 4) if th and ex else "–"
             gap_se = _fmt(sg[1] - ex[1], 4) if sg and ex else "–"
             out.append([regime.upper(), str(n), _stat_cell(stats["theory"], n),
@@ -139,6 +163,14 @@ def render_report(records, runs, source: str) -> str:
              "deviation across seeds (number of seeds in brackets).</p>"]
     for (task, params, activation, d), mine in groups.items():
         title = f"{task}: {params}, σ = {activation}"
+        fitted = [r for r in mine if r["kind"] == "fit"]
+        mine = [r for r in mine if r["kind"] != "fit"]
+        if fitted:
+            parts.append(f"<h2>{_esc(title)}: fitted on n samples</h2><p class='note'>Population "
+                         "risk of RF / NT / kernel ridge predictors fitted on n samples (ridge "
+                         "'tuned': the best of its grid for each draw).</p>" + _fit_table(fitted))
+        if not mine:
+            continue
         png = _figure_png(mine, f"{params}\nσ = {activation}", d)
         curves = _curves_png([by_key[r["key"]] for r in mine], f"{params}, σ = {activation}")
         imgs = "".join(f"<img alt='{_esc(title)}' src='data:image/png;base64,{p}'>"
