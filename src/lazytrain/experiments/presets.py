@@ -80,13 +80,13 @@ def _fig6(quick: bool) -> dict:
     # risk against N at fixed n: RF and NT fitted on n samples (ReLU, paper target), a tiny and an
     # oracle-tuned ridge, and the kernel limits. Each regime has its own N grid, dense around its
     # interpolation threshold (RF: N = n; NT: N·d = n).
-    d, n = (20, 160) if quick else (50, 800)
+    d, n = (20, 160) if quick else (40, 400)
     if quick:
         rf = [10, 20, 40, 80, 120, 140, 160, 180, 200, 240, 320, 640]
         nt = [1, 2, 4, 6, 7, 8, 9, 10, 12, 16, 32, 64]
     else:
-        rf = [25, 50, 100, 200, 400, 600, 700, 800, 900, 1000, 1200, 1600, 2400, 3200]
-        nt = [2, 4, 8, 12, 14, 16, 18, 20, 24, 32, 64, 128, 256]
+        rf = [20, 50, 100, 200, 300, 350, 400, 450, 500, 600, 800, 1200, 1600]
+        nt = [1, 2, 4, 6, 8, 9, 10, 11, 12, 16, 32, 64, 128]
     return {
         "name": "fig6-quick" if quick else "fig6",
         "description": f"Quadratic target, ReLU: RF, NT and kernel ridge fitted on n = {n} samples, "
@@ -99,15 +99,15 @@ def _fig6(quick: bool) -> dict:
         "kinds": ["fit"],
         "fit": {"n_samples": [n], "ridges": [1e-8, "tuned"], "n_neurons": {"rf": rf, "nt": nt},
                 "regimes": ["rf", "nt", "rf_kernel", "nt_kernel"],
-                "ridge_grid": [1e-5, 1e-3, 1e-2, 1e-1] if quick else [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2,
-                                                                      1e-1, 3e-1, 1.0]},
+                "ridge_grid": [1e-5, 1e-3, 1e-2, 1e-1] if quick else [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1,
+                                                                      1.0]},
     }
 
 
 def _fig6_samples(quick: bool) -> dict:
     # risk against n at fixed N: both thresholds at the same n (RF: n = N; NT: n = N·d)
-    d = 20 if quick else 50
-    n_rf, n_nt = (60, 3) if quick else (200, 4)
+    d = 20 if quick else 40
+    n_rf, n_nt = (60, 3) if quick else (200, 5)
     ns = ([15, 30, 45, 55, 60, 65, 75, 90, 120, 240, 480] if quick else
           [50, 100, 150, 180, 200, 220, 250, 300, 400, 800, 1600, 3200])
     return {
@@ -120,8 +120,8 @@ def _fig6_samples(quick: bool) -> dict:
         "seeds": [0, 1] if quick else [0, 1, 2, 3, 4],
         "kinds": ["fit"],
         "fit": {"n_samples": ns, "ridges": [1e-8, "tuned"], "n_neurons": {"rf": [n_rf], "nt": [n_nt]},
-                "ridge_grid": [1e-5, 1e-3, 1e-2, 1e-1] if quick else [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 3e-2,
-                                                                      1e-1, 3e-1, 1.0]},
+                "ridge_grid": [1e-5, 1e-3, 1e-2, 1e-1] if quick else [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1,
+                                                                      1.0]},
     }
 
 
