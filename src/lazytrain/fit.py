@@ -73,21 +73,13 @@ class TaskMoments:
 
 
 def task_moments(task, W, activation) -> TaskMoments:
-    """The Gaussian moments of ``task`` for weights W: the one place fit asks a task for them."""
-    from .exact.general import STANDARD, Component, class_means
-    from .exact.quadratic import general_cross_moments
-    from .tasks import GaussianMixture, QuadraticTarget
+    """The Gaussian moments of ``task`` for weights W, from the task contract (lazytrain.tasks.base):
+    ``components``, ``cross_moments(W, activation)``, ``y_mean`` and ``r0`` (= Var y)."""
+    from .exact import check_task
 
-    if isinstance(task, QuadraticTarget):
-        rf, nt = general_cross_moments(task, W, activation)
-        return TaskMoments(STANDARD, task.offset + task.trace, task.r0, rf, nt)
-    if isinstance(task, GaussianMixture):
-        eye = np.eye(task.d)
-        comps = (Component(0.5, eye + task.Delta), Component(0.5, eye - task.Delta))
-        (rf_p, nt_p), (rf_n, nt_n) = (class_means(activation, W, c) for c in comps)
-        return TaskMoments(comps, 0.0, 1.0, (rf_p - rf_n) / 2, (nt_p - nt_n) / 2)
-    raise ValueError(f"task must be a lazytrain task (QuadraticTarget or GaussianMixture), "
-                     f"got {type(task).__name__}")
+    task = check_task(task)
+    rf, nt = task.cross_moments(W, activation)
+    return TaskMoments(tuple(task.components), float(task.y_mean), float(task.r0), rf, nt)
 
 
 class PopulationRisk:
@@ -405,7 +397,7 @@ def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, s
 
     Parameters
     ----------
-    task : QuadraticTarget or GaussianMixture
+    task : a lazytrain task (QuadraticTarget, GaussianMixture, HermiteTarget, ...)
     regime : {'rf', 'nt', 'rf_kernel', 'nt_kernel'}
         'rf': c + Σ a_i σ(⟨w_i, x⟩); 'nt': c + Σ ⟨b_i, x⟩σ'(⟨w_i, x⟩) (+ Σ a_i σ(⟨w_i, x⟩)
         with ``second_layer``); the kernel regimes: their N → ∞ limits,
@@ -479,7 +471,10 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
     ``fit(..., ridge=λ)``); the SVD / eigendecomposition and the population
     moments are computed once (CG runs once per ridge).
     """
+    from .exact import check_task
+
     start = time.perf_counter()
+    task = check_task(task)
     regime = check_choice("regime", regime, FIT_REGIMES)
     method = check_choice("method", method, FIT_METHODS)
     n = check_positive_int("n_samples", n_samples)
@@ -489,7 +484,7 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
     if not lams:
         raise ValueError("ridges must hold at least one value")
     act = get_activation(activation)
-    d = task.d if hasattr(task, "d") else None
+    d = task.d
     kernel = regime.endswith("_kernel")
     if second_layer and regime in ("rf", "rf_kernel"):
         raise ValueError(f"second_layer=True applies to the NT regimes only, got regime {regime!r}")
