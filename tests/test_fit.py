@@ -10,9 +10,13 @@ import pytest
 
 from lazytrain import GaussianMixture, QuadraticTarget, exact_risk, fit, get_activation, random_weights
 from lazytrain.kernels import kernel_matrix
+from lazytrain.tasks import HermiteTarget
 
 D = 6
-TASKS = {"quadratic": QuadraticTarget.paper(d=D), "mixture": GaussianMixture.paper(d=D, frob2=1.0)}
+_U = np.random.default_rng(11).standard_normal((2, D))
+TASKS = {"quadratic": QuadraticTarget.paper(d=D), "mixture": GaussianMixture.paper(d=D, frob2=1.0),
+         "hermite": HermiteTarget(_U / np.linalg.norm(_U, axis=1, keepdims=True),
+                                  [[0.5, 1.0, 0.3], [0.0, 0.6, 0.0]])}
 CASES = [("rf", False, 8), ("nt", False, 3), ("nt", True, 3)]
 
 
@@ -216,3 +220,13 @@ def test_fit_ridges_equals_separate_fits():
         one = fit(task, "nt", W, 25, ridge=lam, activation="relu", seed=3)
         assert res.risk == pytest.approx(one.risk, rel=1e-10)
         assert res.settings["ridge"] == lam
+
+
+@pytest.mark.parametrize("task_name", list(TASKS))
+def test_y_mean_is_the_mean_of_the_labels(task_name):
+    task = TASKS[task_name]
+    _, y = task.sample(400_000, 5)
+    assert abs(task.y_mean - y.mean()) <= 4 * y.std() / np.sqrt(y.size)
+    off = QuadraticTarget(np.diag([1.0, -0.5, 2.0]), offset=0.7)
+    _, y = off.sample(400_000, 6)
+    assert off.y_mean == pytest.approx(3.2) and abs(off.y_mean - y.mean()) <= 4 * y.std() / np.sqrt(y.size)

@@ -69,3 +69,21 @@ def test_bad_input():
 def test_warns_when_the_radial_part_is_ignored():
     with pytest.warns(UserWarning, match="radial"):
         theory_risk(QuadraticTarget.paper(d=50), "rf", 50, "relu", n_samples=100, ridge=1e-3)
+
+
+def test_formula_with_a_linear_part_matches_fit():
+    """HermiteTarget He1 + 0.3 He2 along one direction: F1² (the bias term B) enters too."""
+    from lazytrain.tasks import HermiteTarget
+
+    d, n, seeds = 100, 200, 8
+    u = np.random.default_rng(3).standard_normal((1, d))
+    task = HermiteTarget(u / np.linalg.norm(u), [[1.0, 0.3]])
+    for ridge, psi1 in ((1e-3, 2.0), (1e-3, 6.0), (1e-2, 0.5)):
+        N = int(psi1 * d)
+        risks = [fit(task, "rf", random_weights(d, N, seed=s), n, ridge=ridge, activation="relu",
+                     seed=s).risk for s in range(seeds)]
+        theory = theory_risk(task, "rf", N, "relu", n_samples=n, ridge=ridge)
+        se = np.std(risks, ddof=1) / np.sqrt(seeds)
+        assert abs(theory - np.mean(risks)) <= 3 * se + 0.03 * theory, (ridge, psi1, theory, risks)
+    # the linear part is learnable: with a large N and enough data the risk falls well below 1
+    assert theory_risk(task, "rf", 20 * d, "relu", n_samples=40 * d, ridge=1e-4) < 0.3

@@ -89,27 +89,33 @@ def ridge_rf_theory(task, n_neurons, n_samples, ridge, activation) -> float:
 
     Parameters
     ----------
-    task : QuadraticTarget
-        F₁ = 0 and F⋆² = R0: R/R0 = 1 + V. Exact in the limit for a traceless
-        B; with Tr B ≠ 0 (τ > 0) a warning says the formula ignores the
-        learnable radial part.
+    task : QuadraticTarget or HermiteTarget
+        QuadraticTarget: F₁ = 0 and F⋆² = R0, R/R0 = 1 + V; exact in the limit
+        for a traceless B; with Tr B ≠ 0 (τ > 0) a warning says the formula
+        ignores the learnable radial part. HermiteTarget: F₁² = the variance
+        of its degree-1 part, F⋆² = that of the higher degrees.
     n_neurons, n_samples : int
         N and n; ψ₁ = N/d, ψ₂ = n/d.
     ridge : float
         λ > 0 of :func:`lazytrain.fit` (penalty λN‖a‖²); λ_MM = dλ.
     activation : Activation
     """
-    from ..tasks import QuadraticTarget
+    from ..tasks import HermiteTarget, QuadraticTarget
 
-    if not isinstance(task, QuadraticTarget):
+    if isinstance(task, QuadraticTarget):
+        f1, fstar = 0.0, task.r0
+    elif isinstance(task, HermiteTarget):  # degree 1 is the linear part, the rest "noise"
+        var = task.degree_variances()
+        f1, fstar = float(var[0]), float(var[1:].sum())
+    else:
         raise ValueError(
             f"task: the Mei-Montanari ridge-RF formula needs a regression target with isotropic "
-            f"inputs (QuadraticTarget), got {type(task).__name__}")
+            f"inputs (QuadraticTarget or HermiteTarget), got {type(task).__name__}")
     mu0, mu1, mustar = activation_constants(activation)
     if mustar <= 1e-6 * math.sqrt(mu0 * mu0 + mu1 * mu1 + mustar * mustar):
         raise ValueError(f"activation {activation.name!r} is linear (μ⋆ = 0): the formula needs a "
                          "non-linear σ")
-    if task.tau > 0.05:
+    if isinstance(task, QuadraticTarget) and task.tau > 0.05:
         warnings.warn(
             f"theory_risk(..., n_samples=): the Mei-Montanari formula treats the whole quadratic "
             f"target as noise for RF (R/R0 = 1 + V); with Tr B ≠ 0 (τ = {task.tau:.3g}) the "
@@ -118,5 +124,5 @@ def ridge_rf_theory(task, n_neurons, n_samples, ridge, activation) -> float:
     d = task.d
     psi1, psi2 = n_neurons / d, n_samples / d
     lam_bar = d * ridge / mustar**2
-    _, V = bias_variance(mu1 / mustar, psi1, psi2, lam_bar)
-    return 1.0 + V
+    B, V = bias_variance(mu1 / mustar, psi1, psi2, lam_bar)
+    return (f1 * B + fstar * V + fstar) / task.r0
