@@ -71,3 +71,40 @@ def test_fig6_presets_validate():
         for quick in (True, False):
             spec = preset(name, quick=quick)
             assert "fit" in spec.kinds and expand(spec)
+
+
+@pytest.mark.slow
+def test_reproduce_fig6_quick(tmp_path):
+    """The quick Figure 6 end to end (about 90 s): files written, peaks where they belong."""
+    import csv
+
+    from lazytrain.reproduce import fig6
+
+    paths = fig6(tmp_path, quick=True, progress=False, workers=2)
+    assert {p.name for p in paths} == {"fig6.csv", "fig6.png", "fig6.pdf"}
+    rows = list(csv.DictReader(open(tmp_path / "fig6.csv")))
+
+    def mean(regime, N, n, ridge):
+        v = [float(r["risk"]) for r in rows if r["regime"] == regime and int(r["n_neurons"]) == N
+             and int(r["n_samples"]) == n and r["ridge_setting"] == ridge]
+        return sum(v) / len(v)
+
+    # fig6-quick: d = 20, n = 160: RF peak at N = 160, NT at N = 8
+    assert mean("rf", 160, 160, "1e-08") > 2 * mean("rf", 640, 160, "1e-08")
+    assert mean("nt", 8, 160, "1e-08") > 2 * mean("nt", 32, 160, "1e-08")
+    assert mean("rf", 160, 160, "tuned") < mean("rf", 80, 160, "tuned") * 1.1
+
+
+def test_fit_points_run_store_and_report(tmp_path):
+    from lazytrain.experiments import ResultStore, run_spec, tidy_rows
+    from lazytrain.report import write_report
+
+    spec = validate_spec({**BASE, "regimes": ["rf"], "n_neurons": [4], "seeds": [0],
+                          "fit": {"n_samples": [30], "ridges": [1e-3]}})
+    run_spec(spec, tmp_path, workers=1, progress=False)
+    with ResultStore.open(tmp_path) as store:
+        rows = tidy_rows(store.records())
+    assert len(rows) == 1 and rows[0]["kind"] == "fit" and rows[0]["n_samples"] == 30
+    assert rows[0]["ridge"] == 1e-3 and 0 <= rows[0]["train_risk"]
+    html = write_report(tmp_path).read_text()
+    assert "fitted on n samples" in html and "1.0e-03" not in html
