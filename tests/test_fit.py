@@ -214,7 +214,7 @@ def test_fit_ridges_equals_separate_fits():
     task = TASKS["mixture"]
     W = random_weights(D, 5, seed=2)
     ridges = [0.0, 1e-4, 1e-1]
-    path = __import__("lazytrain.fit", fromlist=["fit_ridges"]).fit_ridges(
+    path = __import__("lazytrain.fitting", fromlist=["fit_ridges"]).fit_ridges(
         task, "nt", W, 25, ridges, activation="relu", seed=3)
     for lam, res in zip(ridges, path):
         one = fit(task, "nt", W, 25, ridge=lam, activation="relu", seed=3)
@@ -230,3 +230,23 @@ def test_y_mean_is_the_mean_of_the_labels(task_name):
     off = QuadraticTarget(np.diag([1.0, -0.5, 2.0]), offset=0.7)
     _, y = off.sample(400_000, 6)
     assert off.y_mean == pytest.approx(3.2) and abs(off.y_mean - y.mean()) <= 4 * y.std() / np.sqrt(y.size)
+
+
+def test_auto_goes_matrix_free_when_the_features_do_not_fit(monkeypatch):
+    """With memory for the n×n dual but not for the n×P features, 'auto' never forms them; past the
+    dual's sample limit it runs CG; all three give the dense answer."""
+    import lazytrain.fitting as fitmod
+
+    task = TASKS["quadratic"]
+    W = random_weights(D, 60, seed=4)  # P = 360 NT parameters, n < P < 2n
+    n = 190
+    dense = fit(task, "nt", W, n, ridge=1e-3, activation="relu", seed=1, method="dense")
+    budget = fitmod.memory_estimate("dual", n, 360, 60, D) + 1
+    assert budget < fitmod.memory_estimate("dense", n, 360, 60, D)
+    dual = fit(task, "nt", W, n, ridge=1e-3, activation="relu", seed=1, max_memory=budget)
+    monkeypatch.setattr(fitmod, "DUAL_MAX_SAMPLES", 100)
+    cg = fit(task, "nt", W, n, ridge=1e-3, activation="relu", seed=1, max_memory=budget)
+    assert (dual.info["method"], cg.info["method"]) == ("dual", "cg")
+    assert cg.info["relative_residual"] <= 1e-9
+    for res in (dual, cg):
+        assert res.risk == pytest.approx(dense.risk, rel=1e-7)

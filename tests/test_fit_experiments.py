@@ -4,7 +4,7 @@ import pytest
 
 from lazytrain import QuadraticTarget, fit, random_weights
 from lazytrain.experiments import SpecError, compute_point, expand, preset, validate_spec
-from lazytrain.fit import fit_ridges
+from lazytrain.fitting import fit_ridges
 
 BASE = {"task": {"type": "paper", "d": 8, "seed": 100}, "regimes": ["rf", "nt"], "activations": ["relu"],
         "n_neurons": [4, 8], "seeds": [0, 1], "kinds": ["fit"],

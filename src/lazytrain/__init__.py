@@ -8,7 +8,7 @@ Every risk is normalised by R0, the risk of the best constant predictor.
 from .activations import Activation, get_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
-from .fit import FitResult, fit
+from .fitting import FitResult, fit
 from .experiments import ExperimentSpec, ResultStore, load_spec, run_spec
 from ._version import __version__
 from .tasks import GaussianMixture, HermiteTarget, QuadraticTarget

@@ -98,7 +98,7 @@ def _fit(task, point):
     ``ridge = "tuned"``: the ridge of ``ridge_grid`` with the least population risk for this draw
     (an oracle: the population risk serves as the validation set), all fitted on one sample.
     """
-    from ..fit import fit_ridges
+    from ..fitting import fit_ridges
     from ..weights import random_weights
 
     opts = point.training_options

@@ -235,7 +235,7 @@ def memory_estimate(method, n, P, N, d) -> int:
     per = {
         "dense": 2 * n * P + k * (n + P) + 4 * k * k,
         "dual": 2 * n * N + 4 * n * n,
-        "cg": 2 * n * N + 8 * P + 2 * 4096 * N,
+        "cg": 2 * n * N + 8 * P,
         "kernel": 5 * n * n,
     }[method]
     return 8 * (base + per)
