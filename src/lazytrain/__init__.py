@@ -9,6 +9,7 @@ from .activations import Activation, get_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
 from .fitting import FitResult, fit
+from .exact.degrees import degree_risks
 from .experiments import ExperimentSpec, ResultStore, load_spec, run_spec
 from ._version import __version__
 from .tasks import GaussianMixture, HermiteTarget, QuadraticTarget
@@ -25,6 +26,7 @@ __all__ = [
     "QuadraticTarget",
     "ResultStore",
     "bayes_risk",
+    "degree_risks",
     "exact_risk",
     "fit",
     "get_activation",

@@ -72,7 +72,7 @@ def _execution(executor, workers, scheduler) -> dict:
 def run(spec, out, quick, executor, workers, scheduler, progress):
     """Compute the points of an experiment, resuming where a previous run stopped.
 
-    SPEC is a TOML file or a preset: fig1, fig2, fig3 (add --quick for the
+    SPEC is a TOML file or a preset: fig1, fig2, fig3, fig4 (add --quick for the
     small variant). Each finished point is stored at once in DIR/results.sqlite;
     running again skips the stored points.
     """
@@ -133,7 +133,8 @@ def report(directory, output):
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig6", "all"], case_sensitive=False))
+@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig4", "fig6", "all"],
+                                                 case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="lazytrain-out",
               show_default=True, help="Output directory for PNG, PDF and CSV.")
@@ -155,7 +156,11 @@ def reproduce(figure, quick, out, seed, executor, workers, scheduler):
     if len(names) > 1:  # one sweep: the figures' points share the workers, costliest first
         from .experiments import run_spec
 
-        summary = run_spec([s for n in names for s in figure_specs(n, quick, seed)], out, **execution)
+        from .experiments.presets import staircase_specs
+
+        specs = [s for n in names for s in figure_specs(n, quick, seed)]
+        specs += staircase_specs(quick) if "fig4" in names else []
+        summary = run_spec(specs, out, **execution)
         click.echo(f"{summary.total} points, {summary.skipped} already stored, {summary.computed} "
                    f"computed in {summary.wall_s:.1f} s")
     for name in names:

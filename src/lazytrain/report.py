@@ -149,6 +149,22 @@ def _comparison(rows) -> str:
                   out, left=(0,))
 
 
+def _by_degree(rows) -> str:
+    """The risk the exact fits leave in each Hermite degree (Hermite targets), or '' when none."""
+    import re
+
+    cols = sorted({k for r in rows for k in r if re.fullmatch(r"risk_deg\d+", k)}, key=lambda k: int(k[8:]))
+    exact = [r for r in rows if r["kind"] == "exact" and any(r.get(c) not in (None, "") for c in cols)]
+    if not cols or not exact:
+        return ""
+    body = [[r["regime"].upper(), str(r["n_neurons"]), _esc(r["seed"]), _fmt(float(r["risk"]))]
+            + [_fmt(float(r[c])) if r.get(c) not in (None, "") else "–" for c in cols + ["risk_above"]]
+            for r in exact]
+    head = ["regime", "N", "seed", "R/R0"] + [f"degree {c[8:]}" for c in cols] + ["above"]
+    return ("<h3>Risk left in each Hermite degree (exact fits)</h3><p class='note'>‖P_ℓ(f* − f̂)‖²/R0 for "
+            "the best predictor; the columns add up to R/R0 (docs/theory.md §4).</p>" + _table(head, body, left=(0,)))
+
+
 def render_report(records, runs, source: str) -> str:
     """The HTML text of the report for store ``records`` and ``runs``."""
     rows = tidy_rows(records)
@@ -176,7 +192,7 @@ def render_report(records, runs, source: str) -> str:
         imgs = "".join(f"<img alt='{_esc(title)}' src='data:image/png;base64,{p}'>"
                        for p in (png, curves) if p)
         parts.append(f"<h2>{_esc(title)}</h2>{imgs}"
-                     f"<h3>Theory, exact and SGD</h3>{_comparison(mine)}")
+                     f"<h3>Theory, exact and SGD</h3>{_comparison(mine)}{_by_degree(mine)}")
     parts.append("<h2>Runs</h2>" + _table(
         ["run", "started (UTC)", "spec", "executor", "workers", "version", "git commit", "host"],
         [[_esc(r["run_id"]), _esc(r["started_at"]), _esc(r["spec_name"]), _esc(r["executor"]),

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from .._validation import check_positive_int, check_regime
 from ..activations import get_activation
-from ..tasks import GaussianMixture, QuadraticTarget
-from . import mixture, quadratic
+from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget
+from . import hermite, mixture, quadratic
 
 #: Task class -> ``f(task, regime, n_neurons, activation, **options)``: the task's asymptotic formulas.
 FORMULAS = {
     QuadraticTarget: quadratic.theory,
     GaussianMixture: mixture.theory,
+    HermiteTarget: hermite.theory,
 }
 
 
