@@ -561,8 +561,9 @@ def get_activation(activation) -> Activation:
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):
-        if activation.lower() in _REGISTRY:
-            return _REGISTRY[activation.lower()]
+        name = activation.strip().lower()  # the names rule: lazytrain._validation.normalise_name
+        if name in _REGISTRY:
+            return _REGISTRY[name]
         raise ValueError(
             f"activation must be one of {sorted(_REGISTRY)}, an Activation or a callable, got {activation!r}"
         )

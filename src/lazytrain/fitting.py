@@ -241,6 +241,29 @@ def memory_estimate(method, n, P, N, d) -> int:
     return 8 * (base + per)
 
 
+def plan(regime, n, N, d, second_layer=False, method="auto", limit=float("inf")) -> tuple[str, int]:
+    """The solver ``fit`` uses for these sizes and the bytes it plans to hold: (method, bytes).
+
+    'auto': dual for NT with P > 2n, else dense up to n·P = 2·10⁷, else dual up to
+    n = 20 000, else CG, each only if it fits in ``limit``.
+    """
+    if regime.endswith("_kernel"):
+        return "kernel", memory_estimate("kernel", n, 0, 0, d)
+    tangent = regime == "nt"
+    P = N * d * tangent + N * (regime == "rf" or (tangent and bool(second_layer)))
+    if method != "auto":
+        chosen = method
+    elif tangent and P > 2 * n and n <= DUAL_MAX_SAMPLES and memory_estimate("dual", n, P, N, d) <= limit:
+        chosen = "dual"  # NT with many more parameters than samples: the Gram costs O(n²(N + d))
+    elif n * P <= DENSE_MAX_ENTRIES and memory_estimate("dense", n, P, N, d) <= limit:
+        chosen = "dense"
+    elif n <= DUAL_MAX_SAMPLES and memory_estimate("dual", n, P, N, d) <= limit:
+        chosen = "dual"
+    else:
+        chosen = "cg"
+    return chosen, memory_estimate(chosen, n, P, N, d)
+
+
 # ---------------------------------------------------------------- solvers
 class _Features:
     """The training features of RF / NT without forming them: φ(x) = [x σ'(u_i) (NT); σ(u_i)]."""
@@ -503,18 +526,7 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
     limit = int(MEMORY_FRACTION * available_memory()) if max_memory is None else int(max_memory)
 
     # choose the method, refuse up front if it cannot fit in memory
-    if kernel:
-        chosen = "kernel"
-    elif method != "auto":
-        chosen = method
-    elif tangent and P > 2 * n and n <= DUAL_MAX_SAMPLES and memory_estimate("dual", n, P, N, d) <= limit:
-        chosen = "dual"  # NT with many more parameters than samples: the Gram costs O(n²(N + d))
-    elif n * P <= DENSE_MAX_ENTRIES and memory_estimate("dense", n, P, N, d) <= limit:
-        chosen = "dense"
-    elif n <= DUAL_MAX_SAMPLES and memory_estimate("dual", n, P, N, d) <= limit:
-        chosen = "dual"
-    else:
-        chosen = "cg"
+    chosen, _ = plan(regime, n, N or 0, d, second_layer, method, limit)
     need = memory_estimate(chosen, n, P or 0, N or 0, d)
     if need > limit:
         raise MemoryError(
@@ -589,5 +601,5 @@ def _fit_kernel(task, regime, X, y, lams, act, settings, second_layer, rtol, max
     return out
 
 
-__all__ = ["fit", "fit_ridges", "FitResult", "PopulationRisk", "population_risk", "task_moments",
+__all__ = ["fit", "fit_ridges", "plan", "FitResult", "PopulationRisk", "population_risk", "task_moments",
            "FIT_REGIMES"]

@@ -222,7 +222,7 @@ def preset(name: str, quick: bool = False) -> ExperimentSpec:
         raise SpecError(f"preset {key!r} cannot run in this installation: {exc}") from None
 
 
-def load_spec(source, quick: bool = False) -> ExperimentSpec:
+def load_spec(source, quick: bool = False, max_memory=None) -> ExperimentSpec:
     """A spec from a TOML file path or a preset name (``fig1``, ``fig2``, ``fig3``).
 
     Parameters
@@ -231,7 +231,17 @@ def load_spec(source, quick: bool = False) -> ExperimentSpec:
         A TOML file, or the name of one of :data:`PRESETS`.
     quick : bool
         For a preset: its small quick variant. Not allowed with a file.
+    max_memory : int or str, optional
+        Memory limit per point ('8GB' or bytes); default: ``LAZYTRAIN_MAX_MEMORY``
+        or the memory available. A spec with a larger point is refused.
     """
+    from . import limits
+
+    with limits.max_memory(max_memory):
+        return _load_spec(source, quick)
+
+
+def _load_spec(source, quick: bool) -> ExperimentSpec:
     path = Path(source)
     if path.suffix.lower() == ".toml" or path.is_file():
         if quick:
