@@ -108,3 +108,8 @@ def test_fit_points_run_store_and_report(tmp_path):
     assert rows[0]["ridge"] == 1e-3 and 0 <= rows[0]["train_risk"]
     html = write_report(tmp_path).read_text()
     assert "fitted on n samples" in html and "1.0e-03" not in html
+
+
+def test_a_fit_spec_too_large_for_memory_is_refused_naming_n_samples():
+    with pytest.raises(SpecError, match=r"fit\.n_samples: the fit point at N = 8"):
+        validate_spec({**BASE, "fit": {"n_samples": [10**10]}})
