@@ -26,6 +26,8 @@ _EXPORTS = {
     "exact_risk": "exact",
     "SolverAccuracyError": "exact.general",
     "degree_risks": "exact.degrees",
+    "fit": "fitting",
+    "FitResult": "fitting",
     "ExperimentSpec": "experiments",
     "ResultStore": "experiments",
     "load_spec": "experiments",

@@ -205,7 +205,8 @@ def report(directory, output):
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig4", "all"], case_sensitive=False))
+@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig4", "fig6", "all"],
+                                                 case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
 @_common_options
 @_execution_options
@@ -217,7 +218,7 @@ def reproduce(figure, quick, out, seed, progress, max_memory, executor, workers,
     DIR/results.sqlite; an interrupted reproduction resumes).
     """
     from .experiments.limits import max_memory as memory_limit
-    from .reproduce import FIGURES, figure_spec
+    from .reproduce import FIGURES, figure_specs
 
     seed = 0 if seed is None else seed
     execution = {**_execution(executor, workers, scheduler), "max_memory": max_memory}
@@ -228,7 +229,7 @@ def reproduce(figure, quick, out, seed, progress, max_memory, executor, workers,
             from .experiments.execute import run_spec
             from .experiments.presets import staircase_specs
 
-            specs = ([figure_spec(n, quick, seed) for n in names]
+            specs = ([s for n in names for s in figure_specs(n, quick, seed)]
                      + (staircase_specs(quick) if "fig4" in names else []))
             summary = run_spec(specs, out, progress=progress, **execution)
             click.echo(f"{summary.total} points, {summary.skipped} already stored, "
