@@ -22,29 +22,17 @@ import math
 
 import numpy as np
 
-
-def mp_stieltjes(rho: float, t: float) -> float:
-    """m = lim (1/N) tr (WWᵀ + t I)⁻¹ for W (N×d) with i.i.d. N(0, 1/d) entries, N/d → ρ, t > 0.
-
-    The Marchenko-Pastur law of WWᵀ (mean eigenvalue 1, ratio ρ) gives
-    m = (√((1 − ρ + t)² + 4ρt) − (1 − ρ + t)) / (2ρt).
-    """
-    a = 1.0 - rho + t
-    disc = math.sqrt(a * a + 4.0 * rho * t)
-    # stable form of (disc - a)/(2 ρ t): multiply by (disc + a)
-    return 2.0 / (disc + a)
+from .marchenko_pastur import (finite_spectrum, mp_eigenvalues, mp_stieltjes,  # noqa: F401 (public here too)
+                               nt_degree2_parts, rf_isotropic_ratio)
 
 
 def rf_signal_ratio(b1_sq: float, b2_sq: float, ridge: float, n_neurons: int, d: int) -> float:
-    """x = b₂² s/d with s = 1ᵀ(b₁²WWᵀ + (b₂² + λ)I)⁻¹1 ≈ N m(−μ/b₁²)/b₁² (Marchenko-Pastur)."""
-    mu = b2_sq + ridge
-    if mu <= 0:
-        return float("inf") if b2_sq > 0 else 0.0
-    if b1_sq <= 1e-300:
-        s = n_neurons / mu
-    else:
-        s = n_neurons * mp_stieltjes(n_neurons / d, mu / b1_sq) / b1_sq
-    return b2_sq * s / d
+    """x = b₂² s/d with s = 1ᵀ(b₁²WWᵀ + (b₂² + λ)I)⁻¹1 ≈ N m(μ/b₁²)/b₁², μ = b₂² + λ (Marchenko-Pastur).
+
+    The same x as the per-degree RF theory: :func:`lazytrain.theory.marchenko_pastur.rf_isotropic_ratio`
+    with its ridge Σ_{ℓ≥2} b_ℓ² = b₂² + λ.
+    """
+    return rf_isotropic_ratio(n_neurons / d, b1_sq, b2_sq, b2_sq + ridge)
 
 
 def hermite_summary(activation, degree: int = 2):
@@ -54,31 +42,6 @@ def hermite_summary(activation, degree: int = 2):
     var = float(mom.second[0] - mom.mean[0] ** 2)
     b1_sq, b2_sq = float(b[1] ** 2), float(b[2] ** 2)
     return b1_sq, b2_sq, max(var - b1_sq - b2_sq, 0.0)
-
-
-def mp_eigenvalues(n_rows: int, d: int) -> np.ndarray:
-    """Typical nonzero eigenvalues of WWᵀ, W (n_rows×d) with i.i.d. N(0, 1/d) entries.
-
-    The r = min(n_rows, d) quantiles at (j − ½)/r of the Marchenko-Pastur law:
-    ratio γ = r/max(n_rows, d), scaled by max(1, n_rows/d) (for n_rows > d the
-    nonzero spectrum is that of WᵀW = (n_rows/d)·(ZᵀZ/n_rows)). Density
-    √((b − x)(x − a))/(2πγx) on [a, b] = [(1 − √γ)², (1 + √γ)²].
-    """
-    r = min(n_rows, d)
-    gamma = r / max(n_rows, d)
-    scale = max(1.0, n_rows / d)
-    a, b = (1 - math.sqrt(gamma)) ** 2, (1 + math.sqrt(gamma)) ** 2
-    theta = np.linspace(0.0, math.pi, 20001)
-    x = a + (b - a) * (1 - np.cos(theta)) / 2  # dx = (b−a) sin θ/2 dθ removes the edge singularities
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dens = np.sqrt(np.maximum((b - x) * (x - a), 0.0)) / (2 * math.pi * gamma * x)
-    integrand = dens * (b - a) * np.sin(theta) / 2
-    if not np.isfinite(integrand[0]):  # γ = 1: x = 0 at θ = 0, the substituted integrand is finite there
-        integrand[0] = integrand[1]
-    cdf = np.concatenate([[0.0], np.cumsum((integrand[1:] + integrand[:-1]) / 2 * np.diff(theta))])
-    cdf /= cdf[-1]
-    levels = (np.arange(r) + 0.5) / r
-    return scale * np.interp(levels, cdf, x)
 
 
 def nt_residual_fraction(tau: float, n_neurons: int, d: int, c1_sq: float, ridge: float) -> float:
@@ -103,13 +66,14 @@ def nt_residual_fraction(tau: float, n_neurons: int, d: int, c1_sq: float, ridge
         return out
     if c1_sq <= 0:
         return 1.0
-    s2 = mp_eigenvalues(n_neurons, d)
-    r = s2.size
-    lam = ridge
-    out += 2.0 * (d - r) * (1.0 - tau) / d**2 * float(np.sum(lam / (lam + c1_sq * s2)))
-    out += (tau / d + 2.0 * (1.0 - tau) / d**2) * float(np.sum(lam / (lam + 2.0 * c1_sq * s2)))
-    pair = lam / (lam + c1_sq * (s2[:, None] + s2[None, :]))
-    out += (1.0 - tau) / d**2 * float(pair.sum() - np.trace(pair))
+    # the ridge regression of docs/theory.md §5 with μ = λ/(2c₁²) = λ/(4b₂²), on the finite-d spectrum
+    # (typical eigenvalues s_j² weight 1/d, atom (d − r)/d at 0): the pairs (j, k) give the ⊥⊥, span ×
+    # complement and span-block terms; the diagonal of the span block counts twice in the (1 − τ) part
+    x, p = finite_spectrum(n_neurons, d)
+    mu = ridge / (2.0 * c1_sq)
+    left, cost = nt_degree2_parts(mu, tau, x, p)
+    nz = x > 0
+    out = left + cost + (1.0 - tau) / d * float(p[nz] @ (mu / (x[nz] + mu)))
     return min(out, 1.0)
 
 

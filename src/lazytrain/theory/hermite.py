@@ -46,47 +46,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from .marchenko_pastur import (MP_NODES, mp_spectrum, nt_degree2_parts, pair_ridge_parts,  # noqa: F401
+                               rf_isotropic_ratio)
+from .marchenko_pastur import ridge_parts as _ridge_parts
+
 #: Hermite degrees of σ summed for the ridge penalties (b_ℓ decays fast for the usual σ).
 SIGMA_DEGREE = 40
-#: Gauss-Legendre nodes for the Marchenko-Pastur integrals.
-MP_NODES = 400
-
-
-@lru_cache(maxsize=64)
-def mp_spectrum(rho: float):
-    """Nodes and weights of the limiting spectrum of S = Σ_{i≤N} w_i w_iᵀ (d × d), w_i ~ N(0, I/d).
-
-    S = ρ·X with X ~ Marchenko-Pastur of ratio y = 1/ρ: an atom 1 − ρ at 0 when
-    ρ < 1, and a density on [(1 − √ρ)², (1 + √ρ)²]. Returns (x, p) with
-    Σ p f(x) ≈ E f(s); the continuous part uses x = m + h cos θ and
-    Gauss-Legendre in θ (the square-root edges become smooth), error below 1e-10
-    for the smooth integrands used here.
-    """
-    rho = float(rho)
-    if not rho > 0:
-        raise ValueError(f"rho must be > 0, got {rho}")
-    lo, hi = (1 - np.sqrt(rho)) ** 2, (1 + np.sqrt(rho)) ** 2
-    m, h = (lo + hi) / 2, (hi - lo) / 2
-    t, w = np.polynomial.legendre.leggauss(MP_NODES)
-    theta = (t + 1) * np.pi / 2
-    x = m + h * np.cos(theta)
-    # density of the nonzero eigenvalues of S (per d): √((hi−x)(x−lo)) / (2π x)
-    dens = (h * np.sin(theta)) ** 2 / (2 * np.pi * x)
-    p = dens * w * np.pi / 2
-    atom = max(1.0 - rho, 0.0)
-    p = p * (min(rho, 1.0) / p.sum())  # renormalise the quadrature to the exact mass
-    if atom > 0:
-        x, p = np.append(x, 0.0), np.append(p, atom)
-    return x, p
-
-
-def _ridge_parts(mu: float, x: np.ndarray, p: np.ndarray):
-    """E[(μ/(x+μ))²] (what is left) and E[μx/(x+μ)²] (what the penalty costs), μ ∈ [0, ∞]."""
-    if np.isinf(mu):
-        return 1.0, 0.0
-    if mu == 0:
-        return float(p[x <= 1e-14].sum()), 0.0
-    return float(p @ (mu / (x + mu)) ** 2), float(p @ (mu * x / (x + mu) ** 2))
 
 
 def _aligned(shares, b):
@@ -139,20 +104,9 @@ def nt_degree_risks(rho: float, b: np.ndarray, shares: np.ndarray, tau: float = 
     pen = ell * b**2
     lam = float(pen[3:].sum())
     mu = _ratio(lam, 4 * b[2] ** 2)
-    x, p = mp_spectrum(rho)
-    h = (x[:, None] + x[None, :]) / 2
-    pp = p[:, None] * p[None, :]
-    if np.isinf(mu):
-        left2, cost2 = 1.0, 0.0
-        left1, cost1 = 1.0, 0.0
-    elif mu == 0:
-        left2, cost2 = float(pp[h <= 1e-14].sum()), 0.0
-        left1, cost1 = _ridge_parts(0.0, x, p)
-    else:
-        left2, cost2 = float((pp * (mu / (h + mu)) ** 2).sum()), float((pp * mu * h / (h + mu) ** 2).sum())
-        left1, cost1 = _ridge_parts(mu, x, p)
-    out[2] = shares[2] * ((1 - tau) * left2 + tau * left1)
-    cost = shares[2] * ((1 - tau) * cost2 + tau * cost1)
+    left, cost = nt_degree2_parts(mu, tau, *mp_spectrum(rho))
+    out[2] = shares[2] * left
+    cost = shares[2] * cost
     if lam > 0:
         out[3:] += cost * pen[3:] / lam
     return out
@@ -181,14 +135,13 @@ def rf_degree_risks(rho: float, b: np.ndarray, shares: np.ndarray, tau: float = 
         out[1] = shares[1] * left
         out += shares[1] * cost * spread
     if shares[2] > 0 and tau > 0 and b[2] != 0:
-        # spectrum ν of ŴŴᵀ (N × N): the nonzero eigenvalues of S (weight 1/ρ) and an atom at 0
-        px = p / rho
-        atom = max(1.0 - 1.0 / rho, 0.0)
+        # F from the Marchenko-Pastur Stieltjes transform; the share of its cost that the features'
+        # linear parts carry, ∫ b₁²s/(b₁²s + λ)² dν / g, by quadrature over ν (the spectrum of ŴŴᵀ:
+        # the nonzero eigenvalues of S with weight 1/ρ, the atom at 0 adds nothing)
+        ratio = rf_isotropic_ratio(rho, sq[1], sq[2], lam)
         nz = x > 1e-14
-        den = sq[1] * x[nz] + lam
-        g = float(px[nz] @ (1 / den)) + atom / lam
-        to_deg1 = float(px[nz] @ (sq[1] * x[nz] / den**2)) / g
-        F = rho * sq[2] * g / (1 + rho * sq[2] * g)
+        to_deg1 = float(p[nz] @ (sq[1] * x[nz] / (sq[1] * x[nz] + lam) ** 2)) * sq[2] / ratio  # ρb₂²/x = 1/g
+        F = ratio / (1 + ratio)
         # the isotropic part keeps (1 − F)² of itself; what the fit costs, F(1 − F), is spread
         out[2] -= shares[2] * tau * (1 - (1 - F) ** 2)
         cost = shares[2] * tau * F * (1 - F)
@@ -226,15 +179,12 @@ def nt_finite_d_degree3(d: int, n_neurons: int, b: np.ndarray, risks: np.ndarray
         return out
     D2, D3 = d * (d + 1) / 2, math.comb(d + 2, 3)
     rho = n_neurons / d
-    x, p = mp_spectrum(rho)
-    h = (x[:, None] + x[None, :]) / 2
-    pp = p[:, None] * p[None, :]
     if b[2] == 0:
         keep, cost = 0.0, 0.0  # no degree-2 part: every direction is free for degree 3
     else:
-        mu = 3 * b[3] ** 2 / (4 * b[2] ** 2)
-        keep = float((pp * (h / (h + mu)) ** 2).sum())
-        cost = float((pp * mu * h / (h + mu) ** 2).sum())
+        # E(h/(h+μ))² = 1 − E(μ/(h+μ))² − 2E μh/(h+μ)² over the pairs h = (s + s')/2
+        left, cost = pair_ridge_parts(3 * b[3] ** 2 / (4 * b[2] ** 2), *mp_spectrum(rho))
+        keep = 1.0 - left - 2.0 * cost
     r3 = out[3]
     gamma = min(max((n_neurons * d - D2 * keep) / D3, 0.0), 1.0)
     out[3] = r3 * (1 - gamma)
