@@ -14,6 +14,11 @@ in terms of
     x = b₂² s / d,   s = 1ᵀ(b₁² WWᵀ + μ I)⁻¹ 1 ≈ N m(μ/b₁²) / b₁²,
 
 with m(t) = lim (1/N) tr(WWᵀ + tI)⁻¹ (Marchenko-Pastur, ratio ρ = N/d).
+
+The Marchenko-Pastur pieces, the RF ratio x and the NT degree-2 ridge are those of the
+per-degree theory (:mod:`lazytrain.theory.marchenko_pastur`, shared with
+:mod:`lazytrain.theory.hermite`); this module supplies the finite-d spectrum and the exact
+ridges from the moments of σ (docs/theory.md, "One implementation shared with §5").
 """
 
 from __future__ import annotations

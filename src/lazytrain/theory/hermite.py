@@ -37,6 +37,10 @@ decay slowly (like 1/d at fixed ρ for NT on degree 3: the NT features span up
 to N·d of the ~d³/6 cubic dimensions; :func:`nt_finite_d_degree3` gives that
 correction to first order, ``finite_d=True``). RF fits degree ℓ only once
 N ≫ d^ℓ, NT once N ≫ d^(ℓ−1) (arXiv:1904.12191), outside this regime.
+
+The ridge regressions themselves (Marchenko-Pastur spectrum, RF ratio, NT degree-2 parts) live in
+:mod:`lazytrain.theory.marchenko_pastur`, shared with :mod:`lazytrain.theory.activation`; here the
+spectrum is the d → ∞ law and the ridges are Hermite sums up to ``SIGMA_DEGREE``.
 """
 
 from __future__ import annotations
