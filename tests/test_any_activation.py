@@ -234,6 +234,35 @@ def test_marchenko_pastur_pieces_against_a_draw():
         assert np.max(np.abs(typical - empirical)) < 0.1 * empirical.max()
 
 
+def test_nt_fraction_is_the_four_block_sum_of_docs():
+    """The shared ridge (marchenko_pastur.nt_degree2_parts on the finite-d spectrum) equals the
+    ⊥⊥ / span×complement / diagonal / off-diagonal sum of docs/theory.md written out term by term."""
+    from lazytrain.theory.activation import mp_eigenvalues, nt_residual_fraction
+
+    for n, d in ((10, 40), (40, 40), (70, 40)):
+        s2 = mp_eigenvalues(n, d)
+        r = s2.size
+        for tau, c1, lam in ((0.0, 0.5, 0.1), (0.3, 2.0, 0.7), (1.0, 0.2, 0.05)):
+            p = max(1 - n / d, 0.0)
+            pair = lam / (lam + c1 * (s2[:, None] + s2[None, :]))
+            ref = (tau * p + (1 - tau) * p * p + 2 * (d - r) * (1 - tau) / d**2 * np.sum(lam / (lam + c1 * s2))
+                   + (tau / d + 2 * (1 - tau) / d**2) * np.sum(lam / (lam + 2 * c1 * s2))
+                   + (1 - tau) / d**2 * (pair.sum() - np.trace(pair)))
+            assert nt_residual_fraction(tau, n, d, c1, lam) == pytest.approx(min(ref, 1.0), abs=1e-12)
+
+
+def test_rf_ratio_closed_form_matches_quadrature_of_the_spectrum():
+    """x = ρb₂² ∫dν/(b₁²s + λ): the closed-form Stieltjes transform against the Gauss-Legendre spectrum."""
+    from lazytrain.theory.marchenko_pastur import mp_spectrum, rf_isotropic_ratio
+
+    for rho in (0.3, 1.0, 2.5):
+        x, p = mp_spectrum(rho)
+        for b1, b2, lam in ((0.25, 0.08, 0.09), (1.0, 0.5, 0.6)):
+            nz = x > 0
+            g = float((p[nz] / rho) @ (1 / (b1 * x[nz] + lam))) + max(1 - 1 / rho, 0.0) / lam
+            assert rf_isotropic_ratio(rho, b1, b2, lam) == pytest.approx(rho * b2 * g, rel=1e-9)
+
+
 def test_odd_activation_theory_is_trivial_and_nn_has_none():
     tq = QuadraticTarget.paper(d=60)
     assert lt.theory_risk(tq, "rf", 30, "tanh") == 1.0 and lt.theory_risk(tq, "nt", 30, "tanh") == 1.0
