@@ -8,6 +8,7 @@ scikit-learn's boundary validation.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -173,3 +174,18 @@ def check_options(function: str, impl, options: dict, skip: int = 4) -> None:
     if unknown:
         raise TypeError(f"{function}() got unknown option(s) {unknown}; for this task the options "
                         f"are {allowed or 'none'}")
+
+
+def available_memory() -> int:
+    """The memory this machine can give now (Linux MemAvailable; else the physical memory)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
+        return 2**62

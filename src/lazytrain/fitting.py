@@ -33,7 +33,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from ._validation import _show, as_generator, check_choice, check_positive_int, check_weights
+from ._validation import _show, as_generator, available_memory, check_choice, check_positive_int, check_weights
 from .activations import Activation, get_activation
 from .exact.general import NTGram, nt_features, rf_covariance, rf_features
 from .kernels import kernel_matrix, quadratic_kernel_form
@@ -214,18 +214,6 @@ def _check_ridge(ridge) -> float:
         raise ValueError(f"ridge must be a finite number >= 0 (0: minimum-norm least squares), "
                          f"got {_show(ridge)}")
     return value
-
-
-def available_memory() -> int:
-    """Bytes of memory available to this process now (MemAvailable of /proc/meminfo, else 4 GiB)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 * 1024**3
 
 
 def memory_estimate(method, n, P, N, d) -> int:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
@@ -493,21 +493,15 @@ def _nt_cg(K, v, vnorm, W, tol, maxiter, precondition, on_miss, start) -> NTSolu
 
 # ---------------------------------------------------------------- the solver
 @dataclass
-class LazySolution:
-    """Best RF or NT predictor: explained variance vᵀK⁺v, coefficients K⁺v on the centred features, and how.
+class LazySolution(NTSolution):
+    """Best RF or NT predictor: an :class:`NTSolution` (the same fields for RF) and its risk R/R0.
 
     ``coef`` has shape (N,) for RF and (N·d,) (+ N with the second layer,
-    i-major as :func:`nt_features`) for NT; ``risk`` is R/R0.
+    i-major as :func:`nt_features`) for NT; ``error_bound`` bounds |δR|/R0 propagated from
+    the moments' error estimates.
     """
 
-    risk: float
-    explained: float
-    coef: np.ndarray
-    method: str
-    iterations: int
-    relative_residual: float
-    seconds: float
-    error_bound: float | None = None  #: bound on |δR|/R0 propagated from the moments' error estimates
+    risk: float = field(kw_only=True)
 
 
 def lazy_solution(task, regime: str, W: np.ndarray, activation: Activation, *, second_layer=False,
@@ -543,7 +537,7 @@ def lazy_solution(task, regime: str, W: np.ndarray, activation: Activation, *, s
     else:
         raise ValueError(f"regime must be 'rf' or 'nt' for the lazy solver, got {regime!r}")
     risk = float(np.clip(1.0 - sol.explained / task.r0, 0.0, 1.0))
-    return LazySolution(risk, **vars(sol))
+    return LazySolution(**vars(sol), risk=risk)
 
 
 def lazy_risk(task, regime, W, activation, *, info=None, **options) -> float:

@@ -20,6 +20,8 @@ import contextvars
 import os
 import re
 
+from .._validation import available_memory
+
 #: A grid (n_neurons range table) may hold at most this many values; a larger one is refused
 #: before it is materialised.
 MAX_GRID = 10_000
@@ -53,21 +55,6 @@ def format_size(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{int(n)} B"
-
-
-def available_memory() -> int:
-    """The memory this machine can give now (Linux MemAvailable; else the physical memory)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
-        return 2**62
 
 
 def memory_limit() -> tuple[int, str]:
