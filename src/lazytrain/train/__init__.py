@@ -80,8 +80,8 @@ def _check_schedule(schedule, regime):
 
 def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_size=100, lr=None,
                 seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None,
-                shared_a=True, second_layer=False, offset_mult=None, n_history=60, n_test=200_000,
-                progress=False) -> list:
+                shared_a=None, second_layer=False, offset_mult=None, alpha=None, n_history=60,
+                n_test=200_000, progress=False) -> list:
     """Train one network per width, all on one stream of samples; see :func:`train`.
 
     The widths share every batch, so one matrix product serves them all
@@ -107,11 +107,16 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
     n_history = check_positive_int("n_history", n_history)
+    alpha, shared_a = _check_alpha(alpha, regime, shared_a)
     settings = dict(task=repr(task), regime=regime, activation=act.name, method=method, steps=steps,
                     seed=seed, shared_a=bool(shared_a))
+    if alpha is not None:
+        settings["alpha"] = alpha
     if regime == "nt":
         settings["second_layer"] = bool(second_layer)
     if method == "flow":
+        if alpha is not None:
+            raise ValueError(f"alpha={alpha!r} (lazy scaling) is trained by SGD only; use method='sgd'")
         if regime != "nn" or not act.is_even_quadratic:
             raise ValueError(
                 f"method='flow' (population gradient flow) needs regime='nn' and an even quadratic "
@@ -139,12 +144,28 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     return run_sgd(task, regime, widths, act, steps=steps, batch_size=batch_size, lrs=lrs, seed=seed,
                    device=device, dtype=dtype_t, schedule=sched, shared_a=shared_a,
                    second_layer=second_layer, offset_mult=offset_mult, n_history=n_history,
-                   n_test=n_test, progress=progress, settings=settings)
+                   n_test=n_test, progress=progress, settings=settings, alpha=alpha)
+
+
+def _check_alpha(alpha, regime, shared_a):
+    """Validate the lazy-scaling factor; returns (alpha or None, the resolved shared_a)."""
+    if alpha is None:
+        return None, True if shared_a is None else bool(shared_a)
+    if regime != "nn":
+        raise ValueError(f"alpha (lazy scaling) applies to regime 'nn', got regime={regime!r} with "
+                         f"alpha={alpha!r}; RF and NT are already linear in their parameters")
+    alpha = check_positive_float("alpha", alpha)
+    if shared_a:
+        raise ValueError("alpha (lazy scaling) needs per-neuron second-layer weights a_i starting at "
+                         "a0_i = ±1 (shared_a=False or None): around a shared a = 0 the first layer "
+                         "has no tangent direction")
+    return alpha, False
 
 
 def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_size=100, lr=None,
-          seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None, shared_a=True,
-          second_layer=False, offset_mult=None, n_history=60, n_test=200_000, progress=False) -> TrainResult:
+          seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None, shared_a=None,
+          second_layer=False, offset_mult=None, alpha=None, n_history=60, n_test=200_000,
+          progress=False) -> TrainResult:
     """Train a two-layer network as the paper does and report its population risk.
 
     Parameters
@@ -180,9 +201,11 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
     schedule : str or sequence of (fraction, factor), optional
         Step-down schedule; default the authors' (nn: 70 % at ε, 15 % at
         ε/10, 15 % at ε/15; rf/nt: 80/10/10 %). 'constant' disables it.
-    shared_a : bool, default True
-        NN: one shared second-layer scalar starting at 0 (the authors'
-        default); False: a_i ~ N(0, 1) per neuron, trained.
+    shared_a : bool, optional
+        NN: True (the default without ``alpha``), one shared second-layer
+        scalar starting at 0 (the authors' default); False (the default and
+        the only choice with ``alpha``): per-neuron a_i starting at random
+        signs a0_i = ±1, trained.
     second_layer : bool, default False
         NT: add the trained term (1/N)Σ a_i σ(⟨w_i,x⟩).
     offset_mult : float, optional
@@ -195,6 +218,19 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
         About 2·n_history records (geometric and linear in the step).
     n_test : int, default 200000
         Fresh samples for the Monte-Carlo risk (non-quadratic activations).
+    alpha : float, optional
+        The laziness dial (``regime='nn'``). None: the mean-field network
+        above. α > 0: the lazy scaling of Chizat, Oyallon & Bach (arXiv
+        1812.07956), f(x) = c + α·(h(x; θ) - h(x; θ0)) with
+        h = (1/N) Σ a_i σ(⟨w_i, x⟩), a_i from a0_i = ±1 (random signs, the
+        same draw as NT's tangent coefficients) and W from
+        ``random_weights(d, N, seed)``; W and a are trained on the batch loss
+        divided by α², with the same mean-field multipliers, and c on the
+        plain loss, so the linearised dynamics, and so the training time,
+        do not depend on α (docs/theory.md, "The laziness dial"). As α → ∞
+        the network becomes its linearisation at θ0, the NT + second-layer
+        class (``exact_risk(task, 'nt', W, second_layer=True)``), and
+        ``weight_change`` falls like 1/α; α of order 1 learns features.
     progress : bool, default False
         Show a tqdm progress bar.
 
@@ -202,7 +238,8 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
     -------
     TrainResult
         ``.risk`` (R/R0 at the end), ``.risk_method``, ``.risk_se``,
-        ``.history``, ``.params``, ``.settings``, ``.wall_time``.
+        ``.history``, ``.params``, ``.settings``, ``.wall_time``,
+        ``.weight_change`` (‖W - W0‖_F/‖W0‖_F), ``.alpha``.
 
     Raises
     ------
@@ -220,7 +257,7 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
     """
     (result,) = train_sweep(task, regime, [n_neurons], activation, steps, batch_size, lr, seed, device,
                             dtype, method, schedule=schedule, shared_a=shared_a,
-                            second_layer=second_layer, offset_mult=offset_mult,
+                            second_layer=second_layer, offset_mult=offset_mult, alpha=alpha,
                             n_history=n_history, n_test=n_test,
                             progress=progress)
     return result

@@ -91,20 +91,21 @@ def run_sgd(task, regime, widths, act, *, batch_size, device, **kwargs):
 
 
 def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device, dtype,
-            schedule, shared_a, second_layer, offset_mult, n_history, n_test, progress, settings):
+            schedule, shared_a, second_layer, offset_mult, n_history, n_test, progress, settings,
+            alpha=None):
     d = task.d
     weights = [random_weights(d, n, seed=seed) for n in widths]
     a0_full = initial_signs(seed, max(widths))
     nets = Networks(regime, act, weights, [a0_full[:n] for n in widths], lrs,
                     shared_a=shared_a, second_layer=second_layer, offset_mult=offset_mult,
-                    device=device, dtype=dtype)
+                    alpha=alpha, device=device, dtype=dtype)
     gen = torch.Generator(device=device)
     gen.manual_seed(stream_seed(seed, 0))
     exact = act.is_even_quadratic
     factors = schedule_factors(steps, schedule)
     times = np.concatenate([[0.0], np.cumsum(factors)])  # in units of the base lr
     marks = set(checkpoints(steps, n_history).tolist())
-    recorded = {"steps": [], "risk": []}
+    recorded = {"steps": [], "risk": [], "weight_change": []}
     r0 = float(task.r0)
 
     def exact_risks():
@@ -121,6 +122,7 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
             raise _diverged(lrs, regime, widths, step, bad[0])
         recorded["steps"].append(step)
         recorded["risk"].append(risks)
+        recorded["weight_change"].append(nets.weight_changes())
 
     start = time.perf_counter()
     if exact:
@@ -158,19 +160,19 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
 
     risk_hist = np.array(recorded["risk"], dtype=float)
     step_hist = np.array(recorded["steps"], dtype=int)
+    change_hist = np.array(recorded["weight_change"], dtype=float)
+    final_change = nets.weight_changes()
     out = []
     for k, n in enumerate(widths):
         params = nets.numpy_params(k)
-        change = 0.0
-        if regime == "nn":
-            change = float(np.linalg.norm(params["W"] - weights[k]) / np.linalg.norm(weights[k]))
+        change = float(final_change[k])
         hist = History(steps=step_hist, samples=step_hist * batch_size,
                        time=times[step_hist] * float(lrs[k]), risk=risk_hist[:, k],
-                       kind="exact" if exact else "online")
+                       kind="exact" if exact else "online", weight_change=change_hist[:, k])
         risk, method, se = final[k]
         out.append(TrainResult(risk=float(risk), risk_method=method, risk_se=float(se), history=hist,
                                params=params, settings=dict(settings, n_neurons=n, lr=float(lrs[k])),
-                               wall_time=wall, weight_change=change,
+                               wall_time=wall, weight_change=change, alpha=alpha,
                                quadratic_form=nets.quadratic_form(k) if exact else None))
     return out
 
