@@ -111,7 +111,7 @@ def test_weight_change_falls_like_one_over_alpha_and_is_recorded():
 
 
 # ---------------------------------------------------------------- gradients, multipliers, forms
-def _random_lazy(act, alpha=7.0):
+def _random_lazy(act, alpha=(7.0, 2.0, 0.5)):
     weights = [random_weights(D, n, seed=i) for i, n in enumerate((3, 5, 1))]
     a0 = [np.where(np.random.default_rng(i).random(n) < 0.5, -1.0, 1.0) for i, n in enumerate((3, 5, 1))]
     net = Networks("nn", act, weights, a0, [0.1, 0.2, 0.05], alpha=alpha, offset_mult=3.0,
@@ -133,9 +133,11 @@ def _lazy_autograd(net, x, y):
         lo += n
         h = (net.act.fn(x @ (net.W0[sl] + D_[sl]).t()) @ (net.a0[sl] + b_[sl])
              - net.act.fn(x @ net.W0[sl].t()) @ net.a0[sl]) / n
-        outs.append(c_[k] + net.alpha * h)
-    loss_k = ((torch.stack(outs, dim=1) - y[:, None]) ** 2).mean(dim=0).sum()
-    gD, gb = torch.autograd.grad(loss_k / net.alpha**2, [D_, b_], retain_graph=True)
+        outs.append(c_[k] + float(net.alphas[k]) * h)
+    losses = ((torch.stack(outs, dim=1) - y[:, None]) ** 2).mean(dim=0)
+    alphas = torch.as_tensor(net.alphas)
+    gD, gb = torch.autograd.grad((losses / alphas**2).sum(), [D_, b_], retain_graph=True)
+    loss_k = losses.sum()
     (gc,) = torch.autograd.grad(loss_k, [c_])
     return {"D": gD, "b": gb, "c": gc}
 
@@ -180,15 +182,31 @@ def test_lazy_quadratic_form_is_the_network(wishart):
 
 
 # ---------------------------------------------------------------- contract
-def test_lazy_sweep_trains_each_width_as_a_single_run_would():
+def test_lazy_sweep_trains_each_width_and_alpha_as_a_single_run_would():
     task = QuadraticTarget.paper(d=20)
-    kw = dict(steps=300, lr=0.01, seed=2, dtype="float64", alpha=30.0)
-    together = train_sweep(task, "nn", [4, 9], **kw)
-    for res, n in zip(together, [4, 9]):
-        alone = train(task, "nn", n, **kw)
+    kw = dict(steps=300, lr=0.01, seed=2, dtype="float64")
+    widths, alphas = [4, 9, 4], [30.0, 2.0, 0.5]
+    together = train_sweep(task, "nn", widths, alpha=alphas, **kw)
+    for res, n, alpha in zip(together, widths, alphas):
+        alone = train(task, "nn", n, alpha=alpha, **kw)
         np.testing.assert_allclose(res.params["W"], alone.params["W"], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(res.history.risk, alone.history.risk, rtol=1e-9)
-        assert res.settings["alpha"] == 30.0 and not res.settings["shared_a"]
+        assert res.settings["alpha"] == alpha == res.alpha and not res.settings["shared_a"]
+        # below α = 1 the step is lr·α: the history's time says so
+        assert res.history.time[-1] == pytest.approx(alone.history.time[-1])
+    assert together[2].history.time[-1] == pytest.approx(0.5 * together[0].history.time[-1])
+
+
+def test_small_alpha_with_positive_a0_reaches_the_nn_optimum():
+    """The rich end of the dial: α = 0.1, a0_i = +1, reaches Eckart-Young (Theorem 3) on the paper's target;
+    with random signs the neurons that start negative die and the risk stalls far above it."""
+    task = QuadraticTarget.paper(d=30)
+    optimum = theory_risk(task, "nn", 10)
+    rich = train(task, "nn", 10, alpha=0.1, steps=8000, lr=0.01, a0="ones")
+    assert abs(rich.risk - optimum) <= _tolerance(optimum), (rich.risk, optimum)
+    assert rich.weight_change > 1.0
+    signs = train(task, "nn", 10, alpha=0.1, steps=8000, lr=0.01)  # seed 0: three of ten a0_i are +1
+    assert signs.risk > optimum + 0.2
 
 
 def test_lazy_history_starts_at_the_trivial_risk():
@@ -206,6 +224,8 @@ def test_lazy_history_starts_at_the_trivial_risk():
     (dict(alpha="big"), "alpha"),
     (dict(alpha=10.0, shared_a=True), "shared_a"),
     (dict(alpha=10.0, method="flow"), "alpha"),
+    (dict(alpha=[1.0, 2.0]), "alpha"),
+    (dict(alpha=1.0, a0="gaussian"), "a0"),
 ])
 def test_bad_alpha_is_named(kwargs, match):
     task = QuadraticTarget.paper(d=10)

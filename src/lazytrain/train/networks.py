@@ -70,7 +70,9 @@ class Networks:
         self.regime = regime
         self.act = activation
         self.lazy = regime == "nn" and alpha is not None
-        self.alpha = float(alpha) if self.lazy else None
+        # α of each network (one number, or one per network)
+        self.alphas = (np.broadcast_to(np.asarray(alpha, dtype=np.float64), (len(weights),)).copy()
+                       if self.lazy else None)
         self.shared_a = bool(shared_a) and regime == "nn" and not self.lazy
         self.second_layer = regime != "nt" or bool(second_layer)
         self.widths = [int(w.shape[0]) for w in weights]
@@ -97,6 +99,8 @@ class Networks:
         self.w0_norm = torch.as_tensor([float(np.linalg.norm(w)) for w in weights],
                                        dtype=torch.float64, device=self.device)
         if self.lazy:
+            self.alpha = torch.as_tensor(self.alphas, **opts)                   # (K,)
+            self.inv_alpha_row = (1.0 / self.alpha)[self.seg]                 # α / α² per row
             # W0 and D = W - W0 in one buffer: one product x @ [W0; D]ᵀ gives both projections
             self.WD = torch.cat([W, torch.zeros_like(W)])
             self.W0, self.D = self.WD[: self.n], self.WD[self.n:]
@@ -175,7 +179,7 @@ class Networks:
         grads = {"c": dF.sum(dim=0)}
         if self.lazy:
             H, S = cache
-            scale = 1.0 / self.alpha                          # α (from f) / α² (from the loss)
+            scale = self.inv_alpha_row                        # α (from f) / α² (from the loss)
             dH = (dF @ self._blocks((self.a0 + self.b) * self.inv_n * scale).t()) * self.act.derivative(H)
             grads["D"] = dH.t() @ x
             grads["b"] = self._own(dF, S) * self.inv_n * scale
@@ -204,10 +208,9 @@ class Networks:
         dF = r.mul_(2.0 / x.shape[0])
         if self.lazy:
             H, S = cache
-            scale = 1.0 / self.alpha
-            dH = (dF @ self._blocks((self.a0 + self.b) * self.lr_row * scale).t())
-            dH.mul_(self.act.derivative(H))
-            self.b.addcmul_(self._own(dF, S), self.lr_row, value=-factor * scale)  # lr·N·∂L_α/∂b_i
+            lr_scaled = self.lr_row * self.inv_alpha_row
+            dH = (dF @ self._blocks((self.a0 + self.b) * lr_scaled).t()).mul_(self.act.derivative(H))
+            self.b.addcmul_(self._own(dF, S), lr_scaled, value=-factor)  # lr·N·∂L_α/∂b_i
             self.D.addmm_(dH.t(), x, alpha=-factor)          # D -= factor·lr·N·∂L_α/∂D
             self.c.addcmul_(dF.sum(dim=0), self.lr_c, value=-factor)
             return
@@ -254,7 +257,7 @@ class Networks:
         if self.lazy:
             W0, a0 = cpu(self.W0[lo:hi]), cpu(self.a0[lo:hi])
             return {"W": W0 + cpu(self.D[lo:hi]), "c": float(self.c[k]), "a": a0 + cpu(self.b[lo:hi]),
-                    "W0": W0, "a0": a0, "alpha": self.alpha}
+                    "W0": W0, "a0": a0, "alpha": float(self.alphas[k])}
         out = {"W": cpu(self.W[lo:hi]), "c": float(self.c[k])}
         if self.a is not None:
             out["a"] = np.array(float(self.a[k])) if self.shared_a else cpu(self.a[lo:hi])
@@ -278,7 +281,7 @@ class Networks:
             W = W0 + D
             half = (W0.t() * a0) @ D
             M = (W.t() * b) @ W + half + half.t() + (D.t() * a0) @ D
-            scale = self.alpha * inv
+            scale = float(self.alphas[k]) * inv
             return (p2 * scale * M).cpu().numpy(), const + p0 * scale * float(b.sum())
         W = self.W[lo:hi].to(torch.float64)
         if self.a is not None:

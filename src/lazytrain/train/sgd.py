@@ -47,8 +47,10 @@ def stream_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([int(seed), stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def initial_signs(seed: int, n: int) -> np.ndarray:
-    """a0_i = ±1 with equal probability (the same prefix for every width)."""
+def initial_signs(seed: int, n: int, law: str = "signs") -> np.ndarray:
+    """a0_i = ±1 with equal probability (the same prefix for every width); all +1 for law 'ones'."""
+    if law == "ones":
+        return np.ones(n)
     return np.where(np.random.default_rng(stream_seed(seed, 1)).random(n) < 0.5, -1.0, 1.0)
 
 
@@ -75,6 +77,18 @@ def checkpoints(steps: int, n_history: int) -> np.ndarray:
     return np.unique(np.concatenate([[0, steps], np.round(geo), np.round(lin)]).astype(int))
 
 
+def lazy_lr(lr: float, alpha: float) -> float:
+    """Step size of a lazily scaled network: lr·min(1, α).
+
+    For α ≥ 1 the loss divided by α² already makes the training time the
+    same for every α (docs/theory.md); below 1 the weights must grow for
+    α(h - h0) to fit the target and the scaled loss stiffens, so the step
+    shrinks with α (measured: at d = 30, N = 10 the step 0.01 diverges at
+    α = 0.3 and 0.1, 0.01·α trains down to α = 0.1).
+    """
+    return lr * min(1.0, alpha)
+
+
 def _diverged(lr, regime, widths, step, value):
     lrs = ", ".join(f"{x:.3g}" for x in np.unique(lr))
     return ValueError(
@@ -92,13 +106,14 @@ def run_sgd(task, regime, widths, act, *, batch_size, device, **kwargs):
 
 def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device, dtype,
             schedule, shared_a, second_layer, offset_mult, n_history, n_test, progress, settings,
-            alpha=None):
+            alphas=None, a0="signs"):
     d = task.d
     weights = [random_weights(d, n, seed=seed) for n in widths]
-    a0_full = initial_signs(seed, max(widths))
-    nets = Networks(regime, act, weights, [a0_full[:n] for n in widths], lrs,
+    a0_full = initial_signs(seed, max(widths), a0)
+    steps_lr = lrs if alphas is None else [lazy_lr(lr, a) for lr, a in zip(lrs, alphas)]
+    nets = Networks(regime, act, weights, [a0_full[:n] for n in widths], steps_lr,
                     shared_a=shared_a, second_layer=second_layer, offset_mult=offset_mult,
-                    alpha=alpha, device=device, dtype=dtype)
+                    alpha=alphas, device=device, dtype=dtype)
     gen = torch.Generator(device=device)
     gen.manual_seed(stream_seed(seed, 0))
     exact = act.is_even_quadratic
@@ -167,12 +182,14 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
         params = nets.numpy_params(k)
         change = float(final_change[k])
         hist = History(steps=step_hist, samples=step_hist * batch_size,
-                       time=times[step_hist] * float(lrs[k]), risk=risk_hist[:, k],
+                       time=times[step_hist] * float(steps_lr[k]), risk=risk_hist[:, k],
                        kind="exact" if exact else "online", weight_change=change_hist[:, k])
         risk, method, se = final[k]
         out.append(TrainResult(risk=float(risk), risk_method=method, risk_se=float(se), history=hist,
-                               params=params, settings=dict(settings, n_neurons=n, lr=float(lrs[k])),
-                               wall_time=wall, weight_change=change, alpha=alpha,
+                               params=params, settings=dict(settings, n_neurons=n, lr=float(lrs[k]),
+                                             **({} if alphas is None else {"alpha": float(alphas[k])})),
+                               wall_time=wall, weight_change=change,
+                               alpha=None if alphas is None else float(alphas[k]),
                                quadratic_form=nets.quadratic_form(k) if exact else None))
     return out
 
