@@ -133,34 +133,43 @@ def report(directory, output):
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "all"], case_sensitive=False))
+@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig5", "all"], case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="lazytrain-out",
               show_default=True, help="Output directory for PNG, PDF and CSV.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random weights.")
+@click.option("--task", "task", type=click.Choice(["paper", "mixture"]), default="paper",
+              show_default=True, help="fig5 only: the quadratic target or the Gaussian mixture.")
+@click.option("--activation", default="quadratic", show_default=True,
+              help="fig5 only: the activation (e.g. relu).")
 @_execution_options
 @_friendly_errors
-def reproduce(figure, quick, out, seed, executor, workers, scheduler):
+def reproduce(figure, quick, out, seed, task, activation, executor, workers, scheduler):
     """Regenerate one of the paper's figures (PNG, PDF and a tidy CSV), or all and the report.
 
     The points go through the same machinery as `lazytrain run` (stored in
     OUT/results.sqlite; an interrupted reproduction resumes).
     """
-    from .reproduce import FIGURES, figure_spec
+    from .reproduce import FIGURES, figure_specs
 
     execution = _execution(executor, workers, scheduler)
     names = list(FIGURES) if figure.lower() == "all" else [figure.lower()]
+    options = {}
+    if (task, activation) != ("paper", "quadratic"):
+        if names != ["fig5"]:
+            raise click.UsageError("--task and --activation are options of fig5 only")
+        options = {"task": task, "activation": activation}
     start = time.perf_counter()
     if len(names) > 1:  # one sweep: the figures' points share the workers, costliest first
         from .experiments import run_spec
 
-        summary = run_spec([figure_spec(n, quick, seed) for n in names], out, **execution)
+        summary = run_spec([s for n in names for s in figure_specs(n, quick, seed)], out, **execution)
         click.echo(f"{summary.total} points, {summary.skipped} already stored, {summary.computed} "
                    f"computed in {summary.wall_s:.1f} s")
     for name in names:
         t0 = time.perf_counter()
-        paths = FIGURES[name](out, quick=quick, seed=seed, **execution)
+        paths = FIGURES[name](out, quick=quick, seed=seed, **options, **execution)
         click.echo(f"{name} done in {time.perf_counter() - t0:.1f} s:")
         for p in paths:
             click.echo(f"  {p}")

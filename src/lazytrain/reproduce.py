@@ -15,11 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from .bayes import bayes_risk
+from .exact import exact_risk
 from .experiments import ResultStore, preset, run_spec, tidy_rows
-from .figures import (legend_below, new_figure, paper_style, plot_learning_curves, plot_risk_vs_neurons,
-                      save_figure)
+from .experiments.presets import FIG5_ALPHAS
+from .figures import (REGIME_STYLE, legend_below, new_figure, paper_style, plot_learning_curves,
+                      plot_risk_vs_neurons, save_figure)
 from .records import make_row, write_csv
 from .theory import theory_risk
+from .weights import random_weights
 
 REGIMES = ("rf", "nt", "nn")
 
@@ -165,4 +168,103 @@ def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
     return paths
 
 
-FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3}
+#: Figure 5's task options (``task=``): the recipes that replace the preset's quadratic target.
+FIG5_TASKS = {"paper": {"type": "paper", "seed": 100}, "mixture": {"type": "mixture", "seed": 0, "frob2": 4.0}}
+
+
+def fig5_specs(quick: bool = False, seed: int = 0, task: str = "paper", activation: str = "quadratic",
+               alphas=FIG5_ALPHAS) -> list:
+    """Figure 5's specs: the preset ``fig5`` once per α (``training.alpha``).
+
+    ``task`` ('paper' or 'mixture') and ``activation`` (e.g. 'relu') replace
+    the preset's; without a closed-form NN optimum (not σ = u²) there is no
+    theory point.
+    """
+    if task not in FIG5_TASKS:
+        raise ValueError(f"task must be one of {sorted(FIG5_TASKS)}, got {task!r}")
+    base = figure_spec("fig5", quick, seed)
+    updates = {}
+    if task != "paper":
+        updates["task"] = {**FIG5_TASKS[task], "d": base.d}
+        if task == "mixture" and quick:  # at d = 30, ‖Δ‖_F² = 4 would give ‖Δ‖op > 1; 2 gives 0.73
+            updates["task"]["frob2"] = 2.0
+        updates["name"] = f"{base.name}-{task}"
+    if activation != "quadratic":
+        updates.update(activations=[activation], kinds=["sgd"],
+                       name=f"{updates.get('name', base.name)}-{activation}")
+    if updates:
+        base = base.with_updates(**updates)
+    training = base.training.model_dump(mode="json")
+    return [base.with_updates(name=f"{base.name}-alpha{a:g}", training={**training, "alpha": float(a)})
+            for a in alphas]
+
+
+def figure_specs(name: str, quick: bool, seed: int) -> list:
+    """Every spec a figure runs (one for most figures, one per α for Figure 5)."""
+    return fig5_specs(quick, seed) if name == "fig5" else [figure_spec(name, quick, seed)]
+
+
+def fig5(out, quick: bool = False, seed: int = 0, progress: bool = True, task: str = "paper",
+         activation: str = "quadratic", alphas=FIG5_ALPHAS, **execution) -> list[Path]:
+    """Figure 5: lazy training is linear training.
+
+    One network of width N = d/3 (``random_weights(d, N, seed)``, a0_i = +1)
+    trained by one-pass SGD under the lazy scaling f = c + α(h(θ) - h(θ0)) for
+    α from 0.1 to 1000 (``train(..., alpha=α)``). Left: the risk reached
+    against α, with the exact NT + second-layer risk of the same draw (the
+    linearised model, α → ∞) and the NN optimum (Theorem 3, Eckart–Young;
+    σ = u² only). Right: the relative weight movement ‖W - W0‖_F/‖W0‖_F
+    against α, with a 1/α guide through the laziest point. ``task``
+    ('paper' or 'mixture') and ``activation`` (e.g. 'relu') are options; the
+    CSV and figure are named after the base spec (``fig5``, ``fig5-quick``,
+    ``fig5-mixture``, ``fig5-relu``, ...).
+    """
+    specs = fig5_specs(quick, seed, task, activation, alphas)
+    records = run_records(specs, out, progress=progress, **execution)
+    rows = tidy_rows(records)
+    spec = specs[0]
+    built = spec.task.build()
+    act = spec.activations[0]
+    (n,) = spec.neurons()
+    d = built.d
+    lazy_limit = exact_risk(built, "nt", random_weights(d, n, seed=seed), act, second_layer=True)
+    nn = [r["risk"] for r in rows if r["kind"] == "theory" and r["regime"] == "nn"]
+    sgd = sorted((r for r in rows if r["kind"] == "sgd"), key=lambda r: r["alpha"])
+    rows = rows + [make_row(built.kind, "nt", act, d, n, "exact", lazy_limit, seed=seed,
+                            second_layer=True)]
+    out = Path(out)
+    paths = [write_csv(rows, out / f"{spec.name.rsplit('-alpha', 1)[0]}.csv")]
+    alphas = np.array([r["alpha"] for r in sgd])
+    risks = np.array([r["risk"] for r in sgd])
+    moved = np.array([r["weight_change"] for r in sgd])
+    nt_style, nn_style = REGIME_STYLE["nt"], REGIME_STYLE["nn"]
+    with paper_style():
+        fig, (ax, ax_w) = new_figure(ncols=2)
+        ax.axhline(lazy_limit, color=nt_style["color"], linestyle="--", linewidth=1.2,
+                   label="exact NT + second layer (α → ∞)")
+        if nn:
+            ax.axhline(nn[0], color=nn_style["color"], linestyle="--", linewidth=1.2,
+                       label="NN optimum (Theorem 3)")
+        ax.plot(alphas, risks, color="0.15", marker="o", markersize=4, linewidth=1,
+                label=f"SGD, N = {n}")
+        ax.set_xscale("log")
+        ax.set_xlabel("α (lazy scaling): rich ← → lazy")
+        ax.set_ylabel("risk R/R0 after training")
+        ax.set_ylim(0, max(1.0, float(np.nanmax(risks)) * 1.05) if len(risks) else 1.0)
+        ax.legend(loc="upper left", frameon=False)
+        what = "quadratic target" if built.kind == "quadratic" else "Gaussian mixture"
+        sigma = "σ(u) = u²" if act == "quadratic" else f"σ = {act}"
+        ax.set_title(f"{what}, {sigma}, d = {d}, N = {n}")
+        ax_w.loglog(alphas, moved, color="0.15", marker="o", markersize=4, linewidth=1, label="SGD")
+        if len(alphas):
+            ref = moved[-1] * alphas[-1]
+            ax_w.loglog(alphas, ref / alphas, color="0.5", linestyle=":", label="∝ 1/α")
+        ax_w.set_xlabel("α (lazy scaling)")
+        ax_w.set_ylabel("‖W − W0‖_F / ‖W0‖_F")
+        ax_w.legend(loc="lower left", frameon=False)
+        ax_w.set_title("relative movement of the first layer")
+        paths += save_figure(fig, out, spec.name.rsplit("-alpha", 1)[0])
+    return paths
+
+
+FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig5": fig5}

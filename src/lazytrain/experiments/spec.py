@@ -93,6 +93,12 @@ class TrainingSettings(BaseModel):
     ``lr_exponent`` and ``lr_reference_n``: wider networks may need smaller
     steps; width N then trains with lr·(lr_reference_n/N)^lr_exponent.
 
+    ``alpha`` and ``a0``: the laziness dial of ``lazytrain.train`` (regime
+    'nn'; None: the mean-field network) and the law of the per-neuron
+    second-layer start ('signs' or 'ones'). Left at their defaults they are
+    not part of the points' identity (so stores made before they existed
+    stay valid).
+
     ``groups``: the SGD widths of one (regime, activation, seed) are split
     into this many groups of about equal total width, each trained as one
     run on one stream of samples (``lazytrain.train_sweep``: much faster
@@ -116,6 +122,8 @@ class TrainingSettings(BaseModel):
     groups: PositiveInt = 1
     lr_exponent: float = Field(0.0, allow_inf_nan=False)
     lr_reference_n: PositiveInt | None = None
+    alpha: PositiveFloat | None = Field(None, allow_inf_nan=False)
+    a0: Literal["signs", "ones"] = "signs"
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
 
@@ -135,7 +143,12 @@ class TrainingSettings(BaseModel):
 
     def train_options(self) -> dict:
         """The keyword arguments passed to ``lazytrain.train`` (what determines an SGD value)."""
-        return self.model_dump(include={"steps", "batch_size", "lr", "dtype", "method", "device"})
+        out = self.model_dump(include={"steps", "batch_size", "lr", "dtype", "method", "device"})
+        if self.alpha is not None:
+            out["alpha"] = self.alpha
+        if self.a0 != "signs":
+            out["a0"] = self.a0
+        return out
 
     def lr_at(self, lr: float, n_neurons: int) -> float:
         """The step size of width N: lr·(lr_reference_n/N)^lr_exponent (lr itself by default)."""
@@ -192,6 +205,11 @@ class ExperimentSpec(BaseModel):
             if why:
                 raise ValueError(f"kinds: {kind!r} is not available: {why}")
         self.neurons()  # every rho must give N >= 1
+        if "sgd" in self.kinds and self.training.alpha is not None:
+            others = [r for r in self.regimes_for("sgd") if r != "nn"]
+            if others:
+                raise ValueError(f"training.alpha (lazy scaling) applies to the 'nn' regime only; the "
+                                 f"SGD points also have regimes {others} (set training.regimes = ['nn'])")
         return self
 
     # ----------------------------------------------------------------- grids
