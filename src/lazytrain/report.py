@@ -19,7 +19,8 @@ from pathlib import Path
 
 from . import __version__
 from .experiments import ResultStore, tidy_rows
-from .figures import REGIME_STYLE, new_figure, paper_style, plot_risk_vs_neurons, seed_stats
+from .figures import (REGIME_STYLE, new_figure, paper_style, plot_risk_vs_alpha, plot_risk_vs_neurons,
+                      plot_weight_change_vs_alpha, seed_stats)
 from .records import KINDS, atomic_write_text
 
 _CSS = """
@@ -101,6 +102,42 @@ def _curves_png(records, title: str) -> str | None:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _is_lazy(row) -> bool:
+    """An SGD point trained under the lazy scaling (``training.alpha``; Figure 5)."""
+    return row.get("alpha") not in (None, "")
+
+
+def _lazy_section(rows) -> str:
+    """Risk and weight movement against α for the lazily scaled points of one task and activation."""
+    lazy = sorted((r for r in rows if _is_lazy(r)), key=lambda r: (r["n_neurons"], r["seed"], r["alpha"]))
+    if not lazy:
+        return ""
+    optimum = {r["n_neurons"]: r["risk"] for r in rows if r["kind"] == "theory" and r["regime"] == "nn"}
+    imgs = []
+    for (n, seed) in dict.fromkeys((r["n_neurons"], r["seed"]) for r in lazy):
+        mine = [r for r in lazy if r["n_neurons"] == n and r["seed"] == seed]
+        with paper_style():
+            fig, (ax, ax_w) = new_figure(ncols=2)
+            plot_risk_vs_alpha(ax, [r["alpha"] for r in mine], [r["risk"] for r in mine], n,
+                               optimum=optimum.get(n))
+            ax.set_title(f"N = {n}, seed {seed}")
+            plot_weight_change_vs_alpha(ax_w, [r["alpha"] for r in mine],
+                                        [r.get("weight_change", float("nan")) for r in mine])
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        imgs.append(f"<img alt='lazy scaling, N = {n}' "
+                    f"src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'>")
+    table = _table(["N", "seed", "α", "SGD risk", "‖W − W0‖/‖W0‖", "NN optimum"],
+                   [[str(r["n_neurons"]), _esc(r["seed"]), f"{float(r['alpha']):g}", _fmt(r["risk"]),
+                     _fmt(r.get("weight_change"), 4), _fmt(optimum.get(r["n_neurons"]))] for r in lazy])
+    return ("<h3>Lazy scaling: the NN trained as c + α(h(θ) − h(θ0))</h3><p class='note'>Large α: "
+            "the network stays at its linearisation (NT + second layer); small α: it learns "
+            "features.</p>" + "".join(imgs) + table)
+
+
 def _stat_cell(stats_by_n, n) -> str:
     s = stats_by_n.get(n)
     if s is None:
@@ -137,14 +174,16 @@ def render_report(records, runs, source: str) -> str:
              f"by lazytrain {_esc(__version__)}. Risks are normalised, R/R0 (R0: risk of the best "
              "constant predictor). Exact and SGD values with several seeds: mean ± standard "
              "deviation across seeds (number of seeds in brackets).</p>"]
-    for (task, params, activation, d), mine in groups.items():
+    for (task, params, activation, d), group in groups.items():
         title = f"{task}: {params}, σ = {activation}"
+        lazy = _lazy_section(group)
+        mine = [r for r in group if not _is_lazy(r)]
         png = _figure_png(mine, f"{params}\nσ = {activation}", d)
         curves = _curves_png([by_key[r["key"]] for r in mine], f"{params}, σ = {activation}")
         imgs = "".join(f"<img alt='{_esc(title)}' src='data:image/png;base64,{p}'>"
                        for p in (png, curves) if p)
         parts.append(f"<h2>{_esc(title)}</h2>{imgs}"
-                     f"<h3>Theory, exact and SGD</h3>{_comparison(mine)}")
+                     f"<h3>Theory, exact and SGD</h3>{_comparison(mine)}{lazy}")
     parts.append("<h2>Runs</h2>" + _table(
         ["run", "started (UTC)", "spec", "executor", "workers", "version", "git commit", "host"],
         [[_esc(r["run_id"]), _esc(r["started_at"]), _esc(r["spec_name"]), _esc(r["executor"]),

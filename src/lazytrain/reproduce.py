@@ -18,8 +18,8 @@ from .bayes import bayes_risk
 from .exact import exact_risk
 from .experiments import ResultStore, preset, run_spec, tidy_rows
 from .experiments.presets import FIG5_ALPHAS
-from .figures import (REGIME_STYLE, legend_below, new_figure, paper_style, plot_learning_curves,
-                      plot_risk_vs_neurons, save_figure)
+from .figures import (legend_below, new_figure, paper_style, plot_learning_curves, plot_risk_vs_alpha,
+                      plot_risk_vs_neurons, plot_weight_change_vs_alpha, save_figure)
 from .records import make_row, write_csv
 from .theory import theory_risk
 from .weights import random_weights
@@ -235,34 +235,14 @@ def fig5(out, quick: bool = False, seed: int = 0, progress: bool = True, task: s
     out = Path(out)
     paths = [write_csv(rows, out / f"{spec.name.rsplit('-alpha', 1)[0]}.csv")]
     alphas = np.array([r["alpha"] for r in sgd])
-    risks = np.array([r["risk"] for r in sgd])
-    moved = np.array([r["weight_change"] for r in sgd])
-    nt_style, nn_style = REGIME_STYLE["nt"], REGIME_STYLE["nn"]
     with paper_style():
         fig, (ax, ax_w) = new_figure(ncols=2)
-        ax.axhline(lazy_limit, color=nt_style["color"], linestyle="--", linewidth=1.2,
-                   label="exact NT + second layer (α → ∞)")
-        if nn:
-            ax.axhline(nn[0], color=nn_style["color"], linestyle="--", linewidth=1.2,
-                       label="NN optimum (Theorem 3)")
-        ax.plot(alphas, risks, color="0.15", marker="o", markersize=4, linewidth=1,
-                label=f"SGD, N = {n}")
-        ax.set_xscale("log")
-        ax.set_xlabel("α (lazy scaling): rich ← → lazy")
-        ax.set_ylabel("risk R/R0 after training")
-        ax.set_ylim(0, max(1.0, float(np.nanmax(risks)) * 1.05) if len(risks) else 1.0)
-        ax.legend(loc="upper left", frameon=False)
+        plot_risk_vs_alpha(ax, alphas, np.array([r["risk"] for r in sgd]), n, lazy_limit,
+                           nn[0] if nn else None)
         what = "quadratic target" if built.kind == "quadratic" else "Gaussian mixture"
         sigma = "σ(u) = u²" if act == "quadratic" else f"σ = {act}"
         ax.set_title(f"{what}, {sigma}, d = {d}, N = {n}")
-        ax_w.loglog(alphas, moved, color="0.15", marker="o", markersize=4, linewidth=1, label="SGD")
-        if len(alphas):
-            ref = moved[-1] * alphas[-1]
-            ax_w.loglog(alphas, ref / alphas, color="0.5", linestyle=":", label="∝ 1/α")
-        ax_w.set_xlabel("α (lazy scaling)")
-        ax_w.set_ylabel("‖W − W0‖_F / ‖W0‖_F")
-        ax_w.legend(loc="lower left", frameon=False)
-        ax_w.set_title("relative movement of the first layer")
+        plot_weight_change_vs_alpha(ax_w, alphas, [r["weight_change"] for r in sgd])
         paths += save_figure(fig, out, spec.name.rsplit("-alpha", 1)[0])
     return paths
 
