@@ -155,7 +155,7 @@ def plot_risk_vs_alpha(ax, alphas, risks, n_neurons, lazy_limit=None, optimum=No
                    label="exact NT + second layer (α → ∞)")
     if optimum is not None:
         ax.axhline(optimum, color=REGIME_STYLE["nn"]["color"], linestyle="--", linewidth=1.2,
-                   label="NN optimum (Theorem 3)")
+                   label="NN optimum (rank N)")
     ax.plot(alphas, risks, color="0.15", marker="o", markersize=4, linewidth=1, label=f"SGD, N = {n_neurons}")
     ax.set_xscale("log")
     ax.set_xlabel("α (lazy scaling): rich ← → lazy")
