@@ -80,6 +80,9 @@ class Networks:
         self.n = sum(self.widths)
         self.d = int(weights[0].shape[1])
         self.device, self.dtype = torch.device(device), dtype
+        # σ(u) = p2 u² + p0: σ'(u) = 2 p2 u, so the backward pass multiplies by H itself and folds
+        # 2 p2 into the per-neuron coefficients (one B×N array and one pass fewer per step)
+        self.linear_derivative = 2.0 * activation.poly[2] if activation.is_even_quadratic else None
         opts = dict(device=self.device, dtype=dtype)
         widths = torch.tensor(self.widths, device=self.device)
         self.seg = torch.repeat_interleave(torch.arange(self.K, device=self.device), widths)
@@ -134,6 +137,12 @@ class Networks:
     def _own(self, dF, S):
         """Σ_b dF[b, k(i)] S[b, i] for every neuron i: shape (n,)."""
         return (dF.t() @ S).gather(0, self.seg[None, :])[0]
+
+    def _backward_to_h(self, dF, v, H):
+        """∂/∂H_bi of Σ_k dF_bk Σ_{i in k} v_i σ(H_bi), i.e. (dF·blocks(v)ᵀ) ⊙ σ'(H): shape (B, n)."""
+        if self.linear_derivative is None:
+            return (dF @ self._blocks(v).t()).mul_(self.act.derivative(H))
+        return (dF @ self._blocks(v * self.linear_derivative).t()).mul_(H)
 
     def _forward(self, x):
         """Outputs f (B, K) and what the backward pass needs."""
@@ -209,7 +218,7 @@ class Networks:
         if self.lazy:
             H, S = cache
             lr_scaled = self.lr_row * self.inv_alpha_row
-            dH = (dF @ self._blocks((self.a0 + self.b) * lr_scaled).t()).mul_(self.act.derivative(H))
+            dH = self._backward_to_h(dF, (self.a0 + self.b) * lr_scaled, H)
             self.b.addcmul_(self._own(dF, S), lr_scaled, value=-factor)  # lr·N·∂L_α/∂b_i
             self.D.addmm_(dH.t(), x, alpha=-factor)          # D -= factor·lr·N·∂L_α/∂D
             self.c.addcmul_(dF.sum(dim=0), self.lr_c, value=-factor)
@@ -221,7 +230,7 @@ class Networks:
         else:
             H, S = cache
             if self.regime == "nn":
-                dH = (dF @ self._blocks(self.coef() * self.lrN_row).t()).mul_(self.act.derivative(H))
+                dH = self._backward_to_h(dF, self.coef() * self.lrN_row, H)
         if S is not None:
             ga = self._own(dF, S)                            # N_k · ∂L/∂a_i
             if self.shared_a:
