@@ -43,7 +43,7 @@ def spec_error(data) -> str:
     ({"training": {"learning_rate": 1}}, ["training.learning_rate", "unknown field", "'lr'"]),
     ({"training": {"lr_exponent": 0.5}}, ["training.lr_reference_n is required"]),
     ({"task": {"type": "sphere", "d": 3}}, ["task", "type must be one of",
-                                            "['mixture', 'npy', 'paper', 'spectrum']", "'sphere'"]),
+                                            "['hermite', 'mixture', 'npy', 'paper', 'spectrum']", "'sphere'"]),
     ({"task": {"d": 3}}, ["task", "needs a type"]),
     ({"task": {"type": "paper", "d": -3}}, ["task.d", "greater than 0"]),
     ({"task": {"type": "paper", "dim": 3}}, ["task.dim", "unknown field", "['d', 'seed']"]),

@@ -5,26 +5,21 @@ Reproduces and extends Ghorbani, Mei, Misiakiewicz & Montanari,
 Every risk is normalised by R0, the risk of the best constant predictor.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .activations import Activation, get_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
 from .experiments import ExperimentSpec, ResultStore, load_spec, run_spec
-from .tasks import GaussianMixture, QuadraticTarget
+from ._version import __version__
+from .tasks import GaussianMixture, HermiteTarget, QuadraticTarget
 from .theory import theory_risk
 from .train import TrainResult, train, train_sweep
 from .weights import random_weights
-
-try:
-    __version__ = version("lazytrain")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
 
 __all__ = [
     "Activation",
     "ExperimentSpec",
     "GaussianMixture",
+    "HermiteTarget",
     "QuadraticTarget",
     "ResultStore",
     "bayes_risk",

@@ -12,7 +12,7 @@ import time
 
 import click
 
-from . import __version__
+from ._version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

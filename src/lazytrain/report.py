@@ -17,7 +17,7 @@ import json
 import math
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .experiments import ResultStore, tidy_rows
 from .figures import (REGIME_STYLE, new_figure, paper_style, plot_risk_vs_alpha, plot_risk_vs_neurons,
                       plot_weight_change_vs_alpha, seed_stats)

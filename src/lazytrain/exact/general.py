@@ -1,8 +1,11 @@
 r"""Exact RF and NT population risks for any activation, Gaussian inputs.
 
-The input law is a mixture of centred Gaussians Σ_k p_k N(0, Σ_k) (one
-component Σ = I for the quadratic target, two components I ± Δ for the
-Gaussian mixture). The best predictor of a linear class c + βᵀφ(x) has
+This is the one exact RF/NT solver of lazytrain: :func:`lazy_risk` works
+for every task and activation from the task's contract
+(:class:`lazytrain.tasks.Task`): the input law ``task.components``, a mixture
+of centred Gaussians Σ_k p_k N(0, Σ_k) (one component Σ = I for the
+regression targets, two components I ± Δ for the Gaussian mixture), and the
+cross moments ``task.cross_moments(W, activation)``. The best predictor of a linear class c + βᵀφ(x) has
 risk R = Var(y) − vᵀ K⁺ v, with the centred Gram K = Cov φ and the cross
 moments v = Cov(y, φ); the free offset c is what centring accounts for.
 Everything below is a Gaussian expectation that the activation object
@@ -39,30 +42,12 @@ import scipy.sparse.linalg
 
 from .._validation import check_choice, check_neuron_variances, check_positive_float, check_positive_int
 from ..activations import Activation
+from ..tasks.base import STANDARD, Component, Task  # noqa: F401  (Component, STANDARD: re-exported)
 from ._linalg import psd_solve, psd_solve_quadform
 
 #: Largest number of NT parameters (N·d, + N with the second layer) solved densely by 'auto'.
 DENSE_MAX = 200
 NT_METHODS = ("auto", "dense", "cg")
-
-
-@dataclass(frozen=True)
-class Component:
-    """One centred Gaussian input law N(0, Σ) with mixing weight p (Σ None means I)."""
-
-    weight: float
-    cov: np.ndarray | None = None
-
-    def pre_activation_cov(self, W: np.ndarray) -> np.ndarray:
-        """Covariance W Σ Wᵀ of u = W x."""
-        return W @ W.T if self.cov is None else W @ self.cov @ W.T
-
-    def push(self, W: np.ndarray) -> np.ndarray:
-        """Rows ŵ_i = Σ w_i (shape (N, d))."""
-        return W if self.cov is None else W @ self.cov
-
-
-STANDARD = (Component(1.0),)
 
 
 def variances(W: np.ndarray, component: Component = STANDARD[0]) -> np.ndarray:
@@ -373,32 +358,93 @@ def nt_explained(activation, W, cross_vec, cross_sc=None, components=STANDARD, *
     return NTSolution(float(v @ beta), beta, "cg", count[0], resid, time.perf_counter() - start)
 
 
+# ---------------------------------------------------------------- the solver
+@dataclass
+class LazySolution:
+    """Best RF or NT predictor: explained variance vᵀK⁺v, coefficients K⁺v on the centred features, and how.
+
+    ``coef`` has shape (N,) for RF and (N·d,) (+ N with the second layer,
+    i-major as :func:`nt_features`) for NT; ``risk`` is R/R0.
+    """
+
+    risk: float
+    explained: float
+    coef: np.ndarray
+    method: str
+    iterations: int
+    relative_residual: float
+    seconds: float
+
+
+def lazy_solution(task, regime: str, W: np.ndarray, activation: Activation, *, second_layer=False,
+                  method="auto", tol=1e-10, maxiter=None) -> LazySolution:
+    """The best RF ('rf') or NT ('nt') predictor of any task, for weights W and any activation.
+
+    Uses only ``task.components``, ``task.cross_moments(W, activation)`` and
+    ``task.r0``; R/R0 = 1 − vᵀK⁺v / R0 (clipped to [0, 1]).
+    """
+    comps = task.components
+    for comp in comps:
+        variances(W, comp)  # a ValueError naming a zero row before any moment is computed
+    rf_cross, nt_cross = task.cross_moments(W, activation)
+    if regime == "rf":
+        start = time.perf_counter()
+        K, _ = rf_covariance(activation, W, comps)
+        coef = psd_solve(K, rf_cross)
+        sol = NTSolution(float(rf_cross @ coef), coef, "dense", 0, 0.0, time.perf_counter() - start)
+    elif regime == "nt":
+        sol = nt_explained(activation, W, nt_cross, rf_cross, comps, second_layer=second_layer,
+                           method=method, tol=tol, maxiter=maxiter, target_var=task.r0)
+    else:
+        raise ValueError(f"regime must be 'rf' or 'nt' for the lazy solver, got {regime!r}")
+    risk = float(np.clip(1.0 - sol.explained / task.r0, 0.0, 1.0))
+    return LazySolution(risk, **vars(sol))
+
+
+def lazy_risk(task, regime, W, activation, *, info=None, **options) -> float:
+    """R/R0 of :func:`lazy_solution`; ``info`` (a dict) receives the solve's method, iterations, residual, seconds."""
+    sol = lazy_solution(task, regime, W, activation, **options)
+    if info is not None:
+        info.update({k: v for k, v in vars(sol).items() if k not in ("coef", "risk")})
+    return sol.risk
+
+
 # ---------------------------------------------------------------- binary labels (Gaussian mixture)
 def class_means(activation, W, component: Component):
     """E[σ(u_i)] (N,) and E[x σ'(u_i)] = E[σ''(u_i)] Σw_i (N, d) under one Gaussian class."""
-    mom = activation.moments(variances(W, component))
-    return mom.mean, mom.d2_mean[:, None] * component.push(W)
+    return component.feature_means(W, activation)
 
 
-def binary_label_risk(activation, regime, W, cov_pos, cov_neg, *, second_layer=False, method="auto",
-                      tol=1e-10, maxiter=None, info=None) -> float:
+class _TwoClasses(Task):
+    """y = ±1 with probability ½, x | y = ±1 ~ N(0, cov_pos / cov_neg): the moments only (no sampler)."""
+
+    kind = "binary"
+    r0 = 1.0
+
+    def __init__(self, cov_pos, cov_neg):
+        self._components = (Component(0.5, np.asarray(cov_pos, dtype=np.float64)),
+                            Component(0.5, np.asarray(cov_neg, dtype=np.float64)))
+        self.d = self._components[0].cov.shape[0]
+
+    @property
+    def components(self):
+        return self._components
+
+    def cross_moments(self, W, activation):
+        (rf_p, nt_p), (rf_n, nt_n) = (class_means(activation, W, comp) for comp in self.components)
+        return (rf_p - rf_n) / 2, (nt_p - nt_n) / 2
+
+    def _draw(self, ops, n):
+        raise NotImplementedError("binary_label_risk's classes are not sampled")
+
+
+def binary_label_risk(activation, regime, W, cov_pos, cov_neg, *, info=None, **options) -> float:
     """R/R0 of the best RF or NT predictor of a ±1 label, y = ±1 with probability ½ each,
     x | y = ±1 ~ N(0, cov_pos / cov_neg).
 
     R0 = Var y = 1. The features' Gram is the average of the two classes' Gram
     matrices, centred by the overall mean, and the cross moments are the
-    half-differences of the class means: Cov(y, φ) = ½(E₊φ − E₋φ).
+    half-differences of the class means: Cov(y, φ) = ½(E₊φ − E₋φ). This is
+    :func:`lazy_risk` for that law (``GaussianMixture`` is the case I ± Δ).
     """
-    comps = (Component(0.5, np.asarray(cov_pos, dtype=np.float64)),
-             Component(0.5, np.asarray(cov_neg, dtype=np.float64)))
-    (rf_p, nt_p), (rf_n, nt_n) = (class_means(activation, W, c) for c in comps)
-    rf_cross, nt_cross = (rf_p - rf_n) / 2, (nt_p - nt_n) / 2
-    if regime == "rf":
-        explained = rf_explained(activation, W, rf_cross, comps)
-    else:
-        sol = nt_explained(activation, W, nt_cross, rf_cross, comps, second_layer=second_layer,
-                           method=method, tol=tol, maxiter=maxiter, target_var=1.0)
-        if info is not None:
-            info.update({k: v for k, v in vars(sol).items() if k != "coef"})
-        explained = sol.explained
-    return float(np.clip(1.0 - explained, 0.0, 1.0))
+    return lazy_risk(_TwoClasses(cov_pos, cov_neg), regime, W, activation, info=info, **options)

@@ -1,8 +1,8 @@
 """Exact population risks for the Gaussian mixture.
 
-Quadratic activation: the closed forms below. Any other activation (or
-``closed_form=False``): :func:`lazytrain.exact.general.binary_label_risk`,
-the Gaussian-moment solvers under the two classes N(0, I ± Δ).
+Quadratic activation: the closed forms below (fast paths). Any other
+activation (or ``closed_form=False``): the general solver
+:func:`lazytrain.exact.general.lazy_risk` under the two classes N(0, I ± Δ).
 
 Every quadratic-activation model with an offset is c + xᵀMx, with M in a
 linear space S fixed by the regime. For the mixture (paper.md §3.2), with
@@ -22,11 +22,10 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from ..tasks import GaussianMixture
-from . import _exact
 from .._validation import check_regime, check_weights
-from .general import binary_label_risk
-from .quadratic import psd_solve, require_quadratic_activation, row_space_basis
+from ..tasks import GaussianMixture
+from ._linalg import psd_solve
+from .quadratic import row_space_basis
 
 
 def rf_kappa(task: GaussianMixture, W: np.ndarray, return_matrix: bool = False):
@@ -162,15 +161,7 @@ def best_predictor(task: GaussianMixture, regime: str, W: np.ndarray):
     return M, -float(np.trace(M))
 
 
-@_exact.register
-def _(task: GaussianMixture, regime, W, activation, *, second_layer=False, closed_form=True,
-      method="auto", tol=1e-10, maxiter=None, info=None):
-    if regime == "nn":
-        require_quadratic_activation(activation)
-    if regime == "nn" or (closed_form and activation.is_even_quadratic):
-        # NT: the second-layer term a_i (w_i·x)² lies in S_W already: same class
-        return 1.0 / (1.0 + _SOLVERS[regime](task, W))
-    # any activation: Gaussian moments under the two classes N(0, I ± Δ) (exact.general)
-    eye = np.eye(task.d)
-    return binary_label_risk(activation, regime, W, eye + task.Delta, eye - task.Delta,
-                             second_layer=second_layer, method=method, tol=tol, maxiter=maxiter, info=info)
+def closed_form_risk(task: GaussianMixture, regime: str, W: np.ndarray) -> float:
+    """R/R0 = 1/(1 + κ) of RF or NT for σ(u) = a u² + c0 (NT: the second-layer term
+    a_i (w_i·x)² lies in S_W already, so the class is the same)."""
+    return 1.0 / (1.0 + _SOLVERS[regime](task, W))

@@ -1,7 +1,8 @@
 """Exact population risks for the quadratic target.
 
-Quadratic activation: closed forms. Any other activation: the Gaussian-moment
-solvers of :mod:`lazytrain.exact.general`, fed with the cross moments below.
+Quadratic activation: closed forms (fast paths, chosen in
+:func:`lazytrain.exact.exact_risk`). Any other activation: the general solver
+of :mod:`lazytrain.exact.general`, fed with ``QuadraticTarget.cross_moments``.
 
 Any quadratic-activation model with an offset is c + xᵀMx, whose risk is
 2‖B - M‖²_F at the optimal c, so each regime is a matrix approximation
@@ -9,7 +10,7 @@ problem (paper.md §2.1):
 
 * RF: M ∈ span{w_i w_iᵀ}            → an N×N Gram solve, K_ij = 2(w_i·w_j)²;
 * NT: M ∈ S_W = {M : P⊥MP⊥ = 0}      → R/R0 = ‖P⊥BP⊥‖²_F / ‖B‖²_F;
-* NN: rank(M) ≤ N                    → Eckart-Young on |λ(B)|.
+* NN: rank(M) ≤ N                    → Eckart-Young on |λ(B)| (``QuadraticTarget.nn_risk``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,7 @@ import numpy as np
 import scipy.linalg
 
 from ..tasks import QuadraticTarget
-from ..theory.quadratic import nn_theory
-from . import _exact, general
 from ._linalg import psd_solve, psd_solve_quadform  # noqa: F401  (re-exported for exact.mixture)
-from .general import variances
 
 
 def rf_explained(task: QuadraticTarget, W: np.ndarray) -> float:
@@ -67,46 +65,13 @@ def require_quadratic_activation(activation) -> None:
 
 
 def general_cross_moments(task: QuadraticTarget, W: np.ndarray, activation):
-    """Cov(f*, φ) for the RF features σ(u_i) and the NT features x σ'(u_i), any activation.
-
-    With u = ⟨w, x⟩ ~ N(0, q), q = ‖w‖², and x = (u/q) w + x⊥,
-    E[g(u)(xᵀBx − Tr B)] = (wᵀBw/q) E[g(√q z) He₂(z)], and by Stein
-    E[(xᵀBx − Tr B) x σ'(u)] = (wᵀBw/q) E[σ''(√q z)He₂(z)] w + 2 E[σ''(u)] B w.
-    In the Hermite coefficients b_k(q) of σ(√q z) (see :mod:`lazytrain.activations`):
-    E[σ(√q z)He₂] = √2 b₂, E[σ''(u)] = √2 b₂/q, E[σ''(√q z)He₂] = √24 b₄/q.
-
-    Returns
-    -------
-    rf : ndarray of shape (N,)
-    nt : ndarray of shape (N, d)
-    """
-    q = variances(W)
-    b = activation.hermite_coefficients(4, q)
-    BW = W @ task.B  # rows (B w_i)ᵀ, B symmetric
-    ratio = np.einsum("ij,ij->i", BW, W) / q
-    rf = ratio * np.sqrt(2.0) * b[:, 2]
-    nt = (ratio * np.sqrt(24.0) * b[:, 4] / q)[:, None] * W + (2.0 * np.sqrt(2.0) * b[:, 2] / q)[:, None] * BW
-    return rf, nt
+    """Cov(f*, σ(u_i)) (N,) and Cov(f*, x σ'(u_i)) (N, d): ``task.cross_moments`` (kept for old callers)."""
+    return task.cross_moments(W, activation)
 
 
-@_exact.register
-def _(task: QuadraticTarget, regime, W, activation, *, second_layer=False, closed_form=True,
-      method="auto", tol=1e-10, maxiter=None, info=None):
-    if regime == "nn":
-        require_quadratic_activation(activation)
-        return nn_theory(task, W.shape[0])
-    if closed_form and activation.is_even_quadratic:
-        if regime == "rf":
-            return float(np.clip(1.0 - rf_explained(task, W) / task.r0, 0.0, 1.0))
-        # the second-layer term a_i (w_i·x)² lies in S_W already: same class
-        return nt_risk(task, W)
-    rf_cross, nt_cross = general_cross_moments(task, W, activation)
+def closed_form_risk(task: QuadraticTarget, regime: str, W: np.ndarray) -> float:
+    """R/R0 of RF or NT for σ(u) = a u² + c0, in closed form (see the module docstring)."""
     if regime == "rf":
-        explained = general.rf_explained(activation, W, rf_cross)
-    else:
-        sol = general.nt_explained(activation, W, nt_cross, rf_cross, second_layer=second_layer,
-                                   method=method, tol=tol, maxiter=maxiter, target_var=task.r0)
-        if info is not None:
-            info.update({k: v for k, v in vars(sol).items() if k != "coef"})
-        explained = sol.explained
-    return float(np.clip(1.0 - explained / task.r0, 0.0, 1.0))
+        return float(np.clip(1.0 - rf_explained(task, W) / task.r0, 0.0, 1.0))
+    # NT: the second-layer term a_i (w_i·x)² lies in S_W already: same class
+    return nt_risk(task, W)

@@ -11,9 +11,9 @@ store into the tidy table.
 from .execute import EXECUTORS, PointError, RunSummary, run_spec
 from .kinds import KINDS, THREADS_PER_POINT
 from .points import Point, compute_point, expand
-from .presets import PRESETS, preset
+from .presets import PRESETS, load_spec, preset
 from .results import TABLE_COLUMNS, export, tidy_rows
-from .spec import ExperimentSpec, SpecError, load_spec, validate_spec
+from .spec import ExperimentSpec, SpecError, validate_spec
 from .store import ResultStore, StoreError
 from .tasks import TASK_TYPES
 

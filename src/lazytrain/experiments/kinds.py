@@ -23,36 +23,23 @@ def _theory(task, point):
     return theory_risk(task, point.regime, point.n_neurons, point.activation), {}
 
 
-def _mixture_error(task, regime, W, activation) -> dict:
-    """The 0-1 error P(sign f(x) ≠ y) of the regime's best predictor (Figure 2, right)."""
-    from ..activations import get_activation
-    from ..exact.mixture import best_predictor
-
-    if not get_activation(activation).is_even_quadratic:
-        return {}
-    M, c = best_predictor(task, regime, W)
-    return {"error": task.predictor_error(M, c)}
-
-
-#: task family -> extra values of an exact point (scalars become columns of the tidy table).
-EXACT_EXTRAS = {"mixture": _mixture_error}
-
-
 def _exact(task, point):
-    from ..exact import exact_risk
+    from ..exact import best_quadratic_form, exact_risk
     from ..weights import random_weights
 
     W = random_weights(task.d, point.n_neurons, seed=point.seed)
     risk = exact_risk(task, point.regime, W, point.activation)
-    extras = EXACT_EXTRAS.get(task.kind)
-    return risk, (extras(task, point.regime, W, point.activation) if extras else {})
+    # extra columns the task gives for the best quadratic form (e.g. the mixture's 0-1 error)
+    form = best_quadratic_form(task, point.regime, W, point.activation)
+    return risk, ({} if form is None else task.quadratic_form_columns(*form))
 
 
 def _train_function():
-    import lazytrain
-
-    fn = getattr(lazytrain, "train", None)
-    return fn if callable(fn) else None
+    try:
+        from ..train import train
+    except ImportError:  # torch missing
+        return None
+    return train
 
 
 def _sgd_unavailable():
@@ -61,22 +48,16 @@ def _sgd_unavailable():
     return None
 
 
-def _mixture_trained_error(task, result) -> dict:
-    """The 0-1 error of the trained network, when it is a quadratic form c + xᵀMx."""
-    form = getattr(result, "quadratic_form", None)
-    return {} if form is None else {"error": task.predictor_error(*form)}
-
-
-#: task family -> extra values of a trained network (scalars become table columns).
-SGD_EXTRAS = {"mixture": _mixture_trained_error}
-
-
 def _sgd_extra(task, result) -> dict:
-    """What an SGD point keeps besides its risk: how the risk was measured, and the learning curve."""
+    """What an SGD point keeps besides its risk: how the risk was measured, and the learning curve.
+
+    A trained quadratic-activation network is a quadratic form c + xᵀMx; the
+    task may give extra columns for it (``task.quadratic_form_columns``).
+    """
     hist = result.history
-    extras = SGD_EXTRAS.get(task.kind)
+    form = getattr(result, "quadratic_form", None)
     lazy = {} if getattr(result, "alpha", None) is None else {"alpha": float(result.alpha)}
-    return {**(extras(task, result) if extras else {}), **lazy,
+    return {**({} if form is None else task.quadratic_form_columns(*form)), **lazy,
             "samples": result.samples, "risk_method": result.risk_method,
             "risk_se": float(result.risk_se), "weight_change": float(result.weight_change),
             "history": {"steps": [int(x) for x in hist.steps],

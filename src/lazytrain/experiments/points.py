@@ -172,7 +172,7 @@ def device_name() -> str:
 
 
 def _result(point: Point, risk: float, extra: dict, wall: float) -> dict:
-    from .. import __version__
+    from .._version import __version__
 
     device = point.training_options.get("device", "cpu") if point.training else "cpu"
     return {"key": point.key, "risk": float(risk), "extra": extra, "wall_s": wall,

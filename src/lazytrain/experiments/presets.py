@@ -6,6 +6,9 @@ or its quick variant at a small dimension (seconds).
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 from .spec import ExperimentSpec, SpecError, validate_spec
 
 
@@ -120,3 +123,31 @@ def preset(name: str, quick: bool = False) -> ExperimentSpec:
         return validate_spec(PRESETS[key](quick))
     except SpecError as exc:
         raise SpecError(f"preset {key!r} cannot run in this installation: {exc}") from None
+
+
+def load_spec(source, quick: bool = False) -> ExperimentSpec:
+    """A spec from a TOML file path or a preset name (``fig1``, ``fig2``, ``fig3``).
+
+    Parameters
+    ----------
+    source : str or Path
+        A TOML file, or the name of one of :data:`PRESETS`.
+    quick : bool
+        For a preset: its small quick variant. Not allowed with a file.
+    """
+    path = Path(source)
+    if path.suffix.lower() == ".toml" or path.is_file():
+        if quick:
+            raise SpecError("--quick applies to the presets only; make a smaller TOML file instead")
+        if not path.is_file():
+            raise SpecError(f"spec file {str(path)!r} does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SpecError(f"{str(path)!r} is not valid TOML: {exc}") from None
+        data.setdefault("name", path.stem)
+        return validate_spec(data, base_dir=path.resolve().parent)
+    if str(source).lower() in PRESETS:
+        return preset(str(source).lower(), quick=quick)
+    raise SpecError(f"SPEC must be a TOML file or one of the presets {sorted(PRESETS)}, got "
+                    f"{str(source)!r} (no such file)")

@@ -23,7 +23,6 @@ Example TOML::
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -312,33 +311,3 @@ def validate_spec(data: dict, base_dir: Path | None = None) -> ExperimentSpec:
             raise SpecError(f"invalid experiment spec:\n  {exc}") from None
         spec = spec.model_copy(update={"task": pinned})
     return spec
-
-
-def load_spec(source, quick: bool = False) -> ExperimentSpec:
-    """A spec from a TOML file path or a preset name (``fig1``, ``fig2``, ``fig3``).
-
-    Parameters
-    ----------
-    source : str or Path
-        A TOML file, or the name of one of :data:`PRESETS`.
-    quick : bool
-        For a preset: its small quick variant. Not allowed with a file.
-    """
-    from .presets import PRESETS, preset
-
-    path = Path(source)
-    if path.suffix.lower() == ".toml" or path.is_file():
-        if quick:
-            raise SpecError("--quick applies to the presets only; make a smaller TOML file instead")
-        if not path.is_file():
-            raise SpecError(f"spec file {str(path)!r} does not exist")
-        try:
-            data = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SpecError(f"{str(path)!r} is not valid TOML: {exc}") from None
-        data.setdefault("name", path.stem)
-        return validate_spec(data, base_dir=path.resolve().parent)
-    if str(source).lower() in PRESETS:
-        return preset(str(source).lower(), quick=quick)
-    raise SpecError(f"SPEC must be a TOML file or one of the presets {sorted(PRESETS)}, got "
-                    f"{str(source)!r} (no such file)")

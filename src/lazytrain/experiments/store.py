@@ -242,7 +242,7 @@ class ResultStore:
     # ------------------------------------------------------------------ writing
     def begin_run(self, specs, executor: str, workers: int | None) -> int:
         """Record the start of a run (its spec or specs, executor); return its id."""
-        from .. import __version__
+        from .._version import __version__
 
         specs = list(specs) if isinstance(specs, (list, tuple)) else [specs]
         name = "+".join(s.name for s in specs)

@@ -223,9 +223,59 @@ class MixtureTask(TaskRecipe):
         return GaussianMixture.paper(d=self.d, seed=self.seed, frob2=self.frob2)
 
 
+class HermiteRecipe(TaskRecipe):
+    """A Hermite ridge target (``HermiteTarget``) with directions drawn from ``seed``.
+
+    ``coefficients`` has one row per direction and one column per degree
+    ℓ = 1..L (L ≤ 6): f*(x) = Σ_j Σ_ℓ coefficients[j][ℓ−1] He_ℓ(⟨u_j, x⟩).
+    The directions are the first k rows of a Haar-random orthogonal matrix
+    (``orthogonal = true``, the default) or k independent uniform unit
+    vectors, drawn with ``numpy.random.default_rng([seed, 2])``. The identity
+    is the recipe itself (d, seed, coefficients, orthogonal).
+    """
+
+    type_name: ClassVar[str] = "hermite"
+    family: ClassVar[str] = "hermite"
+    type: Literal["hermite"] = "hermite"
+    d: PositiveInt = 40
+    seed: NonNegativeInt = 0
+    coefficients: list[list[float]] = Field(min_length=1)
+    orthogonal: bool = True
+
+    @model_validator(mode="after")
+    def _check(self):
+        k = len(self.coefficients)
+        widths = {len(row) for row in self.coefficients}
+        if len(widths) != 1:
+            raise ValueError(f"task.coefficients: every row needs the same number of degrees, got row "
+                             f"lengths {sorted(widths)}")
+        if self.orthogonal and k > self.d:
+            raise ValueError(f"task.coefficients: {k} orthogonal directions do not fit in d = {self.d}")
+        return self
+
+    def directions(self) -> np.ndarray:
+        """The (k, d) unit directions u_j."""
+        rng = np.random.default_rng([self.seed, 2])
+        k = len(self.coefficients)
+        if self.orthogonal:
+            Q, R = np.linalg.qr(rng.standard_normal((self.d, k)))
+            return (Q * np.sign(np.diag(R))).T
+        U = rng.standard_normal((k, self.d))
+        return U / np.linalg.norm(U, axis=1, keepdims=True)
+
+    def build(self):
+        from ..tasks import HermiteTarget
+
+        return HermiteTarget(self.directions(), np.array(self.coefficients, dtype=np.float64))
+
+    def describe(self) -> str:
+        k, L = len(self.coefficients), len(self.coefficients[0])
+        return f"hermite(d={self.d}, k={k}, degree={L}, seed={self.seed})"
+
+
 #: ``type`` -> recipe class. Register a new task by adding its recipe here.
 TASK_TYPES: dict[str, type[TaskRecipe]] = {
-    cls.type_name: cls for cls in (PaperTarget, NpyTarget, SpectrumTarget, MixtureTask)
+    cls.type_name: cls for cls in (PaperTarget, NpyTarget, SpectrumTarget, MixtureTask, HermiteRecipe)
 }
 
 

@@ -5,15 +5,16 @@ All risks are normalised by R0, the risk of the best constant predictor.
 
 from __future__ import annotations
 
-from functools import singledispatch
-
 from .._validation import check_positive_int, check_regime
 from ..activations import get_activation
+from ..tasks import GaussianMixture, QuadraticTarget
+from . import mixture, quadratic
 
-
-@singledispatch
-def _theory(task, regime, n_neurons, activation, **options):
-    raise ValueError(f"task must be a lazytrain task (e.g. QuadraticTarget), got {type(task).__name__}")
+#: Task class -> ``f(task, regime, n_neurons, activation, **options)``: the task's asymptotic formulas.
+FORMULAS = {
+    QuadraticTarget: quadratic.theory,
+    GaussianMixture: mixture.theory,
+}
 
 
 def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> float:
@@ -45,10 +46,11 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> f
     regime = check_regime(regime)
     n = check_positive_int("n_neurons", n_neurons)
     act = get_activation(activation)
-    return float(_theory(task, regime, n, act, **options))
+    formulas = next((FORMULAS[cls] for cls in type(task).__mro__ if cls in FORMULAS), None)
+    if formulas is None:
+        raise ValueError(f"task: theory_risk has formulas for {sorted(c.__name__ for c in FORMULAS)}, got "
+                         f"{type(task).__name__}; exact_risk gives RF/NT risks for any task")
+    return float(formulas(task, regime, n, act, **options))
 
 
-from . import mixture as _mixture  # noqa: E402,F401  (registers the task)
-from . import quadratic as _quadratic  # noqa: E402,F401  (registers the task)
-
-__all__ = ["theory_risk"]
+__all__ = ["FORMULAS", "theory_risk"]

@@ -17,8 +17,7 @@ import numpy as np
 
 from .._validation import check_choice
 from ..tasks import GaussianMixture
-from . import _theory
-from .quadratic import nt_expected_finite_d, nt_theory
+from .quadratic import nt_expected_finite_d, nt_theory, require_quadratic
 
 RF_FACTORS = ("derived", "poster")
 
@@ -49,14 +48,9 @@ def nn_kappa_theory(task: GaussianMixture, n_neurons: int) -> float:
     return 0.5 * float(np.sum(task.eigenvalues[:n_neurons] ** 2))
 
 
-@_theory.register
-def _(task: GaussianMixture, regime, n_neurons, activation, *, rf_factor="derived", finite_d=False):
-    if not activation.is_even_quadratic:
-        raise ValueError(
-            f"theory_risk for the Gaussian mixture has formulas only for activation='quadratic' "
-            f"(σ(u) = u² + c0), got {activation.name!r} for regime {regime!r}; "
-            "use exact_risk for other activations"
-        )
+def theory(task: GaussianMixture, regime, n_neurons, activation, *, rf_factor="derived", finite_d=False) -> float:
+    """The mixture's small-Δ formulas (quadratic activation), R = 1/(1 + κ); see the module docstring."""
+    require_quadratic(activation, regime, "the Gaussian mixture")
     rf_factor = check_choice("rf_factor", rf_factor, RF_FACTORS)
     if regime == "rf":
         kappa = rf_kappa_theory(task, n_neurons, rf_factor)

@@ -13,13 +13,13 @@ import numpy as np
 
 from ..tasks import QuadraticTarget
 from ..weights import weight_covariance
-from . import _theory
 
 
-def _require_quadratic(activation, regime):
+def require_quadratic(activation, regime, task_name="the quadratic target"):
+    """Raise unless σ(u) = a u² + c0: the formulas of this module and of theory.mixture need it."""
     if not activation.is_even_quadratic:
         raise ValueError(
-            f"theory_risk for the quadratic target has formulas only for activation='quadratic' "
+            f"theory_risk for {task_name} has formulas only for activation='quadratic' "
             f"(σ(u) = u² + c0), got {activation.name!r} for regime {regime!r}; "
             "use exact_risk for other activations"
         )
@@ -66,9 +66,8 @@ def nt_theory(rho: float, tau: float) -> float:
 
 
 def nn_theory(task: QuadraticTarget, n_neurons: int) -> float:
-    """Theorem 3 (NN): Σ_{i>N} λ_i(B)² / Σ_i λ_i(B)², eigenvalues by decreasing |λ|."""
-    lam2 = task.eigenvalues**2
-    return float(lam2[n_neurons:].sum() / lam2.sum())
+    """Theorem 3 (NN): Σ_{i>N} λ_i(B)² / Σ_i λ_i(B)², eigenvalues by decreasing |λ| (``task.nn_risk``)."""
+    return task.nn_risk(n_neurons)
 
 
 def _is_isotropic(d, cov) -> bool:
@@ -78,9 +77,9 @@ def _is_isotropic(d, cov) -> bool:
     return bool(np.allclose(gamma, gamma[0, 0] * np.eye(d), rtol=1e-10, atol=1e-14 * abs(gamma[0, 0])))
 
 
-@_theory.register
-def _(task: QuadraticTarget, regime, n_neurons, activation, *, cov=None, finite_d=False):
-    _require_quadratic(activation, regime)
+def theory(task: QuadraticTarget, regime, n_neurons, activation, *, cov=None, finite_d=False) -> float:
+    """The quadratic target's formulas (quadratic activation): Theorems 1-3, see the module docstring."""
+    require_quadratic(activation, regime)
     if regime == "rf":
         return rf_theory(task, n_neurons, cov)
     if regime == "nt":

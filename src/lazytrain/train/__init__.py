@@ -3,8 +3,10 @@
 All risks are normalised by R0, the risk of the best constant predictor.
 The loop is task-generic: it calls only ``task.d``, ``task.r0``,
 ``task.sample_torch(n, generator, device, dtype)`` and, for an even quadratic
-activation (model = c + xᵀMx), ``task.predictor_risk(M, c)``; the population
-flow calls ``task.predictor_risk_grad(M, c)``.
+activation (model = c + xᵀMx) when the task has it, ``task.predictor_risk(M, c)``
+(the exact risk; otherwise the risk is measured by Monte Carlo on a fixed test
+sample, with its standard error); the population flow calls
+``task.predictor_risk_grad(M, c)``.
 """
 
 from __future__ import annotations
@@ -180,9 +182,10 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
 
     Parameters
     ----------
-    task : QuadraticTarget or another lazytrain task
-        Must provide ``d``, ``r0``, ``sample_torch`` and (for the exact risk of
-        quadratic-activation models) ``predictor_risk``; the flow needs
+    task : QuadraticTarget, GaussianMixture, HermiteTarget or another lazytrain task
+        Must provide ``d``, ``r0`` and ``sample_torch``; with ``predictor_risk``
+        the risk of quadratic-activation models is exact, otherwise Monte Carlo
+        on ``n_test`` samples (``risk_se`` its standard error); the flow needs
         ``predictor_risk_grad``.
     regime : {'rf', 'nt', 'nn'}
         'rf': c + (1/N)Σ a_i σ(⟨w_i,x⟩), W fixed. 'nt': the tangent class

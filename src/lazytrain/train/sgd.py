@@ -116,7 +116,8 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
                     alpha=alphas, device=device, dtype=dtype)
     gen = torch.Generator(device=device)
     gen.manual_seed(stream_seed(seed, 0))
-    exact = act.is_even_quadratic
+    # a quadratic-activation network is c + xᵀMx: exact risk when the task has predictor_risk
+    exact = act.is_even_quadratic and callable(getattr(task, "predictor_risk", None))
     factors = schedule_factors(steps, schedule)
     times = np.concatenate([[0.0], np.cumsum(factors)])  # in units of the base lr
     marks = set(checkpoints(steps, n_history).tolist())
