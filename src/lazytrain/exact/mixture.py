@@ -5,7 +5,7 @@ activation (or ``closed_form=False``): the general solver
 :func:`lazytrain.exact.general.lazy_risk` under the two classes N(0, I ± Δ).
 
 Every quadratic-activation model with an offset is c + xᵀMx, with M in a
-linear space S fixed by the regime. For the mixture (paper.md §3.2), with
+linear space S fixed by the regime. For the mixture (docs/theory.md §2), with
 L(M) = M + ΔMΔ, the best predictor in S has risk
 
     R_S = 1 / (1 + κ_S),   κ_S = ½ max_{M∈S} ⟨M, Δ⟩² / ⟨M, L M⟩ = ½ ⟨Π_SΔ, (Π_S L Π_S)⁻¹ Π_SΔ⟩,

@@ -6,7 +6,7 @@ of :mod:`lazytrain.exact.general`, fed with ``QuadraticTarget.cross_moments``.
 
 Any quadratic-activation model with an offset is c + xᵀMx, whose risk is
 2‖B - M‖²_F at the optimal c, so each regime is a matrix approximation
-problem (paper.md §2.1):
+problem (docs/theory.md §1):
 
 * RF: M ∈ span{w_i w_iᵀ}            → an N×N Gram solve, K_ij = 2(w_i·w_j)²;
 * NT: M ∈ S_W = {M : P⊥MP⊥ = 0}      → R/R0 = ‖P⊥BP⊥‖²_F / ‖B‖²_F;
@@ -40,7 +40,7 @@ def row_space_basis(W: np.ndarray) -> np.ndarray:
 
 
 def nt_risk(task: QuadraticTarget, W: np.ndarray) -> float:
-    """‖P⊥BP⊥‖²_F / ‖B‖²_F: the NT risk with an offset (paper.md §2.3).
+    """‖P⊥BP⊥‖²_F / ‖B‖²_F: the NT risk with an offset (docs/theory.md §1.3).
 
     With P = VᵀV the projector on span(W): ‖P⊥BP⊥‖² = ‖B‖² - 2‖VB‖² + ‖VBVᵀ‖²,
     which costs O(r d²) and never forms the complement.

@@ -137,9 +137,10 @@ class HermiteTarget(Task):
     def target(self, x) -> np.ndarray:
         """f*(x) for the rows of x (shape (n, d))."""
         x = np.asarray(x, dtype=np.float64)
-        return self._label(x, x @ self.directions.T, self.coefficients)
+        return self._label(x @ self.directions.T, self.coefficients)
 
-    def _label(self, x, t, C):
+    def _label(self, t, C):
+        """Σ_ℓ He_ℓ(t) C[:, ℓ−1] for projections t = x Uᵀ (numpy or torch)."""
         he = hermite_he(t, self.degree)
         y = he[1] @ C[:, 0]
         for ell in range(2, self.degree + 1):
@@ -149,7 +150,7 @@ class HermiteTarget(Task):
     def _draw(self, ops, n):
         x = ops.normal(n, self.d)
         t = x @ ops.const("UT", lambda: self.directions.T)
-        return x, self._label(x, t, ops.const("C", lambda: self.coefficients))
+        return x, self._label(t, ops.const("C", lambda: self.coefficients))
 
     # ------------------------------------------------------------------ exact-solver moments
     def cross_moments(self, W, activation):

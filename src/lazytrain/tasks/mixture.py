@@ -12,7 +12,7 @@ from .base import Component, Task
 
 
 class GaussianMixture(Task):
-    r"""Two centred Gaussian classes that differ in covariance (paper.md §3).
+    r"""Two centred Gaussian classes that differ in covariance (arXiv:1906.08899; docs/theory.md §2).
 
     y = ±1 with probability ½ each, x | y ~ N(0, I_d + yΔ). The loss is the
     square loss on the label, so the trivial predictor f = 0 (the best
@@ -28,7 +28,7 @@ class GaussianMixture(Task):
     Notes
     -----
     With s = ⟨M, Δ⟩_F and c' = c + Tr M, the exact risk of the quadratic
-    predictor f(x) = c + xᵀMx is (paper.md §3.2)
+    predictor f(x) = c + xᵀMx is (docs/theory.md §2.1)
 
         R(c, M) = (1 - s)² + c'² + 2‖M‖²_F + 2 Tr(MΔMΔ),
 
@@ -72,7 +72,7 @@ class GaussianMixture(Task):
     def paper(cls, d: int = 450, seed: int = 0, frob2: float = 4.0) -> "GaussianMixture":
         r"""A paper-like mixture: diagonal Δ = α diag(|z_j|), z_j ~ N(0, 1), ‖Δ‖²_F = frob2.
 
-        The paper's Δ is unknown (paper.md §3.4); this is our choice:
+        The paper's Δ is unknown (docs/theory.md §2.4); this is our choice:
 
         * a positive spectrum spread over [0, ‖Δ‖_op], so that NN gains by
           fitting the largest eigendirections, Tr Δ ≠ 0 so that RF is not
@@ -205,7 +205,7 @@ class GaussianMixture(Task):
         """Population risk of the quadratic predictor f(x) = c + xᵀMx, exactly.
 
         R = (1 - s)² + c'² + 2‖M‖²_F + 2 Tr(MΔMΔ) with s = ⟨M, Δ⟩_F and
-        c' = c + Tr M (paper.md §3.2).
+        c' = c + Tr M (docs/theory.md §2.1).
 
         Parameters
         ----------
@@ -256,7 +256,7 @@ class GaussianMixture(Task):
         With s = ⟨M, Δ⟩_F and c' = c + Tr M (c = None: the optimal offset, c' = 0),
         ∇_M R = -2(1 - s)Δ + 2c'I + 4(M + ΔMΔ) and ∂R/∂c = 2c'. For a network
         M = (1/N)Σ a_i w_i w_iᵀ, ∂R/∂w_i = (2a_i/N)(∇_M R)w_i and
-        ∂R/∂a_i = (1/N) w_iᵀ(∇_M R)w_i (paper.md §5).
+        ∂R/∂a_i = (1/N) w_iᵀ(∇_M R)w_i.
 
         Returns
         -------

@@ -217,7 +217,7 @@ class QuadraticTarget(Task):
         """Risk of c + xᵀMx and its gradient with respect to (M, c).
 
         With e = b0 - c + Tr(B - M) and D = B - M (M symmetric),
-        R = e² + 2‖D‖²_F, ∂R/∂M = -2e I - 4D, ∂R/∂c = -2e (paper.md §5.5).
+        R = e² + 2‖D‖²_F, ∂R/∂M = -2e I - 4D, ∂R/∂c = -2e.
         The population gradient flow (``train(..., method="flow")``) uses
         only this method, so a task that implements it (with the same
         signature and conventions) gets the flow for free.
