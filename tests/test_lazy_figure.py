@@ -56,3 +56,10 @@ def test_fig5_quick_goes_from_the_nn_optimum_to_the_linearised_model(tmp_path):
     assert abs(sgd[1000.0][0] - lazy_limit) <= max(0.02, 0.1 * lazy_limit)
     assert abs(sgd[0.3][0] - optimum) <= max(0.03, 0.5 * optimum)  # 6000 steps: near, not at
     assert sgd[1000.0][1] < 0.01 < 1.0 < sgd[0.3][1]
+    # the report shows the lazy points in their own section, not averaged into the SGD column
+    from lazytrain.report import write_report
+
+    html = write_report(tmp_path).read_text()
+    assert "Lazy scaling" in html and html.count("alt='lazy scaling, N = 10'") == 1
+    comparison = html.split("<h3>Theory, exact and SGD</h3>")[1].split("<h3>Lazy scaling")[0]
+    assert f"{sgd[0.3][0]:.4f}" not in comparison and f"{sgd[0.3][0]:.4f}" in html
