@@ -52,7 +52,7 @@ def spec_error(data) -> str:
     ({"task": {"type": "spectrum", "spectrum": "low-rank", "d": 5}}, ["rank is required"]),
     ({"task": {"type": "spectrum", "spectrum": "low-rank", "d": 5, "rank": 9}}, ["rank must be <= d"]),
     ({"name": "my run/1"}, ["name", "should match pattern"]),
-    ({"task": {"type": "mixture", "d": 12, "frob2": 4.0}}, ["task: Delta must have operator norm < 1"]),
+    ({"task": {"type": "mixture", "d": 12, "frob2": 4.0}}, ["task: frob2 = 4 at d = 12", "(‖Δ‖op < 1): use frob2 < "]),
 ])
 def test_invalid_specs_name_the_field_and_the_allowed_values(update, expected):
     message = spec_error({**BASE, **update})
@@ -81,7 +81,7 @@ def test_load_spec_from_toml_file_with_relative_npy_path(tmp_path):
 
 
 def test_load_spec_reports_files_toml_and_presets():
-    with pytest.raises(SpecError, match=r"presets \['fig1', 'fig2', 'fig3'.*'fig5'.*\], got 'fig9'"):
+    with pytest.raises(SpecError, match=r"presets \['fig1', 'fig2', 'fig3', 'fig4', 'fig5'\], got 'fig9'"):
         load_spec("fig9")
     with pytest.raises(SpecError, match="does not exist"):
         load_spec("nowhere.toml")

@@ -1,36 +1,66 @@
 """lazytrain: how far lazy training (RF, NT) falls behind real training (NN).
 
 Reproduces and extends Ghorbani, Mei, Misiakiewicz & Montanari,
-"Limitations of Lazy Training of Two-layers Neural Networks" (NeurIPS 2019).
-Every risk is normalised by R0, the risk of the best constant predictor.
+"Limitations of Lazy Training of Two-layers Neural Networks" (NeurIPS 2019,
+arXiv:1906.08899). Every risk is normalised by R0, the risk of the best
+constant predictor.
+
+The public names are imported when first used (PEP 562), so that
+``import lazytrain`` and the command line start quickly: torch is loaded
+only by what trains, Dask only by what runs on Dask.
 """
 
-from .activations import Activation, get_activation
-from .bayes import bayes_risk
-from .exact import exact_risk
-from .experiments import ExperimentSpec, ResultStore, load_spec, run_spec
-from ._version import __version__
-from .tasks import GaussianMixture, HermiteTarget, QuadraticTarget
-from .theory import theory_risk
-from .train import TrainResult, train, train_sweep
-from .weights import random_weights
+import sys
+import types
+from importlib import import_module
 
-__all__ = [
-    "Activation",
-    "ExperimentSpec",
-    "GaussianMixture",
-    "HermiteTarget",
-    "QuadraticTarget",
-    "ResultStore",
-    "bayes_risk",
-    "exact_risk",
-    "get_activation",
-    "load_spec",
-    "random_weights",
-    "run_spec",
-    "theory_risk",
-    "train",
-    "train_sweep",
-    "TrainResult",
-    "__version__",
-]
+from ._version import __version__
+
+#: public name -> the submodule defining it
+_EXPORTS = {
+    "Activation": "activations",
+    "get_activation": "activations",
+    "bayes_risk": "bayes",
+    "exact_risk": "exact",
+    "degree_risks": "exact.degrees",
+    "ExperimentSpec": "experiments",
+    "ResultStore": "experiments",
+    "load_spec": "experiments",
+    "run_spec": "experiments",
+    "GaussianMixture": "tasks",
+    "HermiteTarget": "tasks",
+    "QuadraticTarget": "tasks",
+    "theory_risk": "theory",
+    "TrainResult": "train",
+    "train": "train",
+    "train_sweep": "train",
+    "random_weights": "weights",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lazytrain' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """``lazytrain.train`` is the function, as with an eager ``from .train import train``, even
+    after the subpackage of the same name was imported (which binds the name to the module)."""
+
+    def __getattribute__(self, name):
+        if name == "train":
+            return import_module(".train", __name__).train
+        return super().__getattribute__(name)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -42,11 +42,45 @@ def check_positive_float(name: str, value) -> float:
     return out
 
 
+def normalise_name(value):
+    """The one rule for names (regimes, activations, kinds, dtypes, methods), in the API and in
+    specs alike: case and surrounding spaces do not matter ('NT', ' nt ' and 'nt' are 'nt').
+    Anything that is not a string is returned unchanged (for the caller to refuse)."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 def check_choice(name: str, value, allowed) -> str:
-    """Return the lower-cased string ``value`` if it is one of ``allowed``."""
-    if not isinstance(value, str) or value.lower() not in allowed:
+    """Return the normalised name ``value`` (:func:`normalise_name`) if it is one of ``allowed``."""
+    if not isinstance(value, str) or normalise_name(value) not in allowed:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {_show(value)}")
-    return value.lower()
+    return normalise_name(value)
+
+
+def check_device(device) -> str:
+    """A torch device name that exists here: 'cpu', 'cuda', 'cuda:K' (K < the GPUs) or 'mps'.
+
+    Checked without importing torch unless a GPU is asked for.
+    """
+    import re
+
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device.strip().lower()):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:K' (K = GPU index) or 'mps', "
+                         f"got {_show(device)}")
+    device = device.strip().lower()
+    if device == "cpu":
+        return device
+    import torch
+
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= count:
+            raise ValueError(f"device {device!r}: this machine has {count} CUDA GPU(s) usable by "
+                             "torch; use device = 'cpu'" + (f" or 'cuda:0'..'cuda:{count - 1}'"
+                                                           if count > 1 else ""))
+    elif not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps': Apple's Metal GPU is not available here; use device = 'cpu'")
+    return device
 
 
 def check_regime(regime) -> str:
@@ -120,3 +154,22 @@ def as_generator(seed, name: str = "seed") -> np.random.Generator:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"{name} must be a non-negative integer or a numpy Generator, got {_show(seed)}")
     return np.random.default_rng(int(seed))
+
+
+def check_options(function: str, impl, options: dict, skip: int = 4) -> None:
+    """Refuse keyword options that ``impl`` (a task's implementation of ``function``) does not
+    take, naming them and the ones it does, instead of Python's "_() got an unexpected keyword
+    argument" from deep inside the dispatch. ``skip``: positional parameters that are not options.
+    """
+    import inspect
+
+    if not options:
+        return
+    params = list(inspect.signature(impl).parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    allowed = [p.name for p in params[skip:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(f"{function}() got unknown option(s) {unknown}; for this task the options "
+                        f"are {allowed or 'none'}")

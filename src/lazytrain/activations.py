@@ -14,8 +14,8 @@ its kernel):
   quadrature or the Hermite (Mehler) series otherwise.
 
 Solvers ask the object; they never special-case names. Built in, by name:
-``"quadratic"`` (σ = u²), ``"relu"``, ``"tanh"`` and ``"gelu"`` (exact,
-σ = u·Φ(u)); any other function through :meth:`Activation.from_function`.
+``"quadratic"`` (σ = u²), ``"relu"``, ``"tanh"``, ``"gelu"`` (exact,
+σ = u·Φ(u)) and ``"hermite23"`` (σ = h₂ + h₃, Figure 4); any other function through :meth:`Activation.from_function`.
 
 Conventions: z ~ N(0, 1); h_k = He_k/√(k!) are the orthonormal (probabilists')
 Hermite polynomials; for u ~ N(0, q), σ(u) = σ(√q z) = Σ_k b_k(q) h_k(z).
@@ -527,7 +527,19 @@ relu = _ReLU("relu", fn=_relu_fn, derivative=_relu_derivative)
 tanh = Activation("tanh", fn=_tanh_fn, derivative=_tanh_derivative)
 gelu = Activation("gelu", fn=_gelu_fn, derivative=_gelu_derivative)
 
-_REGISTRY: dict[str, Activation] = {a.name: a for a in (quadratic, relu, tanh, gelu)}
+#: σ = h₂ + h₃ = (u² − 1)/√2 + (u³ − 3u)/√6: unit Hermite coefficients in degrees 2 and 3 only
+#: (b₂ = b₃ = 1 at unit variance), the activation of Figure 4. No degree-1 part, so a
+#: network of it reaches degree-1 targets only through ‖w‖ ≠ 1; the staircase target of
+#: Figure 4 is itself a network of k such neurons.
+_H23 = (-1 / math.sqrt(2), -3 / math.sqrt(6), 1 / math.sqrt(2), 1 / math.sqrt(6))
+hermite23 = Activation(
+    "hermite23",
+    fn=lambda u: _H23[0] + u * (_H23[1] + u * (_H23[2] + u * _H23[3])),
+    derivative=lambda u: _H23[1] + u * (2 * _H23[2] + 3 * _H23[3] * u),
+    poly=_H23,
+)
+
+_REGISTRY: dict[str, Activation] = {a.name: a for a in (quadratic, relu, tanh, gelu, hermite23)}
 
 
 def get_activation(activation) -> Activation:
@@ -536,7 +548,7 @@ def get_activation(activation) -> Activation:
     Parameters
     ----------
     activation : str, Activation or callable
-        A built-in name (``'quadratic'``, ``'relu'``, ``'tanh'``, ``'gelu'``),
+        A built-in name (``'quadratic'``, ``'relu'``, ``'tanh'``, ``'gelu'``, ``'hermite23'`` = h₂ + h₃),
         an Activation (passed through) or a function σ (wrapped with
         :meth:`Activation.from_function`, derivative numerical).
 
@@ -549,8 +561,9 @@ def get_activation(activation) -> Activation:
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):
-        if activation.lower() in _REGISTRY:
-            return _REGISTRY[activation.lower()]
+        name = activation.strip().lower()  # the names rule: lazytrain._validation.normalise_name
+        if name in _REGISTRY:
+            return _REGISTRY[name]
         raise ValueError(
             f"activation must be one of {sorted(_REGISTRY)}, an Activation or a callable, got {activation!r}"
         )

@@ -77,7 +77,7 @@ def bayes_risk(mixture: GaussianMixture, kind: str = "square", tol: float = 1e-6
     Exact one-dimensional integrals over the characteristic function of the
     log-likelihood ratio L (a weighted sum of χ²₁'s given y; module
     docstring). In the small-Δ regime L | y ≈ N(y‖Δ‖²_F, 2‖Δ‖²_F), so the
-    0-1 error ≈ Φ(-‖Δ‖_F/√2) (paper.md §3.3).
+    0-1 error ≈ Φ(-‖Δ‖_F/√2) (docs/theory.md §2).
 
     Examples
     --------

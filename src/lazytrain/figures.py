@@ -192,8 +192,12 @@ def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
     handles, labels = [], []
     for regime, style in REGIME_STYLE.items():
         if regime in present:
-            handles.append(Line2D([], [], color=style["color"], marker=style["marker"],
-                                  markerfacecolor="white", markersize=4.5))
+            # the regime's marker as it appears in the plot: open when it has exact points,
+            # filled when it has only SGD points, none when it has only lines
+            mine = {r["kind"] for r in rows if r["regime"] == regime}
+            face = ("white" if "exact" in mine else style["color"] if "sgd" in mine else None)
+            handles.append(Line2D([], [], color=style["color"], marker=style["marker"] if face else "",
+                                  markerfacecolor=face or "white", markersize=4.5))
             labels.append(style["label"])
     code = [("theory", Line2D([], [], color="0.3"), "theory (line)"),
             ("exact", Line2D([], [], color="0.3", marker="o", linestyle="none",

@@ -3,8 +3,17 @@
 One file, no external resources: the figures are embedded as base64 PNG.
 It shows, for every task and activation, the risk-against-N figure, a
 table of theory against exact against SGD (mean ± standard deviation over
-seeds), the runs that filled the store and the provenance of every point
-(package version, git commit, device, host, wall time, run).
+seeds), the runs that filled the store (with how each ended) and the
+provenance of every point (package version, git commit, device, host, wall
+time, run).
+
+Points are averaged over seeds only when everything else that determines
+them is equal: points whose settings differ (e.g. SGD steps, lr, batch
+size; see :func:`lazytrain.experiments.results.settings_of`) get their own
+figure and table, titled by the settings that tell them apart. Every value
+that comes from the store or a spec is HTML-escaped, and drawn by
+matplotlib as plain text (no mathtext), so a crafted store cannot inject
+markup into the page.
 """
 
 from __future__ import annotations
@@ -15,12 +24,12 @@ import html
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 from ._version import __version__
-from .experiments import ResultStore, tidy_rows
-from .figures import (REGIME_STYLE, new_figure, paper_style, plot_risk_vs_alpha, plot_risk_vs_neurons,
-                      plot_weight_change_vs_alpha, seed_stats)
+from .experiments.results import settings_of, tidy_rows
+from .experiments.store import ResultStore
 from .records import KINDS, atomic_write_text
 
 _CSS = """
@@ -30,12 +39,13 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
 th { background: #f2f2f2; } td.l, th.l { text-align: left; }
 code, .mono { font-family: ui-monospace, monospace; font-size: 0.95em; }
-img { max-width: 34em; } .note { color: #555; font-size: 0.9em; }
+img { max-width: 46em; } .note { color: #555; font-size: 0.9em; } .bad { color: #b00; }
 """
 
 
 def _esc(value) -> str:
-    return html.escape("" if value is None else str(value))
+    """HTML-escaped text (quotes included: safe in element content and in attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
 
 
 def _fmt(x, digits: int = 4) -> str:
@@ -50,15 +60,32 @@ def _table(header, rows, left=()) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _figure_png(rows, title: str, d: int) -> str:
-    with paper_style():
-        fig, (ax,) = new_figure()
-        plot_risk_vs_neurons(ax, rows, d=d)
-        ax.set_title(title)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
+#: Text from the store is drawn literally ('$' is not mathtext) in the report's figures.
+_PLAIN_TEXT = {"text.parse_math": False}
+
+
+def risk_figure(rows, title: str, d: int):
+    """The report's risk-against-N figure (a matplotlib Figure): store text drawn literally, the
+    legend beside the axes so that it never covers a curve."""
     import matplotlib.pyplot as plt
 
+    from .figures import new_figure, paper_style, plot_risk_vs_neurons
+
+    with paper_style(), plt.rc_context(_PLAIN_TEXT):
+        fig, (ax,) = new_figure(width_per_panel=4.6)
+        plot_risk_vs_neurons(ax, rows, d=d, legend={"loc": "upper left", "anchor": (1.02, 1.0)})
+        ax.set_title(title)
+        fig.canvas.draw()  # lay out (and parse) the text inside the plain-text context
+    return fig
+
+
+def _figure_png(rows, title: str, d: int) -> str:
+    import matplotlib.pyplot as plt
+
+    fig = risk_figure(rows, title, d)
+    buf = io.BytesIO()
+    with plt.rc_context(_PLAIN_TEXT):
+        fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -74,8 +101,12 @@ def _curves_png(records, title: str) -> str | None:
         return None
     first_seed = min(rec["seed"] for rec, _ in curves)
     curves = [(rec, h) for rec, h in curves if rec["seed"] == first_seed]
-    with paper_style():
-        fig, (ax,) = new_figure()
+    import matplotlib.pyplot as plt
+
+    from .figures import REGIME_STYLE, new_figure, paper_style
+
+    with paper_style(), plt.rc_context(_PLAIN_TEXT):
+        fig, (ax,) = new_figure(width_per_panel=4.6)
         widths = sorted({rec["n_neurons"] for rec, _ in curves})
         for rec, hist in sorted(curves, key=lambda c: (c[0]["regime"], c[0]["n_neurons"])):
             style = REGIME_STYLE.get(rec["regime"], {"color": "0.3"})
@@ -87,7 +118,8 @@ def _curves_png(records, title: str) -> str | None:
 
         present = [g for g in REGIME_STYLE if any(rec["regime"] == g for rec, _ in curves)]
         ax.legend([Line2D([], [], color=REGIME_STYLE[g]["color"]) for g in present],
-                  [REGIME_STYLE[g]["label"] for g in present], frameon=False, loc="lower left")
+                  [REGIME_STYLE[g]["label"] for g in present], frameon=False, loc="upper left",
+                  bbox_to_anchor=(1.02, 1.0))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("samples seen (steps × batch)")
@@ -96,8 +128,6 @@ def _curves_png(records, title: str) -> str | None:
         ax.grid(True, alpha=0.25, linewidth=0.6)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -113,6 +143,8 @@ def _lazy_section(rows) -> str:
     if not lazy:
         return ""
     optimum = {r["n_neurons"]: r["risk"] for r in rows if r["kind"] == "theory" and r["regime"] == "nn"}
+    from .figures import new_figure, paper_style, plot_risk_vs_alpha, plot_weight_change_vs_alpha
+
     imgs = []
     for (n, seed) in dict.fromkeys((r["n_neurons"], r["seed"]) for r in lazy):
         mine = [r for r in lazy if r["n_neurons"] == n and r["seed"] == seed]
@@ -146,74 +178,192 @@ def _stat_cell(stats_by_n, n) -> str:
     return _fmt(mean) + (f" ± {_fmt(sd)} <span class='note'>({count})</span>" if count > 1 else "")
 
 
-def _comparison(rows) -> str:
-    """Theory vs exact vs SGD, one table row per (regime, N)."""
+def _comparison(rows, varying) -> str:
+    """Theory vs exact vs SGD, one table row per (regime, N); ``varying``: per-N settings."""
+    from .figures import REGIME_STYLE, seed_stats
+
     out = []
     present = {r["regime"] for r in rows}
     for regime in [g for g in REGIME_STYLE if g in present] + sorted(present - set(REGIME_STYLE)):
         stats = {k: {s[0]: s for s in seed_stats(rows, regime, k)} for k in KINDS}
+        per_n = {}
+        for r in rows:
+            if r["regime"] == regime and r["kind"] != "theory":
+                extra = ", ".join(f"{k}={r[k]}" for k in varying if r.get(k) not in (None, ""))
+                if extra:
+                    per_n.setdefault(r["n_neurons"], set()).add(extra)
         for n in sorted(set().union(*[set(v) for v in stats.values()])):
             th, ex, sg = (stats[k].get(n) for k in KINDS)
             gap_te = _fmt(ex[1] - th[1], 4) if th and ex else "–"
             gap_se = _fmt(sg[1] - ex[1], 4) if sg and ex else "–"
-            out.append([regime.upper(), str(n), _stat_cell(stats["theory"], n),
-                        _stat_cell(stats["exact"], n), _stat_cell(stats["sgd"], n), gap_te, gap_se])
-    return _table(["regime", "N", "theory", "exact", "SGD", "exact − theory", "SGD − exact"],
-                  out, left=(0,))
+            row = [_esc(str(regime).upper()), _esc(n), _stat_cell(stats["theory"], n),
+                   _stat_cell(stats["exact"], n), _stat_cell(stats["sgd"], n), gap_te, gap_se]
+            if varying:
+                row.append(_esc("; ".join(sorted(per_n.get(n, ())))))
+            out.append(row)
+    header = ["regime", "N", "theory", "exact", "SGD", "exact − theory", "SGD − exact"]
+    if varying:
+        header.append("settings at this N")
+    return _table(header, out, left=(0, 7))
+
+
+def _series(records) -> tuple[dict, list]:
+    """Split points into series that may be averaged over seeds.
+
+    A point's settings (:func:`settings_of`) minus those that vary with N within one run
+    (e.g. lr scaled with the width, the widths trained together) make its series; points
+    without settings (theory, exact) belong to every series. Returns key -> series label
+    (JSON of the series' settings; '' for the shared points) and the per-N setting names.
+    """
+    settings = {rec["key"]: settings_of(rec.get("point_json") or "{}") for rec in records}
+    seen: dict = {}
+    for rec in records:
+        group = (rec["run_id"], rec["task_params"], rec["activation"], rec["regime"], rec["kind"])
+        for k, v in settings[rec["key"]].items():
+            seen.setdefault((group, k), set()).add(json.dumps(v))
+    varying = sorted({k for (_, k), values in seen.items() if len(values) > 1})
+    label = {key: json.dumps({k: v for k, v in s.items() if k not in varying}, sort_keys=True)
+             if s else "" for key, s in settings.items()}
+    # never average different settings: if one (regime, kind, N, seed) still has two points
+    # in a series, every per-N setting becomes part of the series too
+    cells: dict = {}
+    for rec in records:
+        cell = (label[rec["key"]], rec["task_params"], rec["activation"], rec["regime"],
+                rec["kind"], rec["n_neurons"], rec["seed"])
+        cells.setdefault(cell, set()).add(rec["key"])
+    if any(len(keys) > 1 for keys in cells.values()):
+        label = {key: json.dumps(s, sort_keys=True) if s else "" for key, s in settings.items()}
+        varying = []
+    return label, varying
+
+
+def _series_title(label: str, labels) -> str:
+    """The settings that tell this series apart from the others ('' when there is one)."""
+    others = [json.loads(x) for x in labels if x]
+    if len(others) < 2:
+        return ""
+    mine = json.loads(label)
+    differ = [k for k in mine if any(o.get(k) != mine[k] for o in others)]
+    return ", ".join(f"{k} = {mine[k]}" for k in differ)
+
+
+def _status(run) -> str:
+    status = run.get("status") or "unknown"
+    css = "" if status == "done" else " class='bad'"
+    return f"<span{css}>{_esc(status)}</span>"
+
+
+def _by_degree(rows) -> str:
+    """The risk the exact fits leave in each Hermite degree (Hermite targets), or '' when none."""
+    import re
+
+    cols = sorted({k for r in rows for k in r if re.fullmatch(r"risk_deg\d+", k)}, key=lambda k: int(k[8:]))
+    exact = [r for r in rows if r["kind"] == "exact" and any(r.get(c) not in (None, "") for c in cols)]
+    if not cols or not exact:
+        return ""
+    body = [[_esc(str(r["regime"]).upper()), _esc(r["n_neurons"]), _esc(r["seed"]), _fmt(float(r["risk"]))]
+            + [_fmt(float(r[c])) if r.get(c) not in (None, "") else "–" for c in cols + ["risk_above"]]
+            for r in exact]
+    head = ["regime", "N", "seed", "R/R0"] + [f"degree {c[8:]}" for c in cols] + ["above"]
+    return ("<h3>Risk left in each Hermite degree (exact fits)</h3><p class='note'>‖P_ℓ(f* − f̂)‖²/R0 for "
+            "the best predictor; the columns add up to R/R0 (docs/theory.md §4).</p>" + _table(head, body, left=(0,)))
 
 
 def render_report(records, runs, source: str) -> str:
     """The HTML text of the report for store ``records`` and ``runs``."""
     rows = tidy_rows(records)
     by_key = {r["key"]: r for r in records}
-    groups: dict = {}
+    # lazily scaled points (training.alpha, Figure 5) get their own section: risk against α
+    lazy: dict = {}
     for r in rows:
-        groups.setdefault((r["task"], r["task_params"], r["activation"], r["d"]), []).append(r)
+        if _is_lazy(r):
+            lazy.setdefault((r["task"], r["task_params"], r["activation"], r["d"]), []).append(r)
+    lazy_keys = {r["key"] for group in lazy.values() for r in group}
+    label, varying = _series([rec for rec in records if rec["key"] not in lazy_keys])
+    position = {r["key"]: i for i, r in enumerate(rows)}
+    panels: dict = {}
+    for r in rows:
+        if r["key"] in lazy_keys:
+            continue
+        panel = panels.setdefault((r["task"], r["task_params"], r["activation"], r["d"]), {})
+        panel.setdefault(label[r["key"]], []).append(r)
     parts = [f"<h1>lazytrain report</h1><p class='note'>{len(rows)} points from "
              f"<code>{_esc(source)}</code>; generated {_dt.datetime.now().isoformat(timespec='seconds')} "
              f"by lazytrain {_esc(__version__)}. Risks are normalised, R/R0 (R0: risk of the best "
              "constant predictor). Exact and SGD values with several seeds: mean ± standard "
-             "deviation across seeds (number of seeds in brackets).</p>"]
-    for (task, params, activation, d), group in groups.items():
-        title = f"{task}: {params}, σ = {activation}"
-        lazy = _lazy_section(group)
-        mine = [r for r in group if not _is_lazy(r)]
-        png = _figure_png(mine, f"{params}\nσ = {activation}", d)
-        curves = _curves_png([by_key[r["key"]] for r in mine], f"{params}, σ = {activation}")
-        imgs = "".join(f"<img alt='{_esc(title)}' src='data:image/png;base64,{p}'>"
-                       for p in (png, curves) if p)
-        parts.append(f"<h2>{_esc(title)}</h2>{imgs}"
-                     f"<h3>Theory, exact and SGD</h3>{_comparison(mine)}{lazy}")
+             "deviation across seeds (number of seeds in brackets); points whose settings "
+             "differ are never averaged together.</p>"]
+    if not rows:
+        parts.append("<p class='bad'>This store holds no points yet: run "
+                     "<code>lazytrain run SPEC --out DIR</code> to compute some.</p>")
+    for (task, params, activation, d), by_series in panels.items():
+        shared = by_series.pop("", [])
+        series = sorted(by_series) or [""]
+        for s in series:
+            mine = sorted(shared + by_series.get(s, []), key=lambda r: position[r["key"]]) if s else shared
+            which = _series_title(s, series) if s else ""
+            title = f"{task}: {params}, σ = {activation}" + (f"; {which}" if which else "")
+            png = _figure_png(mine, f"{params}, σ = {activation}" + (f"\n{which}" if which else ""), d)
+            curves = _curves_png([by_key[r["key"]] for r in mine], f"{params}, σ = {activation}")
+            imgs = "".join(f"<img alt='{_esc(title)}' src='data:image/png;base64,{p}'>"
+                           for p in (png, curves) if p)
+            parts.append(f"<h2>{_esc(title)}</h2>{imgs}"
+                         f"<h3>Theory, exact and SGD</h3>{_comparison(mine, varying)}"
+                         f"{_by_degree(mine)}")
+        parts.append(_lazy_section(lazy.pop((task, params, activation, d), []) + shared))
+    for (task, params, activation, d), group in lazy.items():  # panels with lazy points only
+        parts.append(f"<h2>{_esc(f'{task}: {params}, σ = {activation}')}</h2>{_lazy_section(group)}")
     parts.append("<h2>Runs</h2>" + _table(
-        ["run", "started (UTC)", "spec", "executor", "workers", "version", "git commit", "host"],
+        ["run", "started (UTC)", "spec", "executor", "workers", "status", "ended (UTC)", "version",
+         "git commit", "host"],
         [[_esc(r["run_id"]), _esc(r["started_at"]), _esc(r["spec_name"]), _esc(r["executor"]),
-          _esc(r["workers"] or ""), _esc(r["package_version"]),
+          _esc("driver only" if r["workers"] == 0 else r["workers"] if r["workers"] else "–"),
+          _status(r), _esc(r.get("finished_at") or "–"), _esc(r["package_version"]),
           f"<span class='mono'>{_esc(r['git_commit'] or '–')}</span>", _esc(r["host"])]
-         for r in runs], left=(2, 3, 6, 7)))
+         for r in runs], left=(2, 3, 5, 8, 9)))
+    setting_names = list(dict.fromkeys(k for rec in records for k in settings_of(rec["point_json"])))
     prov = []
     for r in rows:
         rec = by_key[r["key"]]
         prov.append([f"<span class='mono' title='{_esc(rec['key'])}'>{_esc(rec['key'][:12])}</span>",
                      _esc(rec["task_params"]), _esc(rec["kind"]), _esc(rec["regime"]),
                      _esc(rec["activation"]), _esc(rec["n_neurons"]), _esc(r["seed"]),
+                     *[_esc(r.get(k, "")) for k in setting_names],
                      _fmt(rec["risk"], 6), _esc(rec["run_id"]), _esc(rec["package_version"]),
                      f"<span class='mono'>{_esc((rec['git_commit'] or '–')[:12])}</span>",
                      _esc(rec["device"]), _esc(rec["host"]), _fmt(rec["wall_s"], 3),
                      _esc(rec["finished_at"])])
+    m = len(setting_names)
     parts.append(f"<h2>Provenance of every point</h2><details><summary>{len(prov)} points "
                  "(key = SHA-256 of everything that determines the value)</summary>" + _table(
-                     ["key", "task", "kind", "regime", "σ", "N", "seed", "risk", "run", "version",
-                      "git", "device", "host", "wall (s)", "finished (UTC)"],
-                     prov, left=(0, 1, 2, 3, 4, 10, 11, 12, 14)) + "</details>")
+                     ["key", "task", "kind", "regime", "σ", "N", "seed", *setting_names, "risk",
+                      "run", "version", "git", "device", "host", "wall (s)", "finished (UTC)"],
+                     prov, left=(0, 1, 2, 3, 4, 10 + m, 11 + m, 12 + m, 14 + m)) + "</details>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>lazytrain report</title><style>{_CSS}</style></head><body>"
             + "\n".join(parts) + "</body></html>\n")
 
 
+def default_output(directory) -> Path:
+    """DIR/report.html, or ./<DIR name>-report.html when DIR cannot be written."""
+    directory = Path(directory)
+    if os.access(directory, os.W_OK | os.X_OK):
+        return directory / "report.html"
+    return Path.cwd() / f"{directory.resolve().name}-report.html"
+
+
 def write_report(directory, output=None) -> Path:
-    """Write the HTML report of ``directory``'s store to ``output`` (default DIR/report.html)."""
+    """Write the HTML report of ``directory``'s store to ``output``.
+
+    Default: DIR/report.html, or ``./<DIR name>-report.html`` when DIR is
+    read-only (the store is read without writing anything next to it).
+    """
     with ResultStore.open(directory) as store:
         records, runs = store.records(), store.runs()
-    path = Path(output) if output else Path(directory) / "report.html"
-    atomic_write_text(path, render_report(records, runs, str(directory)))
+    path = Path(output) if output else default_output(directory)
+    try:
+        atomic_write_text(path, render_report(records, runs, str(directory)))
+    except OSError as exc:
+        raise RuntimeError(f"cannot write the report to {str(path)!r}: {exc.strerror or exc}; "
+                           "give another file with --output") from None
     return path

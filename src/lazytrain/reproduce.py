@@ -14,14 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .activations import get_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
 from .experiments import ResultStore, preset, run_spec, tidy_rows
-from .experiments.presets import FIG5_ALPHAS
-from .figures import (legend_below, new_figure, paper_style, plot_learning_curves, plot_risk_vs_alpha,
-                      plot_risk_vs_neurons, plot_weight_change_vs_alpha, save_figure)
+from .experiments.presets import FIG5_ALPHAS, STAIRCASE_RHOS, staircase_specs
+from .figures import (REGIME_STYLE, legend_below, new_figure, paper_style, plot_learning_curves,
+                      plot_risk_vs_alpha, plot_risk_vs_neurons, plot_weight_change_vs_alpha,
+                      save_figure)
 from .records import make_row, write_csv
 from .theory import theory_risk
+from .theory.hermite import degree_theory
 from .weights import random_weights
 
 REGIMES = ("rf", "nt", "nn")
@@ -168,6 +171,134 @@ def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
     return paths
 
 
+def staircase_theory(task, activation: str, n_values, finite_d: bool = False) -> dict:
+    """Theory per degree (N = O(d)) along ``n_values``: regime -> (N, R/R0) for RF and NT.
+
+    ``finite_d=True``: NT only, with the first-order finite-d capture of degree 3.
+    """
+    act = get_activation(activation)
+    regimes = ("nt",) if finite_d else ("rf", "nt")
+    return {r: (list(n_values), [degree_theory(task, r, int(n), act, finite_d=finite_d)["risk"]
+                                 for n in n_values]) for r in regimes}
+
+
+def _staircase_panel(ax, rows, curves, finite, d, n_max):
+    """Figure 4, left: risk against N on a log axis, with the scales of the staircase marked."""
+    from math import comb
+
+    from matplotlib.lines import Line2D
+
+    dashed = {"color": REGIME_STYLE["nt"]["color"], "linestyle": "--", "linewidth": 1.1}
+    plot_risk_vs_neurons(ax, rows, curves=curves, d=None,
+                         legend={"loc": "lower left", "anchor": (0.0, 0.0),
+                                 "extra": [(Line2D([], [], **dashed), "NT theory, finite d")]})
+    ax.plot(*finite["nt"], **dashed)
+    ax.set_xscale("log")
+    ax.set_xlim(0.07 * d, 1.4 * n_max)
+    scales = [(d, "N = d"), (d * (d + 1) / 2, "N = d(d+1)/2"), (comb(d + 2, 3) / d, "Nd = C(d+2, 3)")]
+    for x, label in scales:
+        ax.axvline(x, color="0.5", linestyle=":", linewidth=1.0)
+        ax.text(x * 1.05, 0.2, label, color="0.35", fontsize=6.5, va="bottom", ha="left", rotation=90,
+                transform=ax.get_xaxis_transform())
+    ax.axhline(0.5, color="0.6", linestyle="--", linewidth=0.8)
+    ax.text(1.12 * comb(d + 2, 3) / d, 0.515, "degree-3 share", color="0.4", fontsize=6.5, va="bottom")
+
+
+def fig4(out, quick: bool = False, seed: int = 0, progress: bool = True, **execution) -> list[Path]:
+    """Figure 4 (beyond the paper): the staircase, a degree-2 + degree-3 ridge target.
+
+    Target: k = 4 orthonormal directions, f* = Σ_j (h₂ + h₃)(⟨u_j, x⟩)/√(2k) (half of R0
+    in degree 2, half in degree 3), activation σ = h₂ + h₃ ('hermite23'). Left, at
+    d = 40 (quick: 20): risk against N on a log axis from 0.1·d to 1.5·d²/2; lines the
+    theory per degree in its domain N = O(d) (up to 4d), open markers the exact RF and
+    NT risks (one draw of W per N), filled markers NN trained by one-pass SGD; dotted
+    verticals at the scales where the steps happen (NT degree 2 at N = d, RF degree 2
+    at N = d(d+1)/2, NT degree 3 at N·d = C(d+2, 3)). Right: the risk exact NT leaves in
+    degree 3 at N = ρd (ρ = 1, 2) against d, mean ± sd over five draws of W (dots: the
+    draws), with the d → ∞ theory (dashed), the first-order finite-d theory (solid, also
+    dashed on the left for NT) and the degree-3 share (grey). CSVs: ``fig4.csv`` (left,
+    with per-degree columns risk_deg1..3 on the exact and theory rows; theory rows have
+    ``variant`` 'limit' or 'finite_d') and ``fig4_right.csv``.
+    """
+    spec = figure_spec("fig4", quick, seed)
+    task = spec.task.build()
+    d = task.d
+    activation = spec.activations[0]
+    subs = staircase_specs(quick)
+    run_spec([spec, *subs], out, progress=progress, **execution)  # one sweep: the points share the workers
+    rows = run_rows(spec, out, progress=False, **execution)
+    right = [row for sub in subs for row in run_rows(sub, out, progress=False, **execution)]
+    n_theory = sorted({int(n) for n in np.unique(np.round(np.geomspace(max(1, 0.1 * d), 4 * d, 40)))})
+    curves = staircase_theory(task, activation, n_theory)
+    finite = staircase_theory(task, activation, n_theory, finite_d=True)
+    act = get_activation(activation)
+    theory_rows = []
+    for regime, variant in (("rf", "limit"), ("nt", "limit"), ("nt", "finite_d")):
+        for n in n_theory:
+            th = degree_theory(task, regime, n, act, finite_d=variant == "finite_d")
+            theory_rows.append(make_row(task.kind, regime, activation, d, n, "theory", th["risk"], variant=variant,
+                                        **{f"risk_deg{ell}": v for ell, v in th["by_degree"].items()}))
+    out = Path(out)
+    paths = [write_csv(theory_rows + rows, out / "fig4.csv"), write_csv(right, out / "fig4_right.csv")]
+    ds = [sub.task.d for sub in subs]
+    dense = list(range(ds[0], ds[-1] + 1, 2))
+    base = spec.task.model_dump(mode="json")
+    degree3 = {}  # (variant, rho) -> (d values, degree-3 risk)
+    for variant in ("limit", "finite_d"):
+        for rho in STAIRCASE_RHOS:
+            xs = ds if variant == "limit" else dense
+            ys = [degree_theory(spec.with_updates(task={**base, "d": x}).task.build(), "nt", rho * x, act,
+                                finite_d=variant == "finite_d")["by_degree"][3] for x in xs]
+            degree3[variant, rho] = (xs, ys)
+    with paper_style():
+        fig, (ax, ax_d) = new_figure(ncols=2, height=3.0)
+        _staircase_panel(ax, rows + theory_rows, curves, finite, d, max(spec.neurons()))
+        ax.set_title(f"Degree-2 + degree-3 ridge target (k = 4), σ = h₂ + h₃\n"
+                     f"d = {d}: theory for N = O(d), exact RF/NT, NN by SGD")
+        plot_degree3_against_d(ax_d, right, degree3, STAIRCASE_RHOS)
+        paths += save_figure(fig, out, "fig4")
+    return paths
+
+
+def plot_degree3_against_d(ax, rows, theory, rhos):
+    """Figure 4, right: NT's degree-3 risk at N = ρd against d (mean ± sd over draws, draws as dots).
+
+    ``theory`` maps (variant, ρ) to (d values, degree-3 risk), variant 'limit' (d → ∞, dashed)
+    or 'finite_d' (first-order finite-d formula, solid).
+    """
+    markers = {rhos[0]: "s", rhos[-1]: "D"}
+    shades = {rhos[0]: REGIME_STYLE["nt"]["color"], rhos[-1]: "#a04000"}
+    for rho in rhos:
+        pts = {}
+        for r in rows:
+            if r["kind"] == "exact" and r["regime"] == "nt" and int(r["n_neurons"]) == rho * int(r["d"]):
+                pts.setdefault(int(r["d"]), []).append(float(r["risk_deg3"]))
+        xs = sorted(pts)
+        if not xs:
+            continue
+        mean = [float(np.mean(pts[x])) for x in xs]
+        sd = [float(np.std(pts[x], ddof=1)) if len(pts[x]) > 1 else 0.0 for x in xs]
+        colour = shades[rho]
+        for x in xs:
+            ax.plot([x] * len(pts[x]), pts[x], linestyle="none", marker=".", markersize=2.5, color=colour,
+                    alpha=0.35)
+        ax.errorbar(xs, mean, yerr=sd, linestyle="-", linewidth=0.8, marker=markers[rho], markersize=4.5,
+                    markerfacecolor="white", color=colour, capsize=2,
+                    label=f"exact NT, N = {'' if rho == 1 else rho}d (mean ± sd, {max(len(v) for v in pts.values())} draws)")
+        name = f"N = {'' if rho == 1 else rho}d"
+        ax.plot(*theory["limit", rho], linestyle="--", color=colour, linewidth=1.0, label=f"theory d → ∞, {name}")
+        if ("finite_d", rho) in theory:
+            ax.plot(*theory["finite_d", rho], linestyle="-", color=colour, linewidth=1.6, alpha=0.45,
+                    label=f"theory finite d, {name}")
+    ax.axhline(0.5, color="0.6", linestyle="--", linewidth=0.8, label="degree-3 share ‖P₃f*‖²/R0")
+    ax.set_xlabel("dimension d")
+    ax.set_ylabel("risk left in degree 3, ‖P₃(f* − f̂)‖² / R0")
+    ax.set_ylim(0.0, 0.92)
+    ax.grid(True, alpha=0.25, linewidth=0.6)
+    ax.legend(loc="upper center", ncols=2, frameon=False, fontsize=6, columnspacing=1.0, handlelength=1.8)
+    ax.set_title("Risk NT leaves in degree 3 at fixed ρ = N/d\n(exact, against the dimension)")
+
+
 #: Figure 5's task options (``task=``): the recipes that replace the preset's quadratic target.
 FIG5_TASKS = {"paper": {"type": "paper", "seed": 100}, "mixture": {"type": "mixture", "seed": 0, "frob2": 4.0}}
 
@@ -247,4 +378,4 @@ def fig5(out, quick: bool = False, seed: int = 0, progress: bool = True, task: s
     return paths
 
 
-FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig5": fig5}
+FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5}

@@ -27,9 +27,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from . import limits
 from .kinds import KINDS, THREADS_PER_POINT
 from .points import Point, compute_point, compute_unit, expand, pin_threads, work_units
-from .store import ResultStore
+from .spec import SpecError
+from .store import ResultStore, StoreError
 
 EXECUTORS = ("local", "dask")
 
@@ -101,6 +103,37 @@ def _init_local_worker(parent_pid: int) -> None:
 
 
 @contextlib.contextmanager
+def _sigint_ignored():
+    """Ignore Ctrl-C while worker processes start: they inherit the ignored SIGINT (Python keeps
+    an ignored SIGINT ignored), so a Ctrl-C reaches only the driver, which stops them itself,
+    instead of printing a traceback from every worker that was importing."""
+    import signal
+
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_now(pool) -> None:
+    """Stop a process pool at once: cancel what is queued and kill the running workers
+    (a point being computed is lost; it was not stored, so the next run computes it)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        with contextlib.suppress(Exception):
+            proc.kill()
+    for proc in processes:
+        with contextlib.suppress(Exception):
+            proc.join(timeout=5)
+
+
+@contextlib.contextmanager
 def _local_executor(workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -109,13 +142,15 @@ def _local_executor(workers: int):
                                initializer=_init_local_worker, initargs=(os.getpid(),))
 
     def run(units):
-        futures = {pool.submit(compute_unit, u): u for u in units}
+        with _sigint_ignored():
+            futures = {pool.submit(compute_unit, u): u for u in units}  # starts the workers
         yield from _results(as_completed(futures), futures.__getitem__)
 
+    run.workers = workers
     try:
         yield run
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_now(pool)
         raise
     else:
         pool.shutdown(wait=True)
@@ -137,9 +172,10 @@ def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
             except (OSError, TimeoutError) as exc:
                 raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
         else:
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=processes,
-                dashboard_address=None, silence_logs=logging.WARNING))
+            with _sigint_ignored():  # the nannies and workers start with Ctrl-C ignored
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=processes,
+                    dashboard_address=None, silence_logs=logging.WARNING))
             client = stack.enter_context(Client(cluster))
 
         def run(units):
@@ -153,13 +189,14 @@ def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
             finally:
                 client.cancel([f for _, f in by_key.values()])
 
+        run.workers = len(client.scheduler_info().get("workers", {}))
         yield run
 
 
 # ---------------------------------------------------------------------- the driver
 def run_spec(spec, out, executor: str = "local", workers: int | None = None,
              scheduler: str | None = None, progress: bool = True,
-             dask_processes: bool = True) -> RunSummary:
+             dask_processes: bool = True, max_memory=None) -> RunSummary:
     """Compute every point of ``spec`` not yet stored in ``out``; store each as it finishes.
 
     Parameters
@@ -181,6 +218,9 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
         Show a progress bar (points done out of the spec's, time left).
     dask_processes : bool
         LocalCluster with worker processes (True) or threads (False).
+    max_memory : int or str, optional
+        Memory limit per point ('8GB' or bytes; default ``LAZYTRAIN_MAX_MEMORY`` or the
+        memory available): a spec with a larger point is refused before anything is written.
 
     Returns
     -------
@@ -188,8 +228,11 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
 
     Raises
     ------
+    SpecError
+        A point of the spec needs more memory than the limit.
     StoreError
-        The output directory holds a foreign or corrupt store, or another run uses it.
+        The output directory holds a foreign or corrupt store, cannot be written (with
+        points left to compute), or another run uses it.
     PointError
         A point failed; the points stored before it are kept, and running
         again resumes after them.
@@ -202,32 +245,60 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     start = time.perf_counter()
     specs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    with limits.max_memory(max_memory):
+        for s in specs:  # before anything is written: the limit may be lower than at loading
+            try:
+                s.check_memory()
+            except ValueError as exc:
+                raise SpecError(f"invalid experiment spec:\n  {exc}") from None
     points = list({p.key: p for s in specs for p in expand(s)}.values())
     keys = tuple(p.key for p in points)
     name = "+".join(s.name for s in specs)
-    with ResultStore.open_or_create(out) as store, store.exclusive():
+    with ResultStore.open_or_create(out) as store:
         done = store.keys()
         todo = [p for p in points if p.key not in done]
         skipped = len(points) - len(todo)
         if not todo:
             return RunSummary(Path(out), name, keys, skipped, 0, None, time.perf_counter() - start)
-        run_id = store.begin_run(specs, executor, None if scheduler else workers)
-        cheap = [p for p in todo if KINDS[p.kind].cheap]
-        costly = sorted(work_units(p for p in todo if not KINDS[p.kind].cheap), key=_cost,
-                        reverse=True)
-        if cheap:
-            _compute_inline(store, cheap, run_id)
-        if costly:
-            n_workers = min(workers or default_workers(), len(costly))
-            n_costly = sum(len(u) for u in costly)
-            bar = tqdm(total=len(points), initial=len(points) - n_costly, unit="pt",
-                       desc=f"{name} ({executor})", disable=not progress, smoothing=0.05)
-            context = (_local_executor(n_workers) if executor == "local"
-                       else _dask_executor(n_workers, scheduler, dask_processes))
-            with bar, context as run:
-                for unit, results in run(costly):
-                    store.add_many(zip(unit, results), run_id)  # a group: all or nothing
-                    bar.update(len(unit))
+        if store.readonly:
+            raise StoreError(f"{str(store.path)!r} is read-only and {len(todo)} of the spec's "
+                             f"{len(points)} points are not stored yet; make it writable or "
+                             "choose another output directory")
+        with store.exclusive():
+            done = store.keys()  # (another run may have finished meanwhile)
+            todo = [p for p in points if p.key not in done]
+            skipped = len(points) - len(todo)
+            if not todo:
+                return RunSummary(Path(out), name, keys, skipped, 0, None,
+                                  time.perf_counter() - start)
+            cheap = [p for p in todo if KINDS[p.kind].cheap]
+            costly = sorted(work_units(p for p in todo if not KINDS[p.kind].cheap), key=_cost,
+                            reverse=True)
+            n_workers = min(workers or default_workers(), len(costly)) if costly else 0
+            run_id = store.begin_run(specs, executor, None if scheduler else n_workers)
+            try:
+                if cheap:
+                    _compute_inline(store, cheap, run_id)
+                if costly:
+                    n_costly = sum(len(u) for u in costly)
+                    bar = tqdm(total=len(points), initial=len(points) - n_costly, unit="pt",
+                               desc=f"{name} ({executor})", disable=not progress, smoothing=0.05)
+                    context = (_local_executor(n_workers) if executor == "local"
+                               else _dask_executor(n_workers, scheduler, dask_processes))
+                    with bar, context as run:
+                        if scheduler:
+                            store.set_run_workers(run_id, run.workers)
+                        for unit, results in run(costly):
+                            store.add_many(zip(unit, results), run_id)  # a group: all or nothing
+                            bar.update(len(unit))
+            except KeyboardInterrupt:
+                store.end_run(run_id, "interrupted")
+                raise
+            except BaseException as exc:
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                store.end_run(run_id, f"failed: {why}"[:500])
+                raise
+            store.end_run(run_id, "done")
     return RunSummary(Path(out), name, keys, skipped, len(todo), run_id, time.perf_counter() - start)
 
 

@@ -23,11 +23,25 @@ def _theory(task, point):
     return theory_risk(task, point.regime, point.n_neurons, point.activation), {}
 
 
+def _exact_by_degree(task, point, W):
+    """A Hermite target's exact point with the risk left in each degree (columns risk_deg1, ...)."""
+    from ..activations import get_activation
+    from ..exact.degrees import degree_risks
+
+    acc = degree_risks(task, point.regime, W, get_activation(point.activation))
+    extra = {f"risk_deg{ell}": v for ell, v in acc["by_degree"].items()}
+    extra["risk_above"] = acc["above"]
+    return acc["risk"], extra
+
+
 def _exact(task, point):
     from ..exact import best_quadratic_form, exact_risk
+    from ..tasks import HermiteTarget
     from ..weights import random_weights
 
     W = random_weights(task.d, point.n_neurons, seed=point.seed)
+    if point.regime in ("rf", "nt") and isinstance(task, HermiteTarget):
+        return _exact_by_degree(task, point, W)
     risk = exact_risk(task, point.regime, W, point.activation)
     # extra columns the task gives for the best quadratic form (e.g. the mixture's 0-1 error)
     form = best_quadratic_form(task, point.regime, W, point.activation)

@@ -6,6 +6,7 @@ or its quick variant at a small dimension (seconds).
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 
@@ -79,6 +80,65 @@ def _fig3(quick: bool) -> dict:
                    regimes=("rf", "nt"), training=sgd)
 
 
+#: Figure 4's target: k = 4 orthonormal directions, f* = Σ_j (h₂ + h₃)(⟨u_j, x⟩)/√(2k), i.e. the
+#: coefficients 1/(2√k) of He₂ and 1/√(12k) of He₃ for every direction: half of R0 in degree 2,
+#: half in degree 3, R0 = 1.
+#: It is a network of k neurons of the activation 'hermite23' (σ = h₂ + h₃), so NN can reach 0.
+STAIRCASE_K = 4
+STAIRCASE_COEFFICIENTS = [[0.0, 1 / (2 * math.sqrt(STAIRCASE_K)), 1 / math.sqrt(12 * STAIRCASE_K)]] * STAIRCASE_K
+
+
+def _staircase_task(d: int, seed: int = 0) -> dict:
+    return {"type": "hermite", "d": d, "seed": seed, "coefficients": STAIRCASE_COEFFICIENTS}
+
+
+def _fig4(quick: bool) -> dict:
+    # left panel: one d, N on a log grid from 0.1·d to 1.5·d²/2 (RF fits degree 2 near d(d+1)/2,
+    # NT degree 3 near N·d = C(d+2, 3)); exact RF and NT (one draw of W per N), NN by SGD at
+    # N = k..8k with the mean-field shared second layer (measured: d = 40, 20k steps, lr 0.003)
+    d = 20 if quick else 40
+    grid = sorted({max(1, int(round(f * d))) for f in (0.1, 0.15, 0.25, 0.4, 0.6, 1, 1.5, 2.5, 4)}
+                  | {int(round(f * d * d)) for f in (0.1, 0.17, 0.25, 0.375, 0.5, 0.75)})
+    sgd = {"regimes": ["nn"], "n_neurons": [4, 8, 16] if quick else [4, 8, 16, 32],
+           "steps": 6000 if quick else 20_000, "lr": 0.003}
+    return {
+        "name": "fig4-quick" if quick else "fig4",
+        "description": "Staircase: degree-2 + degree-3 ridge target, σ = h2 + h3, risk against N "
+                       "from 0.1 d to beyond d²/2 (beyond the paper: issue 9)",
+        "task": _staircase_task(d),
+        "regimes": ["rf", "nt"],
+        "activations": ["hermite23"],
+        "n_neurons": grid,
+        "kinds": ["exact", "sgd"],
+        "training": sgd,
+    }
+
+
+def staircase_dimensions(quick: bool = False) -> list[int]:
+    """The dimensions d of Figure 4's right panel (NT's degree-3 risk at N = ρd against d)."""
+    return [12, 16, 20, 24, 30] if quick else [20, 30, 40, 60, 80]
+
+
+#: N/d of Figure 4's right panel.
+STAIRCASE_RHOS = (1, 2)
+#: Draws of W per point of Figure 4's right panel.
+STAIRCASE_DRAWS = 5
+
+
+def staircase_specs(quick: bool = False) -> list[ExperimentSpec]:
+    """Figure 4, right panel: one spec per d, exact NT at N = ρd (ρ = 1, 2), five draws of W each."""
+    return [validate_spec({
+        "name": f"fig4-right-d{d}" + ("-quick" if quick else ""),
+        "description": f"Staircase target at d = {d}: exact NT, N = ρd, ρ = 1, 2, {STAIRCASE_DRAWS} draws",
+        "task": _staircase_task(d),
+        "regimes": ["nt"],
+        "activations": ["hermite23"],
+        "n_neurons": [r * d for r in STAIRCASE_RHOS],
+        "kinds": ["exact"],
+        "seeds": list(range(STAIRCASE_DRAWS)),
+    }) for d in staircase_dimensions(quick)]
+
+
 #: The α grid of Figure 5 (lazy scaling, ``training.alpha``), rich to lazy.
 FIG5_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
 
@@ -107,11 +167,11 @@ def _fig5(quick: bool) -> dict:
     }
 
 
-PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig5": _fig5}
+PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5}
 
 
 def preset(name: str, quick: bool = False) -> ExperimentSpec:
-    """The spec of a named preset (``fig1``, ``fig2``, ``fig3``, ``fig5``), full or quick.
+    """The spec of a named preset (``fig1`` ... ``fig5``), full or quick.
 
     ``fig5`` is the base spec of Figure 5 (no α); the figure runs it once per
     α of :data:`FIG5_ALPHAS` (``training.alpha``).
@@ -125,7 +185,7 @@ def preset(name: str, quick: bool = False) -> ExperimentSpec:
         raise SpecError(f"preset {key!r} cannot run in this installation: {exc}") from None
 
 
-def load_spec(source, quick: bool = False) -> ExperimentSpec:
+def load_spec(source, quick: bool = False, max_memory=None) -> ExperimentSpec:
     """A spec from a TOML file path or a preset name (``fig1``, ``fig2``, ``fig3``).
 
     Parameters
@@ -134,7 +194,17 @@ def load_spec(source, quick: bool = False) -> ExperimentSpec:
         A TOML file, or the name of one of :data:`PRESETS`.
     quick : bool
         For a preset: its small quick variant. Not allowed with a file.
+    max_memory : int or str, optional
+        Memory limit per point ('8GB' or bytes); default: ``LAZYTRAIN_MAX_MEMORY``
+        or the memory available. A spec with a larger point is refused.
     """
+    from . import limits
+
+    with limits.max_memory(max_memory):
+        return _load_spec(source, quick)
+
+
+def _load_spec(source, quick: bool) -> ExperimentSpec:
     path = Path(source)
     if path.suffix.lower() == ".toml" or path.is_file():
         if quick:

@@ -24,12 +24,14 @@ Example TOML::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt,
                       SerializeAsAny, ValidationError, field_validator, model_validator)
 
+from .._validation import check_device, normalise_name
 from ..activations import get_activation
+from . import limits
 from .kinds import KINDS
 from .tasks import TASK_TYPES, NpyTarget, TaskRecipe
 
@@ -54,8 +56,17 @@ class SpecError(ValueError):
     """An invalid experiment spec; the message names each bad field and what is allowed."""
 
 
+#: Model settings of every spec table: unknown fields refused, strict types (no bool for an
+#: int, no string for a number), finite floats only.
+STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
 def _int_grid(value):
-    """Accept a list of ints or an inclusive range table ``{start, stop, step}``."""
+    """Accept a list of ints or an inclusive range table ``{start, stop, step}``.
+
+    A range is refused before it is materialised when it holds more than
+    :data:`.limits.MAX_GRID` values.
+    """
     if isinstance(value, dict):
         unknown = set(value) - {"start", "stop", "step"}
         if unknown or not {"start", "stop"} <= set(value):
@@ -66,7 +77,21 @@ def _int_grid(value):
             raise ValueError(f"start, stop and step must be integers, got {value}")
         if step < 1 or stop < start:
             raise ValueError(f"need step >= 1 and stop >= start, got {value}")
+        count = limits.grid_length(start, stop, step)
+        if count > limits.MAX_GRID:
+            raise ValueError(f"the range {value} holds {count} values; a grid may hold at most "
+                             f"{limits.MAX_GRID} (use a larger step)")
         return list(range(start, stop + 1, step))
+    if isinstance(value, list) and len(value) > limits.MAX_GRID:
+        raise ValueError(f"a grid may hold at most {limits.MAX_GRID} values, got {len(value)}")
+    return value
+
+
+def _names(value):
+    """Names (regimes, kinds, activations) follow one rule everywhere: case and surrounding
+    spaces do not matter (see :func:`lazytrain._validation.normalise_name`)."""
+    if isinstance(value, list):
+        return [normalise_name(v) for v in value]
     return value
 
 
@@ -94,9 +119,9 @@ class TrainingSettings(BaseModel):
 
     ``alpha`` and ``a0``: the laziness dial of ``lazytrain.train`` (regime
     'nn'; None: the mean-field network) and the law of the per-neuron
-    second-layer start ('signs' or 'ones'). Left at their defaults they are
-    not part of the points' identity (so stores made before they existed
-    stay valid).
+    second-layer start ('signs' or 'ones'; None: the training code's
+    'signs'). Unset (None) they are not part of the points' identity (so
+    stores made before they existed stay valid).
 
     ``groups``: the SGD widths of one (regime, activation, seed) are split
     into this many groups of about equal total width, each trained as one
@@ -107,13 +132,13 @@ class TrainingSettings(BaseModel):
     rounding, so the group is part of each point's identity.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     steps: PositiveInt | None = None
     batch_size: PositiveInt = 100
     lr: PositiveFloat | None = None
     dtype: Literal["float32", "float64"] = "float32"
-    method: str = "sgd"
+    method: Literal["sgd", "flow"] = "sgd"
     device: str = "cpu"
     n_neurons: list[PositiveInt] | None = Field(None, min_length=1)
     rho: list[PositiveFloat] | None = Field(None, min_length=1)
@@ -122,14 +147,21 @@ class TrainingSettings(BaseModel):
     lr_exponent: float = Field(0.0, allow_inf_nan=False)
     lr_reference_n: PositiveInt | None = None
     alpha: PositiveFloat | None = Field(None, allow_inf_nan=False)
-    a0: Literal["signs", "ones"] = "signs"
+    a0: Literal["signs", "ones"] | None = None
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
+    _normalise = field_validator("regimes", "dtype", "method", mode="before")(
+        lambda v: normalise_name(v) if isinstance(v, str) else _names(v))
 
     @field_validator("n_neurons", "rho", "regimes")
     @classmethod
     def _unique(cls, v, info):
         return _no_duplicates(info.field_name, v)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v):
+        return check_device(v)
 
     @model_validator(mode="after")
     def _one_grid(self):
@@ -140,14 +172,23 @@ class TrainingSettings(BaseModel):
                              "not 0 (the step size at N is lr·(lr_reference_n/N)^lr_exponent)")
         return self
 
+    #: Fields that choose which points exist or how the step is scaled with N, rather than
+    #: being passed to the training code. Every other field is a training option: it is
+    #: passed to ``lazytrain.train``, hashed into the point's identity and shown as a column
+    #: of the results table (so a new setting needs no code beyond its field).
+    GRID_FIELDS: ClassVar[frozenset] = frozenset(
+        {"n_neurons", "rho", "regimes", "groups", "lr_exponent", "lr_reference_n"})
+
     def train_options(self) -> dict:
-        """The keyword arguments passed to ``lazytrain.train`` (what determines an SGD value)."""
-        out = self.model_dump(include={"steps", "batch_size", "lr", "dtype", "method", "device"})
-        if self.alpha is not None:
-            out["alpha"] = self.alpha
-        if self.a0 != "signs":
-            out["a0"] = self.a0
-        return out
+        """The keyword arguments passed to ``lazytrain.train`` (what determines an SGD value).
+
+        An option left unset (None) means the training code's default: ``steps`` and ``lr``
+        are then filled in with the default's value when points are made (so the key changes
+        if that default does), any other unset option is left out, so that adding an
+        optional setting does not change the identity of the points that do not use it.
+        """
+        return {k: v for k, v in self.model_dump(exclude=set(self.GRID_FIELDS)).items()
+                if v is not None or k in ("steps", "lr")}
 
     def lr_at(self, lr: float, n_neurons: int) -> float:
         """The step size of width N: lr·(lr_reference_n/N)^lr_exponent (lr itself by default)."""
@@ -164,7 +205,7 @@ class ExperimentSpec(BaseModel):
     one ``sgd`` point per seed (seed of the training run).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
@@ -178,6 +219,7 @@ class ExperimentSpec(BaseModel):
     training: TrainingSettings = TrainingSettings()
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
+    _normalise = field_validator("regimes", "activations", "kinds", mode="before")(lambda v: _names(v))
 
     @field_validator("regimes", "activations", "n_neurons", "rho", "seeds", "kinds")
     @classmethod
@@ -197,19 +239,29 @@ class ExperimentSpec(BaseModel):
         why = self.task.unavailable()
         if why:
             raise ValueError(f"task.type {self.task.type!r} is not available: {why}")
+        self.neurons()  # every rho must give N >= 1
         if not isinstance(self.task, NpyTarget):  # (checked with its file in validate_spec)
-            _check_builds(self.task)
+            self.check_memory()  # before importing torch (kinds) or building the task: fast
         for kind in self.kinds:
             why = KINDS[kind].unavailable()
             if why:
                 raise ValueError(f"kinds: {kind!r} is not available: {why}")
-        self.neurons()  # every rho must give N >= 1
+        if not isinstance(self.task, NpyTarget):
+            _check_builds(self.task)
         if "sgd" in self.kinds and self.training.alpha is not None:
             others = [r for r in self.regimes_for("sgd") if r != "nn"]
             if others:
                 raise ValueError(f"training.alpha (lazy scaling) applies to the 'nn' regime only; the "
                                  f"SGD points also have regimes {others} (set training.regimes = ['nn'])")
         return self
+
+    def check_memory(self) -> None:
+        """Refuse (ValueError naming the field) a task or point too large for the memory limit
+        (see :mod:`.limits`): checked before the task is built or anything is written."""
+        limits.check_task(self.d)
+        options = self.training.train_options()
+        limits.check_points(self.d, [(k, max(self.neurons(k)), self.regimes_for(k))
+                                     for k in self.kinds], options)
 
     # ----------------------------------------------------------------- grids
     @property
@@ -303,11 +355,15 @@ def validate_spec(data: dict, base_dir: Path | None = None) -> ExperimentSpec:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_format(exc)) from None
-    if isinstance(spec.task, NpyTarget):
-        try:
+    try:
+        if isinstance(spec.task, NpyTarget):
             pinned = spec.task.pinned()
+            spec = spec.model_copy(update={"task": pinned})
+            spec.check_memory()
             _check_builds(pinned)
-        except ValueError as exc:
-            raise SpecError(f"invalid experiment spec:\n  {exc}") from None
-        spec = spec.model_copy(update={"task": pinned})
+        from .checks import check_feasible
+
+        check_feasible(spec)
+    except ValueError as exc:
+        raise SpecError(f"invalid experiment spec:\n  {exc}") from None
     return spec

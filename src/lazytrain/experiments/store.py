@@ -11,6 +11,14 @@ never written to.
 
 Only the driver of a sweep writes; a lock file next to the store stops two
 drivers from sharing one output directory at the same time.
+
+At rest the store is one self-contained file: a writer checkpoints the
+write-ahead log into it when it opens the store (recovering what a killed
+run committed) and when it closes it, and then leaves the file in rollback
+journal mode. Copy ``results.sqlite`` alone after a clean exit; after a
+crash, copy ``results.sqlite-wal`` with it, or write a clean copy with
+``lazytrain results DIR --format sqlite --output FILE`` (works on a store
+in a read-only directory too). Reading commands open the store read-only.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -45,7 +54,9 @@ CREATE TABLE runs (
     workers INTEGER,
     package_version TEXT,
     git_commit TEXT,
-    host TEXT
+    host TEXT,
+    status TEXT,
+    finished_at TEXT
 );
 CREATE TABLE points (
     key TEXT PRIMARY KEY,
@@ -77,8 +88,12 @@ RECORD_COLUMNS = ("key", "task", "task_params", "regime", "activation", "d", "n_
                   "git_commit", "device", "host", "wall_s", "finished_at")
 
 
+#: Columns added to the runs table after the first release (added to older stores on writing).
+_RUN_COLUMNS_ADDED = {"status": "TEXT", "finished_at": "TEXT"}
+
+
 class StoreError(RuntimeError):
-    """The output directory's result store is missing, foreign, corrupt or in use."""
+    """The output directory's result store is missing, foreign, corrupt, read-only or in use."""
 
 
 def _now() -> str:
@@ -107,6 +122,26 @@ def git_commit() -> str | None:
         return None
 
 
+def _writable(path: Path) -> bool:
+    """Whether the store file and its directory can be written (WAL and lock files live there)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _scratch_copy(path: Path):
+    """Open a private copy of a store and its write-ahead log (a store we may not write to)."""
+    scratch = tempfile.TemporaryDirectory(prefix="lazytrain-store-")
+    copy = Path(scratch.name) / path.name
+    try:
+        shutil.copyfile(path, copy)
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists():
+            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+        return sqlite3.connect(str(copy), timeout=60), scratch
+    except BaseException:
+        scratch.cleanup()
+        raise
+
+
 class ResultStore:
     """The SQLite result store of one output directory.
 
@@ -114,9 +149,11 @@ class ResultStore:
     (for a run). Both check that the file really is a lazytrain store.
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool = False, scratch=None):
         self.path = path
         self.conn = conn
+        self.readonly = readonly
+        self._scratch = scratch  # a temporary copy's directory (read-only stores in WAL mode)
 
     # ------------------------------------------------------------------ opening
     @staticmethod
@@ -134,20 +171,30 @@ class ResultStore:
         if not path.exists():
             raise StoreError(f"no result store in {str(out_dir)!r} (expected {str(path)!r}); "
                              "run `lazytrain run SPEC --out DIR` first")
-        return cls._open_existing(path)
+        return cls._open_existing(path, readonly=True)
 
     @classmethod
     def open_or_create(cls, out_dir) -> "ResultStore":
-        """Open the store of ``out_dir``, creating the directory and an empty store if needed."""
+        """Open the store of ``out_dir`` for writing, creating the directory and an empty store
+        if needed. A store that cannot be written (read-only file or directory) is opened
+        read-only (``store.readonly``): a run with nothing left to compute still works."""
         out_dir = Path(out_dir)
         if out_dir.exists() and not out_dir.is_dir():
             raise StoreError(f"--out {str(out_dir)!r} exists and is not a directory; "
                              "it was left untouched")
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the output directory {str(out_dir)!r}: "
+                             f"{exc.strerror or exc}") from None
         path = cls.path_in(out_dir)
         if not path.exists() and not path.is_symlink():
-            cls._create(path)
-        return cls._open_existing(path)
+            try:
+                cls._create(path)
+            except OSError as exc:
+                raise StoreError(f"cannot create a result store in {str(out_dir)!r}: "
+                                 f"{exc.strerror or exc}") from None
+        return cls._open_existing(path, readonly=not _writable(path))
 
     @staticmethod
     def _create(path: Path) -> None:
@@ -175,25 +222,41 @@ class ResultStore:
             Path(tmp).unlink(missing_ok=True)
 
     @classmethod
-    def _open_existing(cls, path: Path) -> "ResultStore":
+    def _open_existing(cls, path: Path, readonly: bool = False) -> "ResultStore":
         where = f"{str(path)!r}"
         keep = "It was left untouched: move it away or choose another output directory."
         if not path.is_file():
             raise StoreError(f"{where} is not a regular file, so not a lazytrain result store. {keep}")
-        with open(path, "rb") as fh:
-            head = fh.read(len(_SQLITE_HEADER))
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(_SQLITE_HEADER))
+        except OSError as exc:
+            raise StoreError(f"cannot read {where}: {exc.strerror or exc}") from None
         if head != _SQLITE_HEADER:
             what = "empty" if not head else f"starts with {head[:16]!r}"
             raise StoreError(f"{where} is not a lazytrain result store: it is not an SQLite "
                              f"database ({what}). {keep}")
+        scratch = None
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60)
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            try:
+                conn = sqlite3.connect(f"file:{path}?mode={'ro' if readonly else 'rw'}", uri=True,
+                                       timeout=60)
+                check = conn.execute("PRAGMA quick_check").fetchall()[0][0]
+            except sqlite3.OperationalError:
+                if not readonly:
+                    raise
+                # A store left in WAL mode (a killed run) in a directory we cannot write:
+                # SQLite cannot make its shared-memory file there, so read a private copy
+                # of the store and its log (which holds the killed run's committed points).
+                conn, scratch = _scratch_copy(path)
+                check = conn.execute("PRAGMA quick_check").fetchall()[0][0]
             if check != "ok":
                 raise sqlite3.DatabaseError(check)
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             meta = dict(conn.execute("SELECT name, value FROM meta")) if "meta" in tables else {}
         except sqlite3.DatabaseError as exc:
+            if scratch is not None:
+                scratch.cleanup()
             raise StoreError(f"{where} is a corrupt SQLite file ({exc}). {keep}") from None
         if meta.get("format") != FORMAT or not {"points", "runs"} <= tables:
             conn.close()
@@ -204,14 +267,38 @@ class ResultStore:
             conn.close()
             raise StoreError(f"{where} was written by a newer lazytrain (store schema {version}, "
                              f"this version reads {SCHEMA_VERSION}); upgrade lazytrain")
+        if readonly:
+            return cls(path, conn, readonly=True, scratch=scratch)
         conn.execute("PRAGMA foreign_keys = ON")
-        # WAL: a commit is atomic and survives a killed process without an fsync per point;
-        # readers (`lazytrain results` during a run) never block the writer.
-        conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            # WAL: a commit is atomic and survives a killed process without an fsync per point;
+            # readers (`lazytrain results` during a run) never block the writer. Checkpoint at
+            # once: what a killed run committed moves from the log into the store file.
+            # (checkpoint first: right after switching into WAL, SQLite refuses to)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            conn.execute("PRAGMA synchronous = NORMAL")
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+            with conn:
+                for name, sql_type in _RUN_COLUMNS_ADDED.items():
+                    if name not in columns:
+                        conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {sql_type}")
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            raise StoreError(f"cannot write to {where} ({exc})") from None
         return cls(path, conn)
 
     def close(self) -> None:
+        """Close the store; a writer first checkpoints the log into the store file and leaves
+        it in rollback-journal mode, so that the file alone is the whole store."""
+        if not self.readonly:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                self.conn.execute("PRAGMA journal_mode = DELETE")  # fails harmlessly if a reader is in
         self.conn.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     def __enter__(self):
         return self
@@ -219,16 +306,64 @@ class ResultStore:
     def __exit__(self, *exc):
         self.close()
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def run_in_progress(self) -> bool:
+        """Whether a `lazytrain run` holds this directory's run lock now."""
+        try:
+            import fcntl
+
+            with open(self.lock_path, "rb") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return True
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        except (ImportError, OSError):
+            pass
+        return False
+
+    def backup_to(self, target) -> Path:
+        """Write a self-contained copy of the store (every committed point) to ``target``."""
+        target = Path(target)
+        if target.exists():
+            raise StoreError(f"{str(target)!r} exists; choose a new file for the copy")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+        try:
+            set_default_mode(tmp)
+            dest = sqlite3.connect(tmp)
+            try:
+                self.conn.backup(dest)
+                dest.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                dest.close()
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return target
+
     @contextlib.contextmanager
     def exclusive(self):
         """Hold the directory's run lock (one driver at a time); StoreError if taken."""
-        lock_path = self.path.with_name(self.path.name + ".lock")
+        lock_path = self.lock_path
         try:
             import fcntl
         except ImportError:  # pragma: no cover - no flock (Windows): no cross-process guard
             yield
             return
-        with open(lock_path, "a") as fh:
+        try:
+            fh = open(lock_path, "a")
+        except OSError as exc:
+            raise StoreError(f"cannot write to {str(self.path.parent)!r} "
+                             f"({exc.strerror or exc}); the store there is read-only") from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -241,7 +376,10 @@ class ResultStore:
 
     # ------------------------------------------------------------------ writing
     def begin_run(self, specs, executor: str, workers: int | None) -> int:
-        """Record the start of a run (its spec or specs, executor); return its id."""
+        """Record the start of a run (its spec or specs, executor, workers); return its id.
+
+        The run's status is 'running' until :meth:`end_run` records how it ended.
+        """
         from .._version import __version__
 
         specs = list(specs) if isinstance(specs, (list, tuple)) else [specs]
@@ -251,10 +389,21 @@ class ResultStore:
         with self.conn:
             cur = self.conn.execute(
                 "INSERT INTO runs (started_at, spec_name, spec_json, executor, workers, "
-                "package_version, git_commit, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "package_version, git_commit, host, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (_now(), name, spec_json, executor, workers, __version__, git_commit(),
-                 platform.node()))
+                 platform.node(), "running"))
         return int(cur.lastrowid)
+
+    def set_run_workers(self, run_id: int, workers: int) -> None:
+        """Record the number of workers a run got (e.g. once a Dask scheduler answered)."""
+        with self.conn:
+            self.conn.execute("UPDATE runs SET workers = ? WHERE run_id = ?", (workers, run_id))
+
+    def end_run(self, run_id: int, status: str) -> None:
+        """Record how a run ended: 'done', 'interrupted' or 'failed: <why>'."""
+        with self.conn:
+            self.conn.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                              (status, _now(), run_id))
 
     def _row(self, point, result: dict, run_id: int) -> tuple:
         return (point.key, point.task_family, point.task_params, point.regime, point.activation,
@@ -297,7 +446,25 @@ class ResultStore:
         return out
 
     def runs(self) -> list[dict]:
-        cur = self.conn.execute("SELECT run_id, started_at, spec_name, spec_json, executor, workers, "
-                                "package_version, git_commit, host FROM runs ORDER BY run_id")
+        """The runs that filled the store, oldest first.
+
+        ``status``: 'done', 'failed: ...', 'interrupted', 'running' (a run
+        holds the directory's lock now) or 'killed' (a run that stopped
+        without recording how, e.g. SIGKILL or a power cut).
+        """
+        present = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
+        wanted = ["run_id", "started_at", "spec_name", "spec_json", "executor", "workers",
+                  "package_version", "git_commit", "host", "status", "finished_at"]
+        cur = self.conn.execute("SELECT " + ", ".join(c if c in present else f"NULL AS {c}"
+                                                      for c in wanted) + " FROM runs ORDER BY run_id")
         cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, row)) for row in cur]
+        out = [dict(zip(cols, row)) for row in cur]
+        live = None
+        for i, run in enumerate(out):
+            if run["status"] in (None, "running"):
+                if live is None:
+                    live = self.run_in_progress()
+                last = i == len(out) - 1
+                run["status"] = ("running" if live and last else
+                                 "killed" if run["status"] == "running" else "unknown")
+        return out

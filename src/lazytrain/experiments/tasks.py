@@ -27,7 +27,7 @@ SPECTRA = ("exponential", "uniform", "power-law", "low-rank")
 class TaskRecipe(BaseModel):
     """Base class of the ``[task]`` recipes (one subclass per ``type``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     #: ``type`` value that selects the recipe in a spec.
     type_name: ClassVar[str]
@@ -208,7 +208,13 @@ class MixtureTask(TaskRecipe):
     type: Literal["mixture"] = "mixture"
     d: PositiveInt = 450
     seed: NonNegativeInt = 0
-    frob2: PositiveFloat = 4.0
+    frob2: PositiveFloat | None = None  #: default: GaussianMixture.default_frob2(d), 4 at d >= 450
+
+    def identity(self) -> dict:
+        from ..tasks import GaussianMixture
+
+        frob2 = GaussianMixture.default_frob2(self.d) if self.frob2 is None else self.frob2
+        return {**self.model_dump(mode="json"), "frob2": frob2}  # (the same key either way)
 
     def unavailable(self) -> str | None:
         from .. import tasks

@@ -68,11 +68,24 @@ class GaussianMixture(Task):
                 f"by {op - 1.0:.3g}"
             )
 
+    @staticmethod
+    def default_frob2(d: int) -> float:
+        """The default ‖Δ‖²_F of :meth:`paper`: 4 for d >= 450, 4·d/450 below.
+
+        Valid at every d: ‖Δ‖_op ≈ max_j |z_j| · √(frob2/d) stays near 0.29 (d = 450's)
+        instead of growing like 2·max|z|/√d, and for d < 112 ‖Δ‖_op <= √frob2 < 1 always.
+        """
+        return 4.0 * min(1.0, d / 450)
+
     @classmethod
-    def paper(cls, d: int = 450, seed: int = 0, frob2: float = 4.0) -> "GaussianMixture":
+    def paper(cls, d: int = 450, seed: int = 0, frob2: float | None = None) -> "GaussianMixture":
         r"""A paper-like mixture: diagonal Δ = α diag(|z_j|), z_j ~ N(0, 1), ‖Δ‖²_F = frob2.
 
-        The paper's Δ is unknown (docs/theory.md §2.4); this is our choice:
+        ``frob2`` defaults to :meth:`default_frob2` (4 at the paper's d = 450), a
+        value valid at every d; a larger frob2 at small d can make ‖Δ‖_op >= 1,
+        which is refused with the largest frob2 that the draw allows.
+
+        The Δ of the paper's Figure 2 (arXiv:1906.08899) is unknown (docs/theory.md §2.4); this is our choice:
 
         * a positive spectrum spread over [0, ‖Δ‖_op], so that NN gains by
           fitting the largest eigendirections, Tr Δ ≠ 0 so that RF is not
@@ -89,9 +102,15 @@ class GaussianMixture(Task):
         rescaled so that ‖Δ‖²_F equals frob2 exactly.
         """
         d = check_positive_int("d", d)
-        frob2 = check_positive_float("frob2", frob2)
+        frob2 = cls.default_frob2(d) if frob2 is None else check_positive_float("frob2", frob2)
         gamma = np.abs(as_generator(seed).standard_normal(d))
         delta = gamma * np.sqrt(frob2 / np.sum(gamma**2))
+        op = float(np.max(delta))
+        if op >= 1.0:
+            raise ValueError(
+                f"frob2 = {frob2:g} at d = {d} (seed {seed}) gives ‖Δ‖op = {op:.3g}, but I ± Δ must "
+                f"be positive definite (‖Δ‖op < 1): use frob2 < {frob2 / op**2:.3g}, or the "
+                f"default frob2 = {cls.default_frob2(d):.3g} (GaussianMixture.default_frob2(d))")
         task = cls(np.diag(delta))
         task.spec = {"name": "paper", "d": d, "seed": seed, "frob2": frob2}
         return task

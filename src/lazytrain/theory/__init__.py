@@ -5,15 +5,16 @@ All risks are normalised by R0, the risk of the best constant predictor.
 
 from __future__ import annotations
 
-from .._validation import check_positive_int, check_regime
+from .._validation import check_options, check_positive_int, check_regime
 from ..activations import get_activation
-from ..tasks import GaussianMixture, QuadraticTarget
-from . import mixture, quadratic
+from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget
+from . import hermite, mixture, quadratic
 
 #: Task class -> ``f(task, regime, n_neurons, activation, **options)``: the task's asymptotic formulas.
 FORMULAS = {
     QuadraticTarget: quadratic.theory,
     GaussianMixture: mixture.theory,
+    HermiteTarget: hermite.theory,
 }
 
 
@@ -50,6 +51,7 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> f
     if formulas is None:
         raise ValueError(f"task: theory_risk has formulas for {sorted(c.__name__ for c in FORMULAS)}, got "
                          f"{type(task).__name__}; exact_risk gives RF/NT risks for any task")
+    check_options("theory_risk", formulas, options)
     return float(formulas(task, regime, n, act, **options))
 
 

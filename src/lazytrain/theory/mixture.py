@@ -1,4 +1,4 @@
-"""Theory for the Gaussian mixture, small-Δ regime (paper.md §3.2; docs/theory.md).
+"""Theory for the Gaussian mixture, small-Δ regime (docs/theory.md §2).
 
 The poster gives three formulas of the form R = 1/(1 + κ). In the regime
 ‖Δ‖_op → 0 with ‖Δ‖_F = Θ(1) and N/d → ρ we derive (docs/theory.md):

@@ -1,4 +1,4 @@
-"""Theory for the quadratic target f*(x) = b0 + xᵀBx (paper.md §2).
+"""Theory for the quadratic target f*(x) = b0 + xᵀBx (docs/theory.md §1).
 
 References: Ghorbani, Mei, Misiakiewicz, Montanari (NeurIPS 2019), Theorems
 1-3 as stated on the poster; the NT formula in its corrected form and the

@@ -16,7 +16,8 @@ import numbers
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_positive_float, check_positive_int, check_regime
+from .._validation import (check_choice, check_device, check_positive_float, check_positive_int,
+                           check_regime)
 from ..activations import get_activation
 from .flow import run_flow
 from .result import History, TrainResult
@@ -140,9 +141,7 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     batch_size = check_positive_int("batch_size", batch_size)
     n_test = check_positive_int("n_test", n_test)
     dtype_t = _DTYPES[check_choice("dtype", str(dtype).replace("torch.", ""), tuple(_DTYPES))]
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} requested but CUDA is not available here")
+    device = torch.device(check_device(str(device) if isinstance(device, torch.device) else device))
     sched = _check_schedule(schedule, regime)
     offset_mult = (DEFAULT_OFFSET_MULT if offset_mult is None
                    else check_positive_float("offset_mult", offset_mult))
@@ -210,7 +209,7 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
     dtype : {'float32', 'float64'}, default 'float32'
     method : {'sgd', 'flow'}, default 'sgd'
         'flow': gradient descent on the closed-form population risk (no
-        sampling; ``regime='nn'``, even quadratic activation), paper.md §5.5.
+        sampling; ``regime='nn'``, even quadratic activation).
     schedule : str or sequence of (fraction, factor), optional
         Step-down schedule; default the authors' (nn: 70 % at ε, 15 % at
         ε/10, 15 % at ε/15; rf/nt: 80/10/10 %). 'constant' disables it.

@@ -1,4 +1,4 @@
-"""Population gradient flow for quadratic-activation networks (paper.md §5.5).
+"""Population gradient flow for quadratic-activation networks (docs/reproduction.md).
 
 Gradient descent on the closed-form population risk of the NN model
 f(x) = c + (1/N) Σ_i a_i σ(⟨w_i, x⟩), σ(u) = p2 u² + p0, i.e. of the quadratic

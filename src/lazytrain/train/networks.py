@@ -2,7 +2,7 @@
 
 K networks of widths N_1..N_K are stored row-wise in one set of tensors so
 that a single matrix product serves all of them: the widths of a sweep are
-trained side by side on one sample stream (paper.md §4, "mean-field
+trained side by side on one sample stream (docs/reproduction.md, "mean-field
 parameterization" of the authors' scripts, with α = β = η = 1):
 
 * ``nn``: f(x) = c + (1/N) Σ_i a_i σ(⟨w_i, x⟩), W trained. With

@@ -85,6 +85,17 @@ class TrainResult:
     alpha: float | None = None
     quadratic_form: tuple | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        """One line: what was trained and how well (the arrays are in ``params``, ``history``)."""
+        st = self.settings
+        se = f" ± {self.risk_se:.2g}" if self.risk_se else ""
+        lr = st.get("lr")
+        lr = f"{lr:.3g}" if isinstance(lr, float) else repr(lr)
+        return (f"TrainResult(risk={self.risk:.6g}{se} [{self.risk_method}], "
+                f"regime={st.get('regime')!r}, n_neurons={st.get('n_neurons')}, "
+                f"activation={st.get('activation')!r}, steps={st.get('steps')}, lr={lr}, "
+                f"seed={st.get('seed')}, wall_time={self.wall_time:.3g} s)")
+
     @property
     def samples(self) -> int | None:
         """Fresh samples used (None for the population flow)."""

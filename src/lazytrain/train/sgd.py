@@ -1,4 +1,4 @@
-"""One-pass SGD for RF, NT and NN (paper.md §4): a fresh batch every step."""
+"""One-pass SGD for RF, NT and NN (docs/reproduction.md): a fresh batch every step."""
 
 from __future__ import annotations
 
@@ -89,19 +89,100 @@ def lazy_lr(lr: float, alpha: float) -> float:
     return lr * min(1.0, alpha)
 
 
-def _diverged(lr, regime, widths, step, value):
+@torch.no_grad()
+def stable_scale(task, regime, widths, act, lrs, *, seed, shared_a, second_layer, offset_mult,
+                 batch=2000, iters=30) -> float:
+    """The factor f such that the step sizes f·lrs are stable at the initial weights.
+
+    One SGD step on a fixed batch maps the parameters θ to θ − Δ(θ), Δ = lr·P·∇L
+    (P: the mean-field step multipliers). Gradient descent is stable when the
+    largest eigenvalue λ of the Jacobian of Δ (lr·P·H) is below 2; λ is found by
+    power iteration on finite differences of Δ (float64, a batch of ``batch``
+    fresh samples). f = 1/λ: half the stability limit, since the curvature grows
+    as the network learns (measured in the tests: training with f·lr converges
+    where lr diverged).
+    """
+    weights = [random_weights(task.d, n, seed=seed) for n in widths]
+    a0_full = initial_signs(seed, max(widths))
+    nets = Networks(regime, act, weights, [a0_full[:n] for n in widths], lrs, shared_a=shared_a,
+                    second_layer=second_layer, offset_mult=offset_mult, device="cpu",
+                    dtype=torch.float64)
+    gen = torch.Generator()
+    gen.manual_seed(stream_seed(seed, 3))
+    x, y = task.sample_torch(batch, gen, "cpu", torch.float64)
+    params = nets.parameters()
+    theta = {k: t.clone() for k, t in params.items()}
+
+    def delta(v, h):
+        for k, t in params.items():
+            t.copy_(theta[k] + h * v[k])
+        nets.step(x, y, 1.0)
+        out = {k: (theta[k] + h * v[k]) - t for k, t in params.items()}
+        for k, t in params.items():
+            t.copy_(theta[k])
+        return out
+
+    def norm(v):
+        return math.sqrt(sum(float((t * t).sum()) for t in v.values()))
+
+    base = delta({k: torch.zeros_like(t) for k, t in theta.items()}, 0.0)
+    g = torch.Generator()
+    g.manual_seed(stream_seed(seed, 4))
+    v = {k: torch.randn(t.shape, generator=g, dtype=torch.float64) for k, t in theta.items()}
+    lam = 0.0
+    for _ in range(iters):
+        n = norm(v)
+        if not n > 0:
+            break
+        v = {k: t / n for k, t in v.items()}
+        h = 1e-4 * max(1.0, norm(theta))
+        moved = delta(v, h)
+        v = {k: (moved[k] - base[k]) / h for k in v}
+        lam = norm(v)
+    if not math.isfinite(lam) or lam <= 0:
+        return 0.1
+    return 1.0 / lam
+
+
+def _diverged(lr, regime, widths, step, value, stable=None):
     lrs = ", ".join(f"{x:.3g}" for x in np.unique(lr))
+    if stable is not None:
+        hint = (f"e.g. lr = {float(np.min(lr)) * stable:.3g}: half the largest step for which "
+                "gradient descent is stable at the initial weights (curvature estimated on a "
+                "batch)")
+    else:
+        hint = f"e.g. lr = {float(np.min(lr)) / 4:.3g}"
     return ValueError(
         f"SGD diverged (regime {regime!r}, N = {widths}, step {step}: risk = {value:.3g}) "
-        f"with lr = {lrs}; use a smaller step size, e.g. lr = {float(np.min(lr)) / 4:.3g}"
+        f"with lr = {lrs}; use a smaller step size, {hint}"
     )
 
 
 def run_sgd(task, regime, widths, act, *, batch_size, device, **kwargs):
-    """Train one network per width on a shared sample stream; one TrainResult per width."""
+    """Train one network per width on a shared sample stream; one TrainResult per width.
+
+    On divergence the ValueError suggests a step size from the curvature at the
+    initial weights (:func:`stable_scale`), or lr/4 if even that estimate fails.
+    """
     matrices = {"rf": 1, "nn": 2, "nt": 3}[regime]
     with cpu_threads(device, 2 * matrices * batch_size * task.d * sum(widths)):
-        return _run_sgd(task, regime, widths, act, batch_size=batch_size, device=device, **kwargs)
+        try:
+            return _run_sgd(task, regime, widths, act, batch_size=batch_size, device=device,
+                            **kwargs)
+        except _Diverged as exc:
+            try:
+                stable = stable_scale(task, regime, widths, act, kwargs["lrs"], seed=kwargs["seed"],
+                                      shared_a=kwargs["shared_a"],
+                                      second_layer=kwargs["second_layer"],
+                                      offset_mult=kwargs["offset_mult"])
+                stable = min(stable, 0.5)  # always a smaller step than the one that diverged
+            except Exception:  # noqa: BLE001 - the hint is a courtesy; report the divergence
+                stable = None
+            raise _diverged(*exc.args, stable=stable) from None
+
+
+class _Diverged(Exception):
+    """Internal: carries (lrs, regime, widths, step, value) out of the loop."""
 
 
 def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device, dtype,
@@ -135,7 +216,7 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
         nets.loss_sum.zero_()
         bad = [x for x in risks if not math.isfinite(x) or x > BLOWUP]
         if bad:
-            raise _diverged(lrs, regime, widths, step, bad[0])
+            raise _Diverged(lrs, regime, widths, step, bad[0])
         recorded["steps"].append(step)
         recorded["risk"].append(risks)
         recorded["weight_change"].append(nets.weight_changes())
@@ -155,7 +236,7 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
             window = done - last_mark
             mean = float(nets.loss_sum.max()) / (window * batch_size * r0)
             if not math.isfinite(mean) or mean > BLOWUP:
-                raise _diverged(lrs, regime, widths, done, mean)
+                raise _Diverged(lrs, regime, widths, done, mean)
             bar.update(since_check)
             since_check = 0
         if done in marks:
@@ -164,14 +245,14 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
     bar.update(since_check)
     bar.close()
     if not nets.is_finite():
-        raise _diverged(lrs, regime, widths, steps, float("nan"))
+        raise _Diverged(lrs, regime, widths, steps, float("nan"))
     if exact:
         final = [(x, "exact", 0.0) for x in recorded["risk"][-1]]
     else:
         final = monte_carlo_risks(task, nets, n_test, stream_seed(seed, 2), device, dtype)
         bad = [m for m, _, _ in final if not math.isfinite(m) or m > BLOWUP]
         if bad:
-            raise _diverged(lrs, regime, widths, steps, bad[0])
+            raise _Diverged(lrs, regime, widths, steps, bad[0])
     wall = time.perf_counter() - start
 
     risk_hist = np.array(recorded["risk"], dtype=float)

@@ -1,0 +1,183 @@
+"""Size limits checked before anything runs: memory per point, and the length of a grid.
+
+A spec whose largest point cannot fit in the memory available is refused
+when it is validated, with the estimate and the limit, before the output
+directory is touched and before the task is built (building a d = 25000
+task alone takes 5 GB). The estimates are deliberately generous upper
+bounds of the arrays the solvers hold at once (float64 unless the training
+dtype says otherwise); they are not meant to be exact, only to turn a
+doomed point into a clear message instead of a swap storm or a killed worker.
+
+The limit is, in order: the ``max_memory`` argument (``--max-memory`` on the
+command line), the environment variable ``LAZYTRAIN_MAX_MEMORY``, or the
+memory available on this machine now (``MemAvailable``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import re
+
+#: A grid (n_neurons range table) may hold at most this many values; a larger one is refused
+#: before it is materialised.
+MAX_GRID = 10_000
+
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6,
+          "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12,
+          "tib": 2**40}
+
+_limit: contextvars.ContextVar = contextvars.ContextVar("lazytrain_max_memory", default=None)
+
+
+def parse_size(value) -> int:
+    """Bytes from an int or a string such as '8GB', '512MiB', '2.5G' (binary for K, M, G, T)."""
+    if isinstance(value, bool):
+        raise ValueError(f"max_memory must be a size such as '8GB' or a number of bytes, got {value!r}")
+    if isinstance(value, (int, float)):
+        size = float(value)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+        if not m or m.group(2).lower() not in _UNITS:
+            raise ValueError(f"max_memory must be a size such as '8GB', '512MiB' or a number of "
+                             f"bytes, got {value!r}")
+        size = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    if not size > 0 or size == float("inf"):
+        raise ValueError(f"max_memory must be a positive size, got {value!r}")
+    return int(size)
+
+
+def format_size(n: float) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def available_memory() -> int:
+    """The memory this machine can give now (Linux MemAvailable; else the physical memory)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
+        return 2**62
+
+
+def memory_limit() -> tuple[int, str]:
+    """The per-point memory limit in bytes, and where it comes from."""
+    explicit = _limit.get()
+    if explicit is not None:
+        return explicit, "--max-memory"
+    env = os.environ.get("LAZYTRAIN_MAX_MEMORY")
+    if env:
+        return parse_size(env), "LAZYTRAIN_MAX_MEMORY"
+    return available_memory(), "the memory available on this machine"
+
+
+@contextlib.contextmanager
+def max_memory(limit):
+    """Within this block, specs are validated against ``limit`` (bytes or '8GB'; None: default)."""
+    token = _limit.set(None if limit is None else parse_size(limit))
+    try:
+        yield
+    finally:
+        _limit.reset(token)
+
+
+# ---------------------------------------------------------------------- estimates (bytes)
+def task_memory(d: int) -> int:
+    """Building a task: its d×d matrix and a few work copies (eigendecomposition), float64."""
+    return 8 * 4 * d * d
+
+
+# Each estimate returns its terms by the spec field that drives them ('N': the kind's N grid),
+# so that a refusal can name the field to change.
+def _theory(d, n, regime, training):
+    return {"task.d": task_memory(d) + 8 * 4 * d * d}
+
+
+def _exact(d, n, regime, training):
+    # the N×N Gram matrices of the solvers (a few per mixture component), the N×d weights
+    # and their products, and d×d work matrices
+    return {"task.d": task_memory(d) + 8 * 4 * d * d, "N": 8 * (16 * n * n + 12 * n * d)}
+
+
+def _sgd(d, n, regime, training):
+    width = 8 if (training or {}).get("dtype") == "float64" else 4
+    batch = int((training or {}).get("batch_size") or 100)
+    steps = int((training or {}).get("steps") or 0)
+    activations = width * batch * 8 * n  # (batch, N) pre-activations, outputs and gradients
+    return {
+        "task.d": task_memory(d) + 8 * 3 * d * d,          # the task; the network as c + xᵀMx
+        # weights, copies, gradients; half the activations (they grow with N and the batch)
+        "N": 8 * 4 * n * d + width * 4 * n * d + activations / 2,
+        "training.batch_size": width * batch * 2 * d + activations / 2,  # a batch of (x, y)
+        "training.steps": 8 * 2 * steps,                    # the step-size schedule
+    }
+
+
+def _generic(d, n, regime, training):
+    out = dict(_exact(d, n, regime, training))
+    if training:
+        for k, v in _sgd(d, n, regime, training).items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+#: kind -> estimate(d, n, regime, training options) -> {field: bytes}. A kind not listed gets
+#: :func:`_generic` (a kind with its own large arrays should add its estimate here).
+ESTIMATES = {"theory": _theory, "exact": _exact, "sgd": _sgd}
+
+
+def _terms(kind, d, n, regime, training) -> dict:
+    return ESTIMATES.get(kind, _generic)(int(d), int(n), regime, training)
+
+
+def point_memory(kind: str, d: int, n: int, regime: str = "nn", training: dict | None = None) -> int:
+    """Estimated peak memory (bytes) of computing one point."""
+    return int(sum(_terms(kind, d, n, regime, training).values()))
+
+
+def check_task(d: int, field: str = "task.d") -> None:
+    """Refuse a task too large to build (checked before building it)."""
+    limit, source = memory_limit()
+    need = task_memory(d)
+    if need > limit:
+        raise ValueError(f"{field} = {d}: building the task needs about {format_size(need)} "
+                         f"(a {d}×{d} float64 matrix and work copies), more than the limit "
+                         f"{format_size(limit)} ({source}); use a smaller d or raise the limit "
+                         "with --max-memory")
+
+
+def check_points(d: int, kinds_grid, training: dict | None = None) -> None:
+    """Refuse a spec whose costliest point of any kind exceeds the memory limit.
+
+    ``kinds_grid``: (kind, largest N of that kind, regimes) triples. The estimates grow with
+    N, so the largest N of each kind is the one to check.
+    """
+    limit, source = memory_limit()
+    for kind, n, regimes in kinds_grid:
+        for regime in regimes:
+            options = training if kind == "sgd" else None
+            terms = _terms(kind, d, n, regime, options)
+            need = sum(terms.values())
+            if need > limit:
+                field = max(terms, key=terms.get)  # the field that drives the estimate
+                if field == "N":
+                    field = "training.n_neurons" if kind == "sgd" else "n_neurons"
+                raise ValueError(
+                    f"{field}: the {kind} point at N = {n} (d = {d}, regime {regime!r}) needs about "
+                    f"{format_size(need)} of memory, more than the limit {format_size(limit)} "
+                    f"({source}); use smaller N, d or batch_size, or raise the limit with "
+                    "--max-memory")
+
+
+def grid_length(start: int, stop: int, step: int) -> int:
+    return max(0, (stop - start) // step + 1)
