@@ -26,7 +26,7 @@ def spec_error(data) -> str:
 # ---------------------------------------------------------------------- validation
 @pytest.mark.parametrize("update, expected", [
     ({"regimes": ["rf", "xx"]}, ["regimes.1", "'rf', 'nt' or 'nn'", "'xx'"]),
-    ({"kinds": ["exact", "monte-carlo"]}, ["kinds.1", "'theory', 'exact' or 'sgd'"]),
+    ({"kinds": ["exact", "monte-carlo"]}, ["kinds.1", "'theory', 'exact', 'sgd' or 'fit'"]),
     ({"activations": ["sigmoid"]}, ["activations", "must be one of", "quadratic", "sigmoid"]),
     ({"seeds": [0, -1]}, ["seeds.1", "greater than or equal to 0", "-1"]),
     ({"n_neurons": [5, 0]}, ["n_neurons.1", "greater than 0"]),
@@ -48,7 +48,7 @@ def spec_error(data) -> str:
     ({"task": {"type": "paper", "d": -3}}, ["task.d", "greater than 0"]),
     ({"task": {"type": "paper", "dim": 3}}, ["task.dim", "unknown field", "['d', 'seed']"]),
     ({"task": {"type": "spectrum", "spectrum": "cauchy", "d": 5}},
-     ["task.spectrum", "'exponential', 'uniform', 'power-law' or 'low-rank'"]),
+     ["task.spectrum", "'exponential', 'uniform', 'power-law', 'low-rank' or 'traceless'"]),
     ({"task": {"type": "spectrum", "spectrum": "low-rank", "d": 5}}, ["rank is required"]),
     ({"task": {"type": "spectrum", "spectrum": "low-rank", "d": 5, "rank": 9}}, ["rank must be <= d"]),
     ({"name": "my run/1"}, ["name", "should match pattern"]),
@@ -81,7 +81,8 @@ def test_load_spec_from_toml_file_with_relative_npy_path(tmp_path):
 
 
 def test_load_spec_reports_files_toml_and_presets():
-    with pytest.raises(SpecError, match=r"presets \['fig1', 'fig2', 'fig3', 'fig4', 'fig5'\], got 'fig9'"):
+    with pytest.raises(SpecError, match=r"presets \['fig1', 'fig2', 'fig3', 'fig4', 'fig5', 'fig6', 'fig6-samples', "
+                                        r"'fig6-theory'\], got 'fig9'"):
         load_spec("fig9")
     with pytest.raises(SpecError, match="does not exist"):
         load_spec("nowhere.toml")
@@ -122,6 +123,7 @@ def test_spectrum_recipes_give_the_stated_spectra():
         ("power-law", lambda lam: np.allclose(np.sort(lam)[::-1], np.arange(1, d + 1) ** -2.0)),
         ("low-rank", lambda lam: np.count_nonzero(lam) == 7),
         ("exponential", lambda lam: lam.min() > 0),
+        ("traceless", lambda lam: abs(lam.sum()) < 1e-9 and lam.min() < 0 < lam.max()),
     ]:
         recipe = SpectrumTarget(spectrum=name, d=d, seed=3, exponent=2.0, rank=7)
         task = recipe.build()

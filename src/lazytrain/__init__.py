@@ -23,6 +23,8 @@ _EXPORTS = {
     "bayes_risk": "bayes",
     "exact_risk": "exact",
     "degree_risks": "exact.degrees",
+    "fit": "fitting",
+    "FitResult": "fitting",
     "ExperimentSpec": "experiments",
     "ResultStore": "experiments",
     "load_spec": "experiments",

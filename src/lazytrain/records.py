@@ -10,8 +10,8 @@ from pathlib import Path
 #: Column order of every tidy table the toolkit writes.
 COLUMNS = ("task", "regime", "activation", "d", "n_neurons", "rho", "kind", "seed", "risk")
 
-#: The three ways to get a risk, in the order they are shown.
-KINDS = ("theory", "exact", "sgd")
+#: The ways to get a risk, in the order they are shown ('fit': fitted on n samples).
+KINDS = ("theory", "exact", "sgd", "fit")
 
 
 def make_row(task: str, regime: str, activation: str, d: int, n_neurons: int, kind: str,

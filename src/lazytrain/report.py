@@ -30,7 +30,7 @@ from pathlib import Path
 from ._version import __version__
 from .experiments.results import settings_of, tidy_rows
 from .experiments.store import ResultStore
-from .records import KINDS, atomic_write_text
+from .records import atomic_write_text
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -132,6 +132,30 @@ def _curves_png(records, title: str) -> str | None:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+#: The kinds compared side by side per (regime, N); 'fit' points have their own table.
+COMPARED = ("theory", "exact", "sgd")
+
+
+def _fit_table(rows) -> str:
+    """Fitted predictors: mean ± sd over seeds per (regime, n, ridge setting, N)."""
+    import statistics
+
+    groups: dict = {}
+    for r in rows:
+        key = (r["regime"], int(r["n_samples"]), str(r["ridge_setting"]), int(r["n_neurons"]))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for (regime, n, ridge, N), rs in sorted(groups.items()):
+        risks = [float(r["risk"]) for r in rs]
+        trains = [float(r["train_risk"]) for r in rs]
+        sd = f" ± {_fmt(statistics.stdev(risks))}" if len(risks) > 1 else ""
+        out.append([regime.upper().replace("_KERNEL", " kernel"), str(n), _esc(ridge),
+                    "∞" if N == 0 else str(N), _fmt(statistics.fmean(risks)) + sd,
+                    _fmt(statistics.fmean(trains)), str(len(rs))])
+    return _table(["regime", "n samples", "ridge", "N", "risk (population)", "train risk", "seeds"],
+                  out, left=(0,))
+
+
 def _is_lazy(row) -> bool:
     """An SGD point trained under the lazy scaling (``training.alpha``; Figure 5)."""
     return row.get("alpha") not in (None, "")
@@ -185,7 +209,7 @@ def _comparison(rows, varying) -> str:
     out = []
     present = {r["regime"] for r in rows}
     for regime in [g for g in REGIME_STYLE if g in present] + sorted(present - set(REGIME_STYLE)):
-        stats = {k: {s[0]: s for s in seed_stats(rows, regime, k)} for k in KINDS}
+        stats = {k: {s[0]: s for s in seed_stats(rows, regime, k)} for k in COMPARED}
         per_n = {}
         for r in rows:
             if r["regime"] == regime and r["kind"] != "theory":
@@ -193,7 +217,7 @@ def _comparison(rows, varying) -> str:
                 if extra:
                     per_n.setdefault(r["n_neurons"], set()).add(extra)
         for n in sorted(set().union(*[set(v) for v in stats.values()])):
-            th, ex, sg = (stats[k].get(n) for k in KINDS)
+            th, ex, sg = (stats[k].get(n) for k in COMPARED)
             gap_te = _fmt(ex[1] - th[1], 4) if th and ex else "–"
             gap_se = _fmt(sg[1] - ex[1], 4) if sg and ex else "–"
             row = [_esc(str(regime).upper()), _esc(n), _stat_cell(stats["theory"], n),
@@ -273,17 +297,20 @@ def render_report(records, runs, source: str) -> str:
     """The HTML text of the report for store ``records`` and ``runs``."""
     rows = tidy_rows(records)
     by_key = {r["key"]: r for r in records}
-    # lazily scaled points (training.alpha, Figure 5) get their own section: risk against α
+    # points fitted on n samples get their own tables (below), and lazily scaled points
+    # (training.alpha, Figure 5) their own section (risk against α); the panels compare the others
+    fitted = [r for r in rows if r["kind"] == "fit"]
     lazy: dict = {}
     for r in rows:
         if _is_lazy(r):
             lazy.setdefault((r["task"], r["task_params"], r["activation"], r["d"]), []).append(r)
     lazy_keys = {r["key"] for group in lazy.values() for r in group}
-    label, varying = _series([rec for rec in records if rec["key"] not in lazy_keys])
+    records = [rec for rec in records if rec["kind"] != "fit" and rec["key"] not in lazy_keys]
+    label, varying = _series(records)
     position = {r["key"]: i for i, r in enumerate(rows)}
     panels: dict = {}
     for r in rows:
-        if r["key"] in lazy_keys:
+        if r["kind"] == "fit" or r["key"] in lazy_keys:
             continue
         panel = panels.setdefault((r["task"], r["task_params"], r["activation"], r["d"]), {})
         panel.setdefault(label[r["key"]], []).append(r)
@@ -313,6 +340,13 @@ def render_report(records, runs, source: str) -> str:
         parts.append(_lazy_section(lazy.pop((task, params, activation, d), []) + shared))
     for (task, params, activation, d), group in lazy.items():  # panels with lazy points only
         parts.append(f"<h2>{_esc(f'{task}: {params}, σ = {activation}')}</h2>{_lazy_section(group)}")
+    fit_groups: dict = {}
+    for r in fitted:
+        fit_groups.setdefault((r["task"], r["task_params"], r["activation"]), []).append(r)
+    for (task, params, activation), mine in fit_groups.items():
+        parts.append(f"<h2>{_esc(task)}: {_esc(params)}, σ = {_esc(activation)}: fitted on n samples</h2>"
+                     "<p class='note'>Population risk of RF / NT / kernel ridge predictors fitted on n "
+                     "samples (ridge 'tuned': the best of its grid for each draw).</p>" + _fit_table(mine))
     parts.append("<h2>Runs</h2>" + _table(
         ["run", "started (UTC)", "spec", "executor", "workers", "status", "ended (UTC)", "version",
          "git commit", "host"],

@@ -57,8 +57,18 @@ def learning_curves(records, widths) -> list[dict]:
 
 
 def figure_spec(name: str, quick: bool, seed: int):
-    """The preset of a figure with the weights' (and training's) seed set."""
-    return preset(name, quick=quick).with_updates(seeds=[seed])
+    """The preset of a figure with its seeds shifted by ``seed`` (a one-seed preset: [seed])."""
+    spec = preset(name, quick=quick)
+    return spec.with_updates(seeds=[seed + s for s in spec.seeds])
+
+
+#: The presets each figure runs (a figure of several panels may need several specs).
+FIGURE_PRESETS = {"fig6": ("fig6", "fig6-samples", "fig6-theory")}
+
+
+def figure_specs(name: str, quick: bool, seed: int) -> list:
+    """All the specs a figure runs (see :data:`FIGURE_PRESETS`)."""
+    return [figure_spec(p, quick, seed) for p in FIGURE_PRESETS.get(name, (name,))]
 
 
 def theory_curves(task, n_max: int, activation: str = "quadratic") -> dict:
@@ -168,6 +178,122 @@ def fig3(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
                              legend={"loc": "center right", "anchor": (1.0, 0.46)})  # between RF and NT
         ax.set_title(f"Quadratic target, ReLU, d = {d}")
         paths += save_figure(fig, out, "fig3")
+    return paths
+
+
+def _fit_stats(rows, regime, ridge, x_of):
+    """(x, mean, standard error, count) over seeds of the fit rows of a regime and ridge setting."""
+    groups: dict = {}
+    for r in rows:
+        if r["kind"] == "fit" and r["regime"] == regime and str(r["ridge_setting"]) == str(ridge):
+            groups.setdefault(x_of(r), []).append(float(r["risk"]))
+    out = []
+    for x, v in sorted(groups.items()):
+        v = np.asarray(v)
+        se = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
+        out.append((x, float(v.mean()), se, v.size))
+    return out
+
+
+def _draw_fits(ax, rows, regime, x_of, label, ridges=(1e-8, "tuned")):
+    from .figures import REGIME_STYLE
+
+    style = REGIME_STYLE[regime]
+    for ridge in ridges:
+        stats = _fit_stats(rows, regime, ridge, x_of)
+        if not stats:
+            continue
+        x, m, se, _ = (np.array(c) for c in zip(*stats))
+        tuned = ridge == "tuned"
+        name = "tuned λ" if tuned else f"λ = {ridge:g}"
+        ax.errorbar(x, m, yerr=se, color=style["color"], marker=style["marker"], markersize=3.2,
+                    linewidth=1.1 if tuned else 0.9, linestyle="-" if tuned else ":", capsize=1.5,
+                    markerfacecolor=style["color"] if tuned else "white", label=f"{label}, {name}")
+
+
+def fig6(out, quick: bool = False, seed: int = 0, progress: bool = True, **execution) -> list[Path]:
+    """Figure 6 (not in the paper): finite samples, double descent, ReLU.
+
+    Left, the paper's quadratic target, risk against parameters/n at fixed n:
+    RF (P = N) and NT (P = N·d) fitted on n samples with λ = 1e-8 (dotted,
+    open markers) and an oracle-tuned λ (solid), mean ± standard error over
+    seeds; the interpolation peak at P = n; dashed horizontal lines: the
+    kernel limits N → ∞ (tuned λ); thin lines: ``exact_risk`` (infinite
+    data, seed-0 weights), the floor. Middle, the same against n at fixed N.
+    Right, a traceless target (τ = 0), where the Mei-Montanari formula
+    (lines) applies: RF against N/n.
+    """
+    from .exact import exact_risk
+    from .figures import REGIME_STYLE
+    from .weights import random_weights
+
+    specs = figure_specs("fig6", quick, seed)
+    rows = [run_rows(s, out, progress=progress, **execution) for s in specs]
+    out = Path(out)
+    paths = [write_csv([r for part in rows for r in part], out / "fig6.csv")]
+    spec_n, spec_s, spec_t = specs
+    task, task_t = spec_n.task.build(), spec_t.task.build()
+    d, n = task.d, spec_n.fit.n_samples[0]
+    params = {"rf": lambda r: int(r["n_neurons"]) / n, "nt": lambda r: int(r["n_neurons"]) * d / n}
+    with paper_style():
+        fig, (ax, ax_n, ax_t) = new_figure(ncols=3, height=3.0)
+        # (a) against parameters / n
+        for regime in ("rf", "nt"):
+            _draw_fits(ax, rows[0], regime, params[regime], REGIME_STYLE[regime]["label"])
+            ns = spec_n.fit_neurons(regime)
+            floor = [exact_risk(task, regime, random_weights(d, N, seed=seed), "relu") for N in ns]
+            scale = 1 if regime == "rf" else d
+            ax.plot(np.array(ns) * scale / n, floor, color=REGIME_STYLE[regime]["color"],
+                    linewidth=0.7, alpha=0.8)
+            kern = _fit_stats(rows[0], f"{regime}_kernel", "tuned", lambda r: 0)
+            if kern:
+                ax.axhline(kern[0][1], color=REGIME_STYLE[regime]["color"], linestyle="--",
+                           linewidth=0.9, label=f"{REGIME_STYLE[regime]['label']} kernel (N = ∞), tuned λ")
+        ax.axvline(1.0, color="0.5", linewidth=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("parameters / n   (RF: N/n, NT: N·d/n)")
+        ax.set_ylabel("population risk R / R0")
+        ax.set_title(f"Paper target, ReLU, d = {d}, n = {n}\n(thin lines: exact_risk, n = ∞)")
+        # (b) against n at fixed N
+        for regime in ("rf", "nt"):
+            N = spec_s.fit_neurons(regime)[0]
+            _draw_fits(ax_n, rows[1], regime, lambda r: int(r["n_samples"]),
+                       f"{REGIME_STYLE[regime]['label']} N = {N}")
+            ax_n.axhline(exact_risk(task, regime, random_weights(d, N, seed=seed), "relu"),
+                         color=REGIME_STYLE[regime]["color"], linewidth=0.7, alpha=0.8)
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+        n_peak = spec_s.fit_neurons("rf")[0]
+        ax_n.axvline(n_peak, color="0.5", linewidth=0.6)
+        ax_n.set_xscale("log")
+        ns = spec_s.fit.n_samples
+        ax_n.set_xticks([ns[0], n_peak, ns[-1]])
+        ax_n.xaxis.set_major_formatter(ScalarFormatter())
+        ax_n.xaxis.set_minor_formatter(NullFormatter())
+        ax_n.set_yscale("log")
+        ax_n.set_xlabel("samples n")
+        ax_n.set_title(f"Against n at fixed N (peak at n = {n_peak})\n"
+                       f"RF N = {spec_s.fit_neurons('rf')[0]}, NT N = {spec_s.fit_neurons('nt')[0]}")
+        ax_n.legend(frameon=False, fontsize=6)
+        # (c) traceless target: theory
+        dt, nt_ = task_t.d, spec_t.fit.n_samples[0]
+        ridges = spec_t.fit.ridges
+        _draw_fits(ax_t, rows[2], "rf", lambda r: int(r["n_neurons"]) / nt_, "RF fit", ridges=ridges)
+        grid = np.unique(np.round(np.geomspace(0.1 * nt_, max(spec_t.neurons()), 240)).astype(int))
+        for ridge, ls in zip(ridges, ("-", "--")):
+            th = [theory_risk(task_t, "rf", int(N), "relu", n_samples=nt_, ridge=ridge) for N in grid]
+            ax_t.plot(grid / nt_, th, color="k", linewidth=0.9, linestyle=ls,
+                      label=f"Mei-Montanari, λ = {ridge:g}")
+        ax_t.axvline(1.0, color="0.5", linewidth=0.6)
+        ax_t.set_xscale("log")
+        ax_t.set_yscale("log")
+        ax_t.set_xlabel("N / n")
+        ax_t.set_title(f"Traceless target (τ = 0), ReLU, d = {dt}, n = {nt_}\n(the theory applies)")
+        ax_t.legend(frameon=False, fontsize=6)
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False, fontsize=6.5)
+        paths += save_figure(fig, out, "fig6")
     return paths
 
 
@@ -378,4 +504,4 @@ def fig5(out, quick: bool = False, seed: int = 0, progress: bool = True, task: s
     return paths
 
 
-FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5}
+FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6}

@@ -109,6 +109,28 @@ def _sgd(task, point):
     return result.risk, _sgd_extra(task, result)
 
 
+def _fit(task, point):
+    """A predictor fitted on n samples (``point.training``: n_samples, ridge, ...), its population risk.
+
+    ``ridge = "tuned"``: the ridge of ``ridge_grid`` with the least population risk for this draw
+    (an oracle: the population risk serves as the validation set), all fitted on one sample.
+    """
+    from ..fitting import fit_ridges
+    from ..weights import random_weights
+
+    opts = point.training_options
+    tuned = opts["ridge"] == "tuned"
+    ridges = opts["ridge_grid"] if tuned else [opts["ridge"]]
+    kernel = point.regime.endswith("_kernel")
+    W = None if kernel else random_weights(task.d, point.n_neurons, seed=point.seed)
+    results = fit_ridges(task, point.regime, W, opts["n_samples"], ridges, point.activation,
+                         seed=point.seed, second_layer=opts.get("second_layer", False))
+    best = min(results, key=lambda r: r.risk)
+    return best.risk, {"n_samples": opts["n_samples"], "ridge": best.settings["ridge"],
+                       "ridge_setting": str(opts["ridge"]), "train_risk": best.train_risk,
+                       "risk_se": best.info["risk_se"], "method": best.info["method"]}
+
+
 @dataclass(frozen=True)
 class Kind:
     """How to compute the points of one kind.
@@ -145,4 +167,5 @@ KINDS: dict[str, Kind] = {
     "theory": Kind("theory", _theory, cheap=True, seeded=False),
     "exact": Kind("exact", _exact),
     "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable, compute_many=_sgd_many),
+    "fit": Kind("fit", _fit),
 }

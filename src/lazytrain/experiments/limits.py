@@ -131,9 +131,21 @@ def _generic(d, n, regime, training):
     return out
 
 
+def _fit(d, n, regime, training):
+    # what lazytrain.fit plans to hold for its largest sample (``training``: the [fit] table's
+    # largest n_samples), plus the exact-risk moments of the fitted class
+    from ..fitting import plan
+
+    samples = int((training or {}).get("n_samples") or 1)
+    terms = {"fit.n_samples": plan(regime, samples, n, d)[1]}
+    if not regime.endswith("_kernel"):
+        terms["N"] = _exact(d, n, regime, None)["N"]
+    return terms
+
+
 #: kind -> estimate(d, n, regime, training options) -> {field: bytes}. A kind not listed gets
 #: :func:`_generic` (a kind with its own large arrays should add its estimate here).
-ESTIMATES = {"theory": _theory, "exact": _exact, "sgd": _sgd}
+ESTIMATES = {"theory": _theory, "exact": _exact, "sgd": _sgd, "fit": _fit}
 
 
 def _terms(kind, d, n, regime, training) -> dict:
@@ -165,7 +177,7 @@ def check_points(d: int, kinds_grid, training: dict | None = None) -> None:
     limit, source = memory_limit()
     for kind, n, regimes in kinds_grid:
         for regime in regimes:
-            options = training if kind == "sgd" else None
+            options = training if kind in ("sgd", "fit") else None
             terms = _terms(kind, d, n, regime, options)
             need = sum(terms.values())
             if need > limit:

@@ -130,6 +130,10 @@ def expand(spec) -> list[Point]:
         if kind.compute_many is not None:
             for group in cotrain_groups(grid, spec.training.groups):
                 group_of.update({n: group if len(group) > 1 else None for n in group})
+        if kind_name == "fit":
+            points += [p for p in _fit_points(spec, task_json, identity, family, params, d)
+                       if p.key not in seen and not seen.add(p.key)]
+            continue
         for activation in spec.activations:
             for regime in spec.regimes_for(kind_name):
                 for n in grid:
@@ -142,6 +146,20 @@ def expand(spec) -> list[Point]:
                             seen.add(p.key)
                             points.append(p)
     return points
+
+
+def _fit_points(spec, task_json, identity, family, params, d):
+    """The fit points: one per (activation, regime, N, n_samples, ridge, seed); the fit settings
+    (n_samples, ridge, ...) are the point's ``training`` JSON, hence part of its identity."""
+    for activation in spec.activations:
+        for regime in spec.regimes_for("fit"):
+            for n in spec.fit_neurons(regime):
+                for n_samples in spec.fit.n_samples:
+                    for ridge in spec.fit.ridges:
+                        settings = canonical_json(spec.fit.options(n_samples, ridge))
+                        for seed in spec.seeds:
+                            yield Point(task_json, identity, family, params, d, regime, activation,
+                                        int(n), "fit", seed, settings).with_key()
 
 
 _pinned: dict = {}

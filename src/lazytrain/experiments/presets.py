@@ -139,6 +139,74 @@ def staircase_specs(quick: bool = False) -> list[ExperimentSpec]:
     }) for d in staircase_dimensions(quick)]
 
 
+def _fig6(quick: bool) -> dict:
+    # risk against N at fixed n: RF and NT fitted on n samples (ReLU, paper target), a tiny and an
+    # oracle-tuned ridge, and the kernel limits. Each regime has its own N grid, dense around its
+    # interpolation threshold (RF: N = n; NT: N·d = n).
+    d, n = (20, 160) if quick else (40, 400)
+    if quick:
+        rf = [10, 20, 40, 80, 120, 140, 160, 180, 200, 240, 320, 640]
+        nt = [1, 2, 4, 6, 7, 8, 9, 10, 12, 16, 32, 64]
+    else:
+        rf = [20, 50, 100, 200, 300, 350, 400, 450, 500, 600, 800, 1200, 1600]
+        nt = [1, 2, 4, 6, 8, 9, 10, 11, 12, 16, 32, 64, 128]
+    return {
+        "name": "fig6-quick" if quick else "fig6",
+        "description": f"Quadratic target, ReLU: RF, NT and kernel ridge fitted on n = {n} samples, "
+                       "risk against N (interpolation peaks at N = n for RF, N·d = n for NT)",
+        "task": {"type": "paper", "seed": 100, "d": d},
+        "regimes": ["rf", "nt"],
+        "activations": ["relu"],
+        "n_neurons": sorted(set(rf) | set(nt)),
+        "seeds": [0, 1] if quick else [0, 1, 2, 3, 4],
+        "kinds": ["fit"],
+        "fit": {"n_samples": [n], "ridges": [1e-8, "tuned"], "n_neurons": {"rf": rf, "nt": nt},
+                "regimes": ["rf", "nt", "rf_kernel", "nt_kernel"],
+                "ridge_grid": [1e-5, 1e-3, 1e-2, 1e-1] if quick else [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1,
+                                                                      1.0]},
+    }
+
+
+def _fig6_samples(quick: bool) -> dict:
+    # risk against n at fixed N: both thresholds at the same n (RF: n = N; NT: n = N·d)
+    d = 20 if quick else 40
+    n_rf, n_nt = (60, 3) if quick else (200, 5)
+    ns = ([15, 30, 45, 55, 60, 65, 75, 90, 120, 240, 480] if quick else
+          [50, 100, 150, 180, 200, 220, 250, 300, 400, 800, 1600, 3200])
+    return {
+        "name": "fig6-samples-quick" if quick else "fig6-samples",
+        "description": "Quadratic target, ReLU: RF and NT against the number of samples n at fixed N",
+        "task": {"type": "paper", "seed": 100, "d": d},
+        "regimes": ["rf", "nt"],
+        "activations": ["relu"],
+        "n_neurons": [n_nt, n_rf],
+        "seeds": [0, 1] if quick else [0, 1, 2, 3, 4],
+        "kinds": ["fit"],
+        "fit": {"n_samples": ns, "ridges": [1e-8, "tuned"], "n_neurons": {"rf": [n_rf], "nt": [n_nt]},
+                "ridge_grid": [1e-5, 1e-3, 1e-2, 1e-1] if quick else [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1,
+                                                                      1.0]},
+    }
+
+
+def _fig6_theory(quick: bool) -> dict:
+    # the Mei-Montanari formula applies to a traceless target (no radial part): RF against N/d
+    d = 40 if quick else 100
+    n = 2 * d
+    psi = [0.2, 0.5, 1.0, 1.5, 1.8, 2.0, 2.2, 2.5, 3.0, 4.0, 6.0, 12.0]
+    return {
+        "name": "fig6-theory-quick" if quick else "fig6-theory",
+        "description": f"Traceless quadratic target, ReLU: ridge RF on n = {n} samples against the "
+                       "Mei-Montanari asymptotics",
+        "task": {"type": "spectrum", "spectrum": "traceless", "seed": 0, "d": d},
+        "regimes": ["rf"],
+        "activations": ["relu"],
+        "n_neurons": [round(p * d) for p in psi],
+        "seeds": [0, 1, 2] if quick else [0, 1, 2, 3, 4],
+        "kinds": ["fit"],
+        "fit": {"n_samples": [n], "ridges": [1e-8, 1e-3]},
+    }
+
+
 #: The α grid of Figure 5 (lazy scaling, ``training.alpha``), rich to lazy.
 FIG5_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
 
@@ -167,7 +235,8 @@ def _fig5(quick: bool) -> dict:
     }
 
 
-PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5}
+PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6,
+           "fig6-samples": _fig6_samples, "fig6-theory": _fig6_theory}
 
 
 def preset(name: str, quick: bool = False) -> ExperimentSpec:

@@ -36,7 +36,8 @@ from .kinds import KINDS
 from .tasks import TASK_TYPES, NpyTarget, TaskRecipe
 
 Regime = Literal["rf", "nt", "nn"]
-KindName = Literal["theory", "exact", "sgd"]
+KindName = Literal["theory", "exact", "sgd", "fit"]
+FitRegime = Literal["rf", "nt", "rf_kernel", "nt_kernel"]
 
 #: The ``[task]`` table: one recipe per ``type`` (see :data:`.tasks.TASK_TYPES`).
 TaskField = Annotated[Union[tuple(TASK_TYPES.values())], Field(discriminator="type")]
@@ -197,6 +198,42 @@ class TrainingSettings(BaseModel):
         return lr * (self.lr_reference_n / n_neurons) ** self.lr_exponent
 
 
+class FitSettings(BaseModel):
+    """Settings of the ``fit`` points (``kinds`` containing ``'fit'``): predictors fitted on n samples.
+
+    One point per (regime, N, n_samples, ridge, seed); the seed draws both W
+    and the training sample. ``ridges`` holds numbers λ ≥ 0 (the penalty
+    λN‖β‖² of :func:`lazytrain.fit`) or ``"tuned"``: the λ of ``ridge_grid``
+    with the least population risk for that draw (an oracle). ``regimes``
+    may include the kernel limits ``rf_kernel`` / ``nt_kernel`` (one point
+    per n, ridge and seed, stored with N = 0). ``n_neurons`` may be a table
+    ``{rf = [...], nt = [...]}`` giving a regime its own N grid (default:
+    the spec's grid).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_samples: list[PositiveInt] = Field(min_length=1)
+    ridges: list[Union[Literal["tuned"], Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = Field(
+        [0.0], min_length=1)
+    ridge_grid: list[PositiveFloat] = Field([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], min_length=1)
+    regimes: list[FitRegime] | None = Field(None, min_length=1)
+    n_neurons: dict[Literal["rf", "nt"], list[PositiveInt]] | None = None
+    second_layer: bool = False
+
+    @field_validator("n_samples", "ridges", "regimes")
+    @classmethod
+    def _unique(cls, v, info):
+        return _no_duplicates(info.field_name, v)
+
+    def options(self, n_samples: int, ridge) -> dict:
+        """The settings that determine a fit point's value (part of its identity)."""
+        out = {"n_samples": int(n_samples), "ridge": ridge, "second_layer": self.second_layer}
+        if ridge == "tuned":
+            out["ridge_grid"] = list(self.ridge_grid)
+        return out
+
+
 class ExperimentSpec(BaseModel):
     """A validated experiment: one task, and the grid of points to compute on it.
 
@@ -217,6 +254,7 @@ class ExperimentSpec(BaseModel):
     seeds: list[NonNegativeInt] = Field([0], min_length=1)
     kinds: list[KindName] = Field(["theory", "exact"], min_length=1)
     training: TrainingSettings = TrainingSettings()
+    fit: FitSettings | None = None
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
     _normalise = field_validator("regimes", "activations", "kinds", mode="before")(lambda v: _names(v))
@@ -240,6 +278,8 @@ class ExperimentSpec(BaseModel):
         if why:
             raise ValueError(f"task.type {self.task.type!r} is not available: {why}")
         self.neurons()  # every rho must give N >= 1
+        if ("fit" in self.kinds) != (self.fit is not None):
+            raise ValueError("kinds has 'fit' exactly when a [fit] table (n_samples, ridges) is given")
         if not isinstance(self.task, NpyTarget):  # (checked with its file in validate_spec)
             self.check_memory()  # before importing torch (kinds) or building the task: fast
         for kind in self.kinds:
@@ -261,7 +301,11 @@ class ExperimentSpec(BaseModel):
         limits.check_task(self.d)
         options = self.training.train_options()
         limits.check_points(self.d, [(k, max(self.neurons(k)), self.regimes_for(k))
-                                     for k in self.kinds], options)
+                                     for k in self.kinds if k != "fit"], options)
+        if self.fit is not None:
+            samples = {"n_samples": max(self.fit.n_samples)}
+            for regime in self.regimes_for("fit"):
+                limits.check_points(self.d, [("fit", max(self.fit_neurons(regime)), [regime])], samples)
 
     # ----------------------------------------------------------------- grids
     @property
@@ -290,7 +334,18 @@ class ExperimentSpec(BaseModel):
     def regimes_for(self, kind: str) -> list[str]:
         if kind == "sgd" and self.training.regimes is not None:
             return list(self.training.regimes)
+        if kind == "fit":
+            if self.fit.regimes is not None:
+                return list(self.fit.regimes)
+            return [r for r in self.regimes if r in ("rf", "nt")]
         return list(self.regimes)
+
+    def fit_neurons(self, regime: str) -> list[int]:
+        """The N grid of the fit points of a regime ([0]: the kernel limits, N = ∞)."""
+        if regime.endswith("_kernel"):
+            return [0]
+        grids = self.fit.n_neurons or {}
+        return list(grids[regime]) if regime in grids else self.neurons("fit")
 
     def with_updates(self, **updates) -> "ExperimentSpec":
         """A re-validated copy with some fields replaced."""
@@ -311,6 +366,9 @@ def _model_at(loc) -> type[BaseModel] | None:
             continue
         if model is ExperimentSpec and part == "training":
             model = TrainingSettings
+            continue
+        if model is ExperimentSpec and part == "fit":
+            model = FitSettings
             continue
         return None
     return model

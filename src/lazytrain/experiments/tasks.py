@@ -136,14 +136,16 @@ class SpectrumTarget(TaskRecipe):
     * ``exponential``: λ_j ~ Exp(1) (the paper's law, another generator);
     * ``uniform``: λ_j ~ U(0, 2) (mean 1, flatter: larger τ);
     * ``power-law``: λ_j = j^(-exponent), j = 1..d;
-    * ``low-rank``: ``rank`` eigenvalues ~ Exp(1), the others 0.
+    * ``low-rank``: ``rank`` eigenvalues ~ Exp(1), the others 0;
+    * ``traceless``: λ_j = γ_j - mean(γ), γ_j ~ Exp(1), so Tr B = 0 (τ = 0: no
+      radial part, the setting of the Mei-Montanari ridge-RF formula).
 
     ``rotate = true`` takes Q Haar-random (same seed), else Q = I (diagonal B).
     """
 
     type_name: ClassVar[str] = "spectrum"
     type: Literal["spectrum"] = "spectrum"
-    spectrum: Literal["exponential", "uniform", "power-law", "low-rank"]
+    spectrum: Literal["exponential", "uniform", "power-law", "low-rank", "traceless"]
     d: PositiveInt
     seed: NonNegativeInt = 0
     exponent: PositiveFloat = 1.0
@@ -180,6 +182,9 @@ class SpectrumTarget(TaskRecipe):
         rng = np.random.default_rng(self.seed)
         if self.spectrum == "exponential":
             return rng.exponential(1.0, self.d)
+        if self.spectrum == "traceless":
+            gamma = rng.exponential(1.0, self.d)
+            return gamma - gamma.mean()
         if self.spectrum == "uniform":
             return rng.uniform(0.0, 2.0, self.d)
         if self.spectrum == "power-law":

@@ -16,6 +16,8 @@ What a task provides
     Draws of (x, y). Both come from ONE definition, :meth:`Task._draw`,
     written once against the small array namespace :class:`ArrayOps`
     (numpy or torch), so the two samplers cannot drift apart.
+``y_mean`` (default 0)
+    E y, for the risk of a predictor with a fitted offset (``lazytrain.fit``).
 ``components``
     The input law as a mixture of centred Gaussians, a tuple of
     :class:`Component` (one ``Component(1.0)`` = N(0, I) for regression
@@ -158,6 +160,12 @@ class Task(ABC):
     @abstractmethod
     def r0(self) -> float:
         """Risk of the best constant predictor, R0 = Var y."""
+
+    @property
+    def y_mean(self) -> float:
+        """E y; default 0 (a centred target). Override when E y ≠ 0: the population risk of a
+        predictor with its own offset (``lazytrain.fit``) needs it."""
+        return 0.0
 
     @property
     def components(self) -> tuple:

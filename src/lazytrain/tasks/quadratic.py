@@ -84,6 +84,11 @@ class QuadraticTarget(Task):
         """Tr B."""
         return float(np.trace(self.B))
 
+    @property
+    def y_mean(self) -> float:
+        """E f* = b0 + Tr B."""
+        return self.offset + self.trace
+
     @cached_property
     def frob2(self) -> float:
         """‖B‖²_F."""

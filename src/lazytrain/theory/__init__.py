@@ -18,7 +18,8 @@ FORMULAS = {
 }
 
 
-def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> float:
+def theory_risk(task, regime, n_neurons, activation="quadratic", *, n_samples=None, ridge=None,
+                **options) -> float:
     """Asymptotic theory for the normalised risk R/R0 of a regime.
 
     Parameters
@@ -28,6 +29,14 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> f
     n_neurons : int
         N; the formulas use ρ = N/d.
     activation : str or Activation, default 'quadratic'
+    n_samples : int, optional
+        n: the risk of ridge RF fitted on n samples (Mei & Montanari,
+        arXiv 1908.05355; :func:`lazytrain.theory.ridge.ridge_rf_theory`),
+        regime 'rf' only, with ``ridge`` λ > 0 as in :func:`lazytrain.fit`.
+        None (default): infinite data, the best predictor of the class.
+    ridge : float, optional
+        λ > 0, with ``n_samples`` (a tiny λ such as 1e-8 gives the
+        ridgeless limit).
     **options
         Task-specific options, e.g. ``cov`` (RF weight covariance Γ) and
         ``finite_d`` (NT exact finite-d expectation) for the quadratic target.
@@ -47,6 +56,22 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", **options) -> f
     regime = check_regime(regime)
     n = check_positive_int("n_neurons", n_neurons)
     act = get_activation(activation)
+    if n_samples is not None or ridge is not None:
+        from .ridge import ridge_rf_theory
+
+        if regime != "rf" or n_samples is None or ridge is None:
+            raise ValueError(
+                f"n_samples and ridge: the finite-sample theory (Mei-Montanari) is for regime 'rf' "
+                f"and needs both, got regime={regime!r}, n_samples={n_samples!r}, ridge={ridge!r}")
+        samples = check_positive_int("n_samples", n_samples)
+        try:
+            lam = float(ridge)
+        except (TypeError, ValueError):
+            lam = float("nan")
+        if not (lam > 0 and lam < float("inf")):
+            raise ValueError(f"ridge must be a finite number > 0 for the finite-sample theory "
+                             f"(1e-8 for the ridgeless limit), got {ridge!r}")
+        return float(ridge_rf_theory(task, n, samples, lam, act))
     formulas = next((FORMULAS[cls] for cls in type(task).__mro__ if cls in FORMULAS), None)
     if formulas is None:
         raise ValueError(f"task: theory_risk has formulas for {sorted(c.__name__ for c in FORMULAS)}, got "

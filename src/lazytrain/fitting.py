@@ -1,0 +1,605 @@
+r"""Finite samples: RF, NT and kernel ridge fitted on n samples, scored by their population risk.
+
+:func:`fit` draws n training pairs (x, y) from the task, fits a predictor of
+the regime's class by ridge regression with a free (unpenalised) offset,
+
+    min_{c, β}  (1/n) Σ_j (y_j - c - βᵀφ(x_j))² + λ N ‖β‖²,
+
+and returns the exact population risk R/R0 of the fitted predictor, with no
+test sampling. λ = ``ridge``; λ = 0 is the minimum-norm least-squares
+solution. The penalty λN‖β‖² is λ‖γ‖² on the features normalised by 1/√N
+(β = γ/√N), so a given λ means the same at every width N and in the kernel
+limit N → ∞ (``rf_kernel``, ``nt_kernel``: kernel ridge regression with
+the infinite-width kernel, (1/n)Σ(y - c - f)² + λ‖f‖²_H).
+
+The population risk of c + βᵀφ is, with the centred Gram K = Cov φ, the
+feature means m = E φ and the cross moments v = Cov(y, φ),
+
+    R = Var y - 2βᵀv + βᵀKβ + (E y - c - βᵀm)²,
+
+the same Gaussian moments :func:`lazytrain.exact_risk` minimises over β
+(so R ≥ the exact risk, with equality as n → ∞). See docs/theory.md,
+"Finite samples".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse.linalg
+
+from ._validation import _show, as_generator, check_choice, check_positive_int, check_weights
+from .activations import Activation, get_activation
+from .exact.general import NTGram, nt_features, rf_covariance, rf_features
+from .kernels import kernel_matrix, quadratic_kernel_form
+
+FIT_REGIMES = ("rf", "nt", "rf_kernel", "nt_kernel")
+FIT_METHODS = ("auto", "dense", "dual", "cg")
+#: 'auto' forms the n × P feature matrix (and takes its SVD) up to this many entries.
+DENSE_MAX_ENTRIES = 20_000_000
+#: 'auto' uses the n × n dual up to this many samples, conjugate gradients beyond.
+DUAL_MAX_SAMPLES = 20_000
+#: Fraction of the available memory a fit may plan to use (``max_memory=None``).
+MEMORY_FRACTION = 0.8
+
+
+# ---------------------------------------------------------------- the task's moments (one adapter)
+@dataclass
+class TaskMoments:
+    """What the population risk needs from the task: input law, E y, Var y and the cross moments.
+
+    Attributes
+    ----------
+    components : tuple of Component
+        The input law as centred Gaussian components.
+    mean, var : float
+        E y and Var y.
+    rf : ndarray (N,)
+        Cov(y, σ(⟨w_i, x⟩)).
+    nt : ndarray (N, d)
+        Cov(y, x σ'(⟨w_i, x⟩)).
+    """
+
+    components: tuple
+    mean: float
+    var: float
+    rf: np.ndarray
+    nt: np.ndarray
+
+
+def task_moments(task, W, activation) -> TaskMoments:
+    """The Gaussian moments of ``task`` for weights W, from the task contract (lazytrain.tasks.base):
+    ``components``, ``cross_moments(W, activation)``, ``y_mean`` and ``r0`` (= Var y)."""
+    from .exact import check_task
+
+    task = check_task(task)
+    rf, nt = task.cross_moments(W, activation)
+    return TaskMoments(tuple(task.components), float(task.y_mean), float(task.r0), rf, nt)
+
+
+class PopulationRisk:
+    """The exact R/R0 of any predictor of one RF or NT class (fixed W), moments computed once.
+
+    R = Var y - 2βᵀv + βᵀKβ + (E y - c - βᵀm)², with K, m, v Gaussian moments
+    (the RF Gram of :func:`lazytrain.exact.general.rf_covariance`, the NT Gram
+    operator :class:`lazytrain.exact.general.NTGram`).
+    """
+
+    def __init__(self, task, W, activation, regime, second_layer=False):
+        self.task = task
+        act = get_activation(activation)
+        self.mom = task_moments(task, W, act)
+        self.regime, self.second = regime, bool(second_layer)
+        if regime == "rf":
+            self.K, self.m = rf_covariance(act, W, self.mom.components)
+            self.v = self.mom.rf
+        else:
+            self.G = NTGram(act, W, self.mom.components, second_layer=self.second)
+            self.v, self.m = self.mom.nt.ravel(), self.G.mean_vec.ravel()
+            if self.second:
+                self.v = np.concatenate([self.v, self.mom.rf])
+                self.m = np.concatenate([self.m, self.G.mean_sc])
+
+    def __call__(self, coef) -> float:
+        c = float(coef["offset"])
+        if self.regime == "rf":
+            beta = np.asarray(coef["a"], dtype=np.float64)
+            Kb = self.K @ beta
+        else:
+            beta = np.asarray(coef["b"], dtype=np.float64).ravel()
+            if self.second:
+                beta = np.concatenate([beta, np.asarray(coef["a"], dtype=np.float64)])
+            Kb = self.G.matvec(beta)
+        mom = self.mom
+        quad = float(beta @ Kb)
+        risk = mom.var - 2.0 * float(beta @ self.v) + quad + (mom.mean - c - float(beta @ self.m)) ** 2
+        # rounding: the terms are of size Var y + βᵀKβ; a value below -1e-9 of that is a bug
+        scale = mom.var + abs(quad)
+        if risk < -1e-9 * scale:
+            raise RuntimeError(f"population risk came out negative ({risk:.3g} against terms of size "
+                               f"{scale:.3g}): the Gaussian moments are inaccurate")
+        return max(risk, 0.0) / self.task.r0
+
+
+def population_risk(task, W, activation, coef) -> float:
+    """Exact R/R0 of the predictor ``coef`` (keys offset, a and/or b, as in :class:`FitResult`).
+
+    RF when ``coef`` has no ``b``; NT (with the second layer when it also has ``a``) otherwise.
+    """
+    regime = "nt" if "b" in coef else "rf"
+    return PopulationRisk(task, W, activation, regime, second_layer=regime == "nt" and "a" in coef)(coef)
+
+
+# ---------------------------------------------------------------- result
+@dataclass
+class FitResult:
+    """A predictor fitted on n samples and its risks.
+
+    Attributes
+    ----------
+    risk : float
+        Population risk R/R0 of the fitted predictor: exact (Gaussian
+        moments, no test sampling) for 'rf' and 'nt', and for the kernel
+        regimes with a quadratic activation; otherwise a Monte Carlo
+        estimate with standard error ``info['risk_se']`` (see :func:`fit`).
+    train_risk : float
+        Mean square error on the n training samples, divided by R0.
+    coef : dict
+        The predictor. 'rf': ``offset`` c and ``a`` (N,), f(x) = c + Σ a_i σ(⟨w_i, x⟩).
+        'nt': ``offset``, ``b`` (N, d) and, with ``second_layer``, ``a`` (N,),
+        f(x) = c + Σ ⟨b_i, x⟩σ'(⟨w_i, x⟩) + Σ a_i σ(⟨w_i, x⟩).
+        Kernel regimes: ``offset``, ``alpha`` (n,) and ``x`` (n, d), the
+        training inputs, f(x) = c + Σ_j α_j k(x_j, x).
+    settings : dict
+        regime, n_samples, ridge, activation, seed, second_layer, n_neurons, d.
+    info : dict
+        How it was solved: method ('dense', 'dual', 'cg', 'kernel'), CG
+        iterations, relative residual, seconds, risk_method ('exact' or
+        'monte_carlo') and risk_se.
+    """
+
+    risk: float
+    train_risk: float
+    coef: dict
+    settings: dict
+    info: dict = field(default_factory=dict)
+    W: np.ndarray | None = field(default=None, repr=False)
+    activation: Activation | None = field(default=None, repr=False)
+
+    def predict(self, x) -> np.ndarray:
+        """The fitted predictor at the rows of x (shape (m, d)): shape (m,)."""
+        x = np.asarray(x, dtype=np.float64)
+        return _predict(self.settings["regime"], self.coef, self.W, self.activation, x,
+                        self.settings["second_layer"])
+
+
+def _predict(regime, coef, W, act, x, second_layer):
+    c = coef["offset"]
+    if regime.endswith("_kernel"):
+        K = kernel_matrix(act, regime[:2], x, coef["x"], second_layer=second_layer)
+        return c + K @ coef["alpha"]
+    if regime == "rf":
+        return c + rf_features(x, W, act) @ coef["a"]
+    u = x @ W.T
+    out = c + np.einsum("ni,ni->n", act.derivative(u), x @ coef["b"].T)
+    return out + act.fn(u) @ coef["a"] if second_layer else out
+
+
+# ---------------------------------------------------------------- validation and memory
+def sample_generator(seed) -> np.random.Generator:
+    """The training sample's stream: SeedSequence([seed, 1]), independent of random_weights(seed=seed).
+
+    (With the same stream, the first training inputs would be the rows of W
+    times √d, and the fit would see inputs aligned with its own neurons.)
+    """
+    if isinstance(seed, np.random.Generator):
+        raise ValueError("seed must be a non-negative integer (it is stored with the result), "
+                         "got a numpy Generator")
+    as_generator(seed)  # validates: a non-negative integer
+    return np.random.default_rng([int(seed), 1])
+
+
+
+def _check_ridge(ridge) -> float:
+    try:
+        value = float(ridge)
+    except (TypeError, ValueError):
+        raise ValueError(f"ridge must be a finite number >= 0, got {_show(ridge)}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"ridge must be a finite number >= 0 (0: minimum-norm least squares), "
+                         f"got {_show(ridge)}")
+    return value
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (MemAvailable of /proc/meminfo, else 4 GiB)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 1024**3
+
+
+def memory_estimate(method, n, P, N, d) -> int:
+    """Bytes a fit plans to hold at once, by method (the samples included)."""
+    base = n * (d + 4)
+    k = min(n, P)
+    per = {
+        "dense": 2 * n * P + k * (n + P) + 4 * k * k,
+        "dual": 2 * n * N + 4 * n * n,
+        "cg": 2 * n * N + 8 * P,
+        "kernel": 5 * n * n,
+    }[method]
+    return 8 * (base + per)
+
+
+def plan(regime, n, N, d, second_layer=False, method="auto", limit=float("inf")) -> tuple[str, int]:
+    """The solver ``fit`` uses for these sizes and the bytes it plans to hold: (method, bytes).
+
+    'auto': dual for NT with P > 2n, else dense up to n·P = 2·10⁷, else dual up to
+    n = 20 000, else CG, each only if it fits in ``limit``.
+    """
+    if regime.endswith("_kernel"):
+        return "kernel", memory_estimate("kernel", n, 0, 0, d)
+    tangent = regime == "nt"
+    P = N * d * tangent + N * (regime == "rf" or (tangent and bool(second_layer)))
+    if method != "auto":
+        chosen = method
+    elif tangent and P > 2 * n and n <= DUAL_MAX_SAMPLES and memory_estimate("dual", n, P, N, d) <= limit:
+        chosen = "dual"  # NT with many more parameters than samples: the Gram costs O(n²(N + d))
+    elif n * P <= DENSE_MAX_ENTRIES and memory_estimate("dense", n, P, N, d) <= limit:
+        chosen = "dense"
+    elif n <= DUAL_MAX_SAMPLES and memory_estimate("dual", n, P, N, d) <= limit:
+        chosen = "dual"
+    else:
+        chosen = "cg"
+    return chosen, memory_estimate(chosen, n, P, N, d)
+
+
+# ---------------------------------------------------------------- solvers
+class _Features:
+    """The training features of RF / NT without forming them: φ(x) = [x σ'(u_i) (NT); σ(u_i)]."""
+
+    def __init__(self, X, W, act, tangent, scalar):
+        self.X, self.W, self.act = X, W, act
+        self.tangent, self.scalar = tangent, scalar
+        self.n, self.d = X.shape
+        self.N = W.shape[0]
+        self.P = self.N * self.d * tangent + self.N * scalar
+        u = X @ W.T
+        self.D = act.derivative(u) if tangent else None
+        self.S = act.fn(u) if scalar else None
+        self.mean = self.rmatvec_raw(np.full(self.n, 1.0 / self.n))
+
+    def dense(self):
+        if self.tangent:
+            return nt_features(self.X, self.W, self.act, second_layer=self.scalar)
+        return self.S
+
+    def split(self, beta):
+        nd = self.N * self.d if self.tangent else 0
+        b = beta[:nd].reshape(self.N, self.d) if self.tangent else None
+        a = beta[nd:] if self.scalar else None
+        return b, a
+
+    def matvec_raw(self, beta):
+        b, a = self.split(beta)
+        out = np.zeros(self.n)
+        if self.tangent:
+            out += np.einsum("ni,ni->n", self.D, self.X @ b.T)
+        if self.scalar:
+            out += self.S @ a
+        return out
+
+    def rmatvec_raw(self, r):
+        parts = []
+        if self.tangent:
+            parts.append(((self.D * r[:, None]).T @ self.X).ravel())
+        if self.scalar:
+            parts.append(self.S.T @ r)
+        return np.concatenate(parts)
+
+    def matvec(self, beta):  # centred features
+        return self.matvec_raw(beta) - float(self.mean @ beta)
+
+    def rmatvec(self, r):
+        return self.rmatvec_raw(r) - self.mean * float(r.sum())
+
+    def gram(self):
+        """Φ Φᵀ (n × n) from the structure: (XXᵀ) ⊙ (DDᵀ) + SSᵀ."""
+        G = np.zeros((self.n, self.n))
+        if self.tangent:
+            G += (self.X @ self.X.T) * (self.D @ self.D.T)
+        if self.scalar:
+            G += self.S @ self.S.T
+        return G
+
+
+def _solve_dense(Phi, y, pens):
+    """Ridge with a free offset on the feature matrix, by one SVD, for each pen = nλN (0: min norm)."""
+    mean = Phi.mean(axis=0)
+    Pc = Phi - mean
+    yc = y - y.mean()
+    try:
+        U, s, Vt = scipy.linalg.svd(Pc, full_matrices=False, check_finite=False, lapack_driver="gesdd")
+    except np.linalg.LinAlgError:
+        U, s, Vt = scipy.linalg.svd(Pc, full_matrices=False, check_finite=False, lapack_driver="gesvd")
+    Uy = U.T @ yc
+    out = []
+    for pen in pens:
+        if pen == 0.0:
+            keep = s > s[0] * max(Pc.shape) * np.finfo(float).eps if s.size and s[0] > 0 else s > np.inf
+            filt = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
+        else:
+            filt = s / (s * s + pen)
+        beta = Vt.T @ (filt * Uy)
+        out.append((beta, float(y.mean() - mean @ beta),
+                    {"method": "dense", "iterations": 0, "relative_residual": 0.0}))
+    return out
+
+
+def _solve_gram(G, y, pens):
+    """Dual ridge with a free offset: α = (HGH + pen I)⁺ H y for each pen, from one eigendecomposition.
+
+    Returns a list of (α, relative residual of the normal equations on the kept eigenvectors).
+    """
+    n = G.shape[0]
+    Gc = G - G.mean(axis=0)[None, :]
+    Gc = Gc - Gc.mean(axis=1)[:, None]
+    Gc = (Gc + Gc.T) / 2
+    yc = y - y.mean()
+    lam, U = scipy.linalg.eigh(Gc, check_finite=False)
+    keep = lam > max(lam[-1], 0.0) * n * np.finfo(float).eps * 10
+    Uy = U.T @ yc
+    ynorm = max(float(np.linalg.norm(yc)), 1e-300)
+    out = []
+    for pen in pens:
+        if pen == 0.0:
+            inv = np.where(keep, 1.0 / np.where(keep, lam, 1.0), 0.0)
+            target = U[:, keep] @ Uy[keep]
+        else:
+            inv = 1.0 / (np.maximum(lam, 0.0) + pen)
+            target = yc
+        alpha = U @ (inv * Uy)
+        alpha -= alpha.mean()  # α ∈ range(H): the offset is not penalised
+        resid = float(np.linalg.norm(Gc @ alpha + pen * alpha - target) / ynorm)
+        out.append((alpha, resid))
+    return out
+
+
+def _solve_cg(F, y, pen, tol, maxiter):
+    """Conjugate gradients on the normal equations (ΦcᵀΦc + pen I)β = Φcᵀ yc, matrix-free."""
+    yc = y - y.mean()
+    rhs = F.rmatvec(yc)
+    op = scipy.sparse.linalg.LinearOperator((F.P, F.P), dtype=np.float64,
+                                            matvec=lambda v: F.rmatvec(F.matvec(v)) + pen * v)
+    count = [0]
+    beta, status = scipy.sparse.linalg.cg(op, rhs, rtol=tol, atol=0.0, maxiter=maxiter,
+                                          callback=lambda _: count.__setitem__(0, count[0] + 1))
+    norm = max(float(np.linalg.norm(rhs)), 1e-300)
+    resid = float(np.linalg.norm(op.matvec(beta) - rhs) / norm)
+    if status != 0 or resid > 10 * tol:
+        warnings.warn(f"fit: conjugate gradients stopped after {count[0]} iterations at relative "
+                      f"residual {resid:.2e} > tol = {tol:g}; raise maxiter or the ridge",
+                      RuntimeWarning, stacklevel=4)
+    return beta, float(y.mean() - F.mean @ beta), {"method": "cg", "iterations": count[0],
+                                                  "relative_residual": resid}
+
+
+def _mc_risk(task, predict, rtol, max_samples, seed):
+    """Monte Carlo risk R/R0 on fresh samples until its standard error is ≤ rtol·risk."""
+    rng = np.random.default_rng([int(seed), 20_191_906])
+    total, s1, s2, batch = 0, 0.0, 0.0, 4096
+    while total < max_samples:
+        x, y = task.sample(batch, rng)
+        e2 = (y - predict(x)) ** 2
+        total, s1, s2 = total + batch, s1 + float(e2.sum()), s2 + float((e2 * e2).sum())
+        mean = s1 / total
+        se = math.sqrt(max(s2 / total - mean * mean, 0.0) / total)
+        if total >= 2 * batch and se <= rtol * mean:
+            break
+    if se > rtol * mean:
+        warnings.warn(f"fit: the Monte Carlo risk has relative standard error {se / mean:.2e} > "
+                      f"risk_rtol = {rtol:g} after {total} test samples; raise max_test_samples",
+                      RuntimeWarning, stacklevel=3)
+    return mean / task.r0, se / task.r0, total
+
+
+# ---------------------------------------------------------------- public entry point
+def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, second_layer=False,
+        **options) -> FitResult:
+    """Fit an RF, NT or kernel ridge predictor on n samples and return its population risk.
+
+    Parameters
+    ----------
+    task : a lazytrain task (QuadraticTarget, GaussianMixture, HermiteTarget, ...)
+    regime : {'rf', 'nt', 'rf_kernel', 'nt_kernel'}
+        'rf': c + Σ a_i σ(⟨w_i, x⟩); 'nt': c + Σ ⟨b_i, x⟩σ'(⟨w_i, x⟩) (+ Σ a_i σ(⟨w_i, x⟩)
+        with ``second_layer``); the kernel regimes: their N → ∞ limits,
+        kernel ridge regression with k(x, x') = E_w[φ(x)ᵀφ(x')] per neuron,
+        w ~ N(0, I/d) (:func:`lazytrain.kernels.kernel_matrix`).
+    W : array of shape (N, d), or None for the kernel regimes
+        First-layer weights (not used by the kernel regimes).
+    n_samples : int
+        n, the number of training pairs, drawn from ``task`` with ``seed``.
+    ridge : float, default 0
+        λ ≥ 0 in (1/n)Σ(y - c - βᵀφ)² + λN‖β‖² (kernels: + λ‖f‖²_H); the
+        offset c is not penalised. 0 gives the minimum-norm least-squares fit.
+    activation : str, Activation or callable, default 'quadratic'
+    seed : int
+        Seed of the training sample (stream SeedSequence([seed, 1]), so
+        independent of ``random_weights(..., seed=seed)``) and of the Monte
+        Carlo test sample.
+    second_layer : bool
+        NT regimes: add the second-layer features σ(⟨w_i, x⟩).
+    **options
+        ``method`` ('auto', 'dense', 'dual', 'cg'): 'dense' forms the n × P
+        features and takes their SVD; 'dual' solves the n × n system with the
+        Gram (XXᵀ)⊙(σ'σ'ᵀ) + σσᵀ formed from the structure (never the
+        features); 'cg' runs conjugate gradients on the normal equations with
+        O(nNd) products and O(nN + Nd) memory; 'auto' is dual for NT with
+        P > 2n, else dense up to n·P = 2·10⁷, then dual up to n = 20 000,
+        then CG.
+        ``tol`` (CG relative residual, default 1e-10), ``maxiter`` (default
+        10·P; a RuntimeWarning says when CG stops short).
+        ``max_memory``: bytes the fit may plan to use (default 80 % of the
+        available memory); a fit that would need more is refused before
+        anything is allocated (MemoryError).
+        ``risk_rtol``, ``max_test_samples``: kernel regimes with a
+        non-quadratic σ, whose population risk is a Monte Carlo average over
+        fresh samples drawn until its standard error is ≤ risk_rtol·risk
+        (default 1 %) or max_test_samples (default 2·10⁶) are used (then a
+        RuntimeWarning).
+
+    Returns
+    -------
+    FitResult
+        ``risk`` (population R/R0), ``train_risk``, ``coef``, ``settings``, ``info``.
+
+    Raises
+    ------
+    ValueError
+        n_samples ≤ 0, a negative ridge, a W of the wrong shape, an unknown
+        regime, method or task.
+    MemoryError
+        When the fit would need more memory than allowed, before any allocation.
+
+    Examples
+    --------
+    >>> from lazytrain import QuadraticTarget, random_weights, fit, exact_risk
+    >>> task = QuadraticTarget.paper(d=10)
+    >>> W = random_weights(10, 20, seed=1)
+    >>> res = fit(task, "rf", W, n_samples=4000, activation="relu")
+    >>> res.risk >= exact_risk(task, "rf", W, activation="relu")
+    True
+    """
+    return fit_ridges(task, regime, W, n_samples, [ridge], activation, seed, second_layer,
+                      **options)[0]
+
+
+def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=0,
+               second_layer=False, *, method="auto", tol=1e-10, maxiter=None, max_memory=None,
+               risk_rtol=0.01, max_test_samples=2_000_000) -> list[FitResult]:
+    """:func:`fit` for several ridges on the same sample, sharing one factorisation.
+
+    Returns one :class:`FitResult` per entry of ``ridges`` (each equal to
+    ``fit(..., ridge=λ)``); the SVD / eigendecomposition and the population
+    moments are computed once (CG runs once per ridge).
+    """
+    from .exact import check_task
+
+    start = time.perf_counter()
+    task = check_task(task)
+    regime = check_choice("regime", regime, FIT_REGIMES)
+    method = check_choice("method", method, FIT_METHODS)
+    n = check_positive_int("n_samples", n_samples)
+    if isinstance(ridges, (str, bytes)) or not hasattr(ridges, "__iter__"):
+        raise ValueError(f"ridges must be a sequence of numbers >= 0, got {_show(ridges)}")
+    lams = [_check_ridge(r) for r in ridges]
+    if not lams:
+        raise ValueError("ridges must hold at least one value")
+    act = get_activation(activation)
+    d = task.d
+    kernel = regime.endswith("_kernel")
+    if second_layer and regime in ("rf", "rf_kernel"):
+        raise ValueError(f"second_layer=True applies to the NT regimes only, got regime {regime!r}")
+    if kernel:
+        W = None if W is None else check_weights(W, d)
+        N = P = None
+    else:
+        if W is None:
+            raise ValueError(f"W must be an array of shape (N, {d}) for regime {regime!r}, got None")
+        W = check_weights(W, d)
+        N = W.shape[0]
+    tangent = regime == "nt"
+    scalar = regime == "rf" or (regime == "nt" and second_layer)
+    if not kernel:
+        P = N * d * tangent + N * scalar
+    limit = int(MEMORY_FRACTION * available_memory()) if max_memory is None else int(max_memory)
+
+    # choose the method, refuse up front if it cannot fit in memory
+    chosen, _ = plan(regime, n, N or 0, d, second_layer, method, limit)
+    need = memory_estimate(chosen, n, P or 0, N or 0, d)
+    if need > limit:
+        raise MemoryError(
+            f"fit(regime={regime!r}, n_samples={n}, N={N}, d={d}) with method {chosen!r} would need "
+            f"about {need / 2**30:.3g} GiB, more than the {limit / 2**30:.3g} GiB allowed "
+            "(max_memory, default 80% of the available memory); lower n_samples or N"
+        )
+
+    def settings(lam):
+        return {"regime": regime, "n_samples": n, "ridge": lam, "activation": act.name,
+                "seed": int(seed), "second_layer": bool(second_layer), "n_neurons": N, "d": d}
+
+    X, y = task.sample(n, sample_generator(seed))
+    if kernel:
+        return _fit_kernel(task, regime, X, y, lams, act, settings, second_layer, risk_rtol,
+                           max_test_samples, start)
+
+    F = _Features(X, W, act, tangent, scalar)
+    pens = [n * lam * N for lam in lams]
+    if chosen == "dense":
+        solved = _solve_dense(F.dense(), y, pens)
+    elif chosen == "dual":
+        solved = []
+        for alpha, resid in _solve_gram(F.gram(), y, pens):
+            beta = F.rmatvec(alpha)
+            solved.append((beta, float(y.mean() - F.mean @ beta),
+                           {"method": "dual", "iterations": 0, "relative_residual": resid}))
+            if resid > 1e-6:
+                warnings.warn(f"fit: the dual solve reached relative residual {resid:.2e} only "
+                              "(an ill-conditioned Gram; a ridge > 0 helps)", RuntimeWarning,
+                              stacklevel=3)
+    else:
+        cap = 10 * P if maxiter is None else check_positive_int("maxiter", maxiter)
+        solved = [_solve_cg(F, y, pen, tol, cap) for pen in pens]
+    score = PopulationRisk(task, W, act, "rf" if regime == "rf" else "nt", second_layer)
+    out = []
+    for lam, (beta, c, info) in zip(lams, solved):
+        b, a = F.split(beta)
+        coef = {"offset": c}
+        if a is not None:
+            coef["a"] = a
+        if b is not None:
+            coef["b"] = b
+        train = float(np.mean((y - c - F.matvec_raw(beta)) ** 2)) / task.r0
+        info.update(risk_method="exact", risk_se=0.0, seconds=time.perf_counter() - start)
+        out.append(FitResult(score(coef), train, coef, settings(lam), info, W, act))
+    return out
+
+
+def _fit_kernel(task, regime, X, y, lams, act, settings, second_layer, rtol, max_test, start):
+    n = X.shape[0]
+    kind = regime[:2]
+    K = kernel_matrix(act, kind, X, X, second_layer=second_layer)
+    out = []
+    for lam, (alpha, resid) in zip(lams, _solve_gram(K, y, [n * lam for lam in lams])):
+        c = float(y.mean() - alpha @ K.mean(axis=1))
+        coef = {"offset": c, "alpha": alpha, "x": X}
+        train = float(np.mean((y - c - K @ alpha) ** 2)) / task.r0
+        info = {"method": "kernel", "iterations": 0, "relative_residual": resid}
+        if act.is_even_quadratic and hasattr(task, "predictor_risk"):
+            M, const = quadratic_kernel_form(act, kind, X, alpha, second_layer)
+            risk = task.predictor_risk(M, c + const)
+            info.update(risk_method="exact", risk_se=0.0)
+        else:
+            def predict(x, coef=coef):
+                return _predict(regime, coef, None, act, x, second_layer)
+
+            risk, se, used = _mc_risk(task, predict, rtol, max_test, settings(lam)["seed"])
+            info.update(risk_method="monte_carlo", risk_se=se, test_samples=used)
+        info["seconds"] = time.perf_counter() - start
+        out.append(FitResult(float(risk), train, coef, settings(lam), info, None, act))
+    return out
+
+
+__all__ = ["fit", "fit_ridges", "plan", "FitResult", "PopulationRisk", "population_risk", "task_moments",
+           "FIT_REGIMES"]
