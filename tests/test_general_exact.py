@@ -12,7 +12,7 @@ import pytest
 from conftest import random_symmetric
 from lazytrain import Activation, QuadraticTarget, exact_risk, get_activation, random_weights
 from lazytrain.exact._linalg import psd_solve
-from lazytrain.exact.general import NTGram, nt_explained, nt_features, rf_covariance, rf_features
+from lazytrain.exact.general import SolverAccuracyError, NTGram, nt_explained, nt_features, rf_covariance, rf_features
 from lazytrain.exact.quadratic import general_cross_moments
 
 torch = pytest.importorskip("torch")
@@ -214,11 +214,13 @@ def test_bad_inputs_get_clear_errors(task):
         exact_risk(task, "rf", np.vstack([W, np.zeros(4)]), activation="gelu")
 
 
-def test_cg_warns_when_it_stops_early():
+def test_cg_raises_or_warns_when_it_stops_early():
     task = QuadraticTarget.paper(d=40)
     W = random_weights(40, 40, seed=0)
-    with pytest.warns(RuntimeWarning, match="conjugate gradients stopped after 2 iterations"):
+    with pytest.raises(SolverAccuracyError, match=r"stopped after 2 iterations at relative residual .* > tol = 1e-10"):
         exact_risk(task, "nt", W, activation="relu", method="cg", maxiter=2)
+    with pytest.warns(RuntimeWarning, match="conjugate gradients stopped after 2 iterations"):
+        exact_risk(task, "nt", W, activation="relu", method="cg", maxiter=2, on_miss="warn")
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ ROOT = "lazytrain"
 
 #: Top-level module or subpackage of lazytrain -> layer (lower layers never import higher ones).
 LAYERS = {
-    "_version": 0, "_validation": 0, "_chi2": 0, "records": 0,
+    "_version": 0, "_validation": 0, "_chi2": 0, "_quadrature": 0, "records": 0,
     "activations": 1, "weights": 1, "kernels": 1,
     "tasks": 2,
     "theory": 3, "exact": 3, "train": 3, "bayes": 3, "fitting": 3,

@@ -270,7 +270,7 @@ BASE = {"task": {"type": "paper", "d": 12}, "n_neurons": [4]}
     ({"kinds": ["sgd"], "training": {"method": "foo"}}, "training.method"),
     ({"kinds": ["sgd"], "training": {"device": "gpu"}}, "training.device"),
     ({"kinds": ["sgd"], "training": {"steps": 2**63 - 1}}, "training.steps"),
-    ({"kinds": ["theory"], "activations": ["relu"]}, "kinds"),
+    ({"kinds": ["theory"], "activations": ["relu"], "regimes": ["nn"]}, "kinds"),
     ({"kinds": ["exact"], "activations": ["relu"], "regimes": ["nn"]}, "kinds"),
     ({"kinds": ["sgd"], "regimes": ["rf"], "training": {"method": "flow"}}, "training"),
 ])
@@ -289,10 +289,10 @@ def test_cuda_where_there_is_none_is_refused_at_validation():
 
 
 def test_an_impossible_spec_writes_nothing(tmp_path):
-    spec = _toml(tmp_path, 'kinds = ["theory"]\nactivations = ["relu"]\nn_neurons = [4]\n'
+    spec = _toml(tmp_path, 'kinds = ["theory"]\nactivations = ["relu"]\nregimes = ["nn"]\nn_neurons = [4]\n'
                            '[task]\ntype = "paper"\nd = 12\n')
     result = invoke("run", spec, "--out", tmp_path / "out")
-    assert result.exit_code == 1 and "kinds: the theory points of regime 'rf'" in result.output
+    assert result.exit_code == 1 and "kinds: the theory points of regime 'nn'" in result.output
     assert not (tmp_path / "out").exists()
 
 

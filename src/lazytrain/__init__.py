@@ -19,9 +19,12 @@ from ._version import __version__
 #: public name -> the submodule defining it
 _EXPORTS = {
     "Activation": "activations",
+    "MomentAccuracyError": "activations",
     "get_activation": "activations",
+    "register_activation": "activations",
     "bayes_risk": "bayes",
     "exact_risk": "exact",
+    "SolverAccuracyError": "exact.general",
     "degree_risks": "exact.degrees",
     "fit": "fitting",
     "FitResult": "fitting",

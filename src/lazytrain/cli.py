@@ -99,6 +99,13 @@ def _execution(executor, workers, scheduler) -> dict:
             "scheduler": scheduler}
 
 
+def _echo_unavailable(entries) -> None:
+    """Say, before running, which points have no value and why (they are left out)."""
+    for u in entries:
+        click.echo(f"skipping {u['kind']} {u['regime']} σ={u['activation']} "
+                   f"(N = {', '.join(map(str, u['n_neurons']))}): {u['reason']}", err=True)
+
+
 @main.command()
 @click.argument("spec", metavar="SPEC|PRESET")
 @click.option("--quick", is_flag=True, help="With a preset: its small, fast variant.")
@@ -117,6 +124,7 @@ def run(spec, quick, out, seed, progress, max_memory, executor, workers, schedul
     from .experiments.presets import load_spec
 
     spec_obj = load_spec(spec, quick=quick, max_memory=max_memory)
+    _echo_unavailable(spec_obj.unavailable())
     if seed is not None:
         spec_obj = spec_obj.with_updates(seeds=[seed])
     summary = run_spec(spec_obj, out, progress=progress, max_memory=max_memory,

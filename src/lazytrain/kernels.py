@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import N_NODES_2D, _ReLU, derivative_coefficients, gauss_hermite
+from .activations import _LinearReLU, derivative_coefficients, gauss_hermite
+
+#: Gauss-Hermite nodes per dimension of the 2-D fallback (strongly correlated pairs).
+N_NODES_2D = 96
 
 #: Largest Hermite degree of the series kernels.
 MAX_DEGREE = 120
@@ -90,7 +93,7 @@ def _quadrature(activation, order, q1, q2, rho, mask):
 def _expectation(activation, order, X1, X2, tol):
     """E[σ^(order)(u) σ^(order)(u')] for all pairs of rows, order 0 (σσ) or 1 (σ'σ')."""
     q1, q2, c, rho = _geometry(X1, X2)
-    if isinstance(activation, _ReLU):  # arc-cosine kernels
+    if isinstance(activation, _LinearReLU) and activation.a == 0.0 and activation.c == 1.0:  # ReLU: arc-cosine kernels
         theta = np.arccos(rho)
         if order == 1:
             return (np.pi - theta) / (2 * np.pi)

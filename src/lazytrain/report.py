@@ -277,6 +277,28 @@ def _status(run) -> str:
     return f"<span{css}>{_esc(status)}</span>"
 
 
+def _unavailable_from_runs(runs) -> list[dict]:
+    """The points each run's spec left out (no formula), recomputed from the stored spec JSON."""
+    import json
+
+    from .experiments.spec import validate_spec
+
+    out, seen = [], set()
+    for r in runs:
+        try:
+            data = json.loads(r["spec_json"])
+            specs = [validate_spec(d) for d in (data if isinstance(data, list) else [data])]
+        except Exception:  # a spec this version cannot read: nothing to add
+            continue
+        for spec in specs:
+            for u in spec.unavailable():
+                key = (spec.name, u["kind"], u["regime"], u["activation"])
+                if key not in seen:
+                    seen.add(key)
+                    out.append({"spec": spec.name, **u})
+    return out
+
+
 def _by_degree(rows) -> str:
     """The risk the exact fits leave in each Hermite degree (Hermite targets), or '' when none."""
     import re
@@ -340,6 +362,14 @@ def render_report(records, runs, source: str) -> str:
         parts.append(_lazy_section(lazy.pop((task, params, activation, d), []) + shared))
     for (task, params, activation, d), group in lazy.items():  # panels with lazy points only
         parts.append(f"<h2>{_esc(f'{task}: {params}, σ = {activation}')}</h2>{_lazy_section(group)}")
+    skipped = _unavailable_from_runs(runs)
+    if skipped:
+        parts.append("<h2>Points not computed</h2><p class='note'>No formula or method exists for "
+                     "these combinations; the runs left them out.</p>" + _table(
+                         ["spec", "kind", "regime", "σ", "N", "reason"],
+                         [[_esc(u["spec"]), _esc(u["kind"]), _esc(u["regime"]), _esc(u["activation"]),
+                           _esc(", ".join(map(str, u["n_neurons"]))), _esc(u["reason"])] for u in skipped],
+                         left=(0, 1, 2, 3, 4, 5)))
     fit_groups: dict = {}
     for r in fitted:
         fit_groups.setdefault((r["task"], r["task_params"], r["activation"]), []).append(r)

@@ -53,7 +53,7 @@ def check_task(task) -> Task:
 
 
 def exact_risk(task, regime, W, activation="quadratic", *, second_layer=False, closed_form=True,
-               method="auto", tol=1e-10, maxiter=None, info=None) -> float:
+               method="auto", tol=1e-10, maxiter=None, info=None, risk_tol=1e-6, on_miss="raise") -> float:
     """Population risk R/R0 of the best predictor of a regime, for weights W.
 
     Parameters
@@ -84,7 +84,15 @@ def exact_risk(task, regime, W, activation="quadratic", *, second_layer=False, c
     maxiter : int, optional
         CG iteration cap.
     info : dict, optional
-        Receives the NT solve's method, CG iterations, residual and seconds.
+        Receives the solve's method, CG iterations, residual, seconds and
+        ``error_bound`` (the bound on |δR|/R0 from the moments' error estimates).
+    risk_tol : float, default 1e-6
+        Accuracy asked of R/R0: when the moments' error estimates, propagated
+        through the solve, exceed it, :class:`~lazytrain.MomentAccuracyError`
+        says which activation, weight norm and moment failed.
+    on_miss : {'raise', 'warn'}, default 'raise'
+        What a CG solve that misses ``tol`` (residual recomputed after CG)
+        does: raise :class:`~lazytrain.SolverAccuracyError` or warn.
 
     Returns
     -------
@@ -119,7 +127,7 @@ def exact_risk(task, regime, W, activation="quadratic", *, second_layer=False, c
     if closed_form and fast is not None and act.is_even_quadratic:
         return float(fast(task, regime, W))
     return float(general.lazy_risk(task, regime, W, act, second_layer=second_layer, method=method,
-                                   tol=tol, maxiter=maxiter, info=info))
+                                   tol=tol, maxiter=maxiter, info=info, risk_tol=risk_tol, on_miss=on_miss))
 
 
 def best_quadratic_form(task, regime, W, activation="quadratic"):

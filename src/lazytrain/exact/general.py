@@ -41,13 +41,20 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from .._validation import check_choice, check_neuron_variances, check_positive_float, check_positive_int
-from ..activations import Activation
+from ..activations import Activation, MomentAccuracyError
 from ..tasks.base import STANDARD, Component, Task  # noqa: F401  (Component, STANDARD: re-exported)
 from ._linalg import psd_solve, psd_solve_quadform
 
 #: Largest number of NT parameters (N·d, + N with the second layer) solved densely by 'auto'.
 DENSE_MAX = 200
 NT_METHODS = ("auto", "dense", "cg")
+#: Default accuracy asked of an exact risk R/R0 (moment errors propagated through the solve).
+RISK_TOL = 1e-6
+ON_MISS = ("raise", "warn")
+
+
+class SolverAccuracyError(ArithmeticError):
+    """Conjugate gradients did not reach the requested relative residual (recomputed as ‖Kβ − v‖/‖v‖)."""
 
 
 def variances(W: np.ndarray, component: Component = STANDARD[0]) -> np.ndarray:
@@ -75,25 +82,83 @@ def nt_features(x: np.ndarray, W: np.ndarray, activation: Activation, second_lay
 
 
 # ---------------------------------------------------------------- RF
-def rf_covariance(activation: Activation, W: np.ndarray, components=STANDARD):
-    """Centred RF Gram K (N×N) and feature means m (N,) under the input mixture."""
+def rf_covariance(activation: Activation, W: np.ndarray, components=STANDARD, return_error: bool = False):
+    """Centred RF Gram K (N×N) and feature means m (N,) under the input mixture.
+
+    With ``return_error=True`` also entrywise error estimates of K and m,
+    propagated from those of the Gaussian moments.
+    """
     n = W.shape[0]
     second = np.zeros((n, n))
+    second_err = np.zeros((n, n))
     mean = np.zeros(n)
+    mean_err = np.zeros(n)
     for comp in components:
         cov = comp.pre_activation_cov(W)
-        mom = activation.moments(np.diag(cov))
-        E = activation.pair_moments(cov, orders=[(0, 0)])[(0, 0)]
+        mom, mom_err = activation.moments(np.diag(cov), return_error=True)
+        P, Perr = activation.pair_moments(cov, orders=[(0, 0)], return_error=True)
+        E, Ee = P[(0, 0)], Perr[(0, 0)]
         np.fill_diagonal(E, mom.second)
+        np.fill_diagonal(Ee, mom_err.second)
         second += comp.weight * E
+        second_err += comp.weight * Ee
         mean += comp.weight * mom.mean
-    return second - np.outer(mean, mean), mean
+        mean_err += comp.weight * mom_err.mean
+    K = second - np.outer(mean, mean)
+    if not return_error:
+        return K, mean
+    K_err = second_err + np.outer(np.abs(mean), mean_err) + np.outer(mean_err, np.abs(mean))
+    return K, mean, K_err, mean_err
 
 
-def rf_explained(activation: Activation, W: np.ndarray, cross: np.ndarray, components=STANDARD) -> float:
-    """vᵀK⁺v: the variance of the target explained by the best RF predictor with an offset."""
-    K, _ = rf_covariance(activation, W, components)
-    return psd_solve_quadform(K, cross)
+def weight_norm_range(W: np.ndarray, components=STANDARD) -> tuple:
+    """Smallest and largest √q_i over the components (for error messages)."""
+    qs = np.concatenate([variances(W, c) for c in components])
+    return float(np.sqrt(qs.min())), float(np.sqrt(qs.max()))
+
+
+def check_risk_accuracy(activation, W, components, explained_err, r0, risk_tol, parts):
+    """Raise :class:`MomentAccuracyError` when the propagated error of R/R0 exceeds ``risk_tol``.
+
+    ``parts`` maps a moment's name to its contribution (same units as
+    ``explained_err``); the largest is named in the message. Returns the bound on |δR|/R0.
+    """
+    risk_tol = check_positive_float("risk_tol", risk_tol)
+    bound = explained_err / r0
+    if not bound <= risk_tol:
+        worst = max(parts, key=parts.get)
+        raise MomentAccuracyError(
+            activation.name, weight_norm_range(W, components), f"the risk R/R0 (dominated by {worst})",
+            bound, risk_tol,
+            hint="Either a moment is not resolved (a kink of σ that was not declared or detected, a "
+                 "feature narrower than the quadrature: declare it, Activation.from_function(fn, "
+                 "kinks=[...])), or the Gram matrix is too ill-conditioned for the accuracy of its "
+                 "moments (tiny weight norms, nearly parallel rows: rescale W); or pass a larger risk_tol",
+        )
+    return bound
+
+
+def rf_explained(activation: Activation, W: np.ndarray, cross: np.ndarray, components=STANDARD, *,
+                 cross_err=None, r0=None, risk_tol=RISK_TOL, info=None) -> float:
+    """vᵀK⁺v: the variance of the target explained by the best RF predictor with an offset.
+
+    With ``r0`` given, the moment errors are propagated to the risk:
+    |δ(vᵀK⁺v)| ≤ 2‖β‖‖δv‖ + ‖β‖²‖δK‖_F with β = K⁺v, and a bound above
+    ``risk_tol``·r0 raises :class:`MomentAccuracyError`.
+    """
+    K, _, K_err, _ = rf_covariance(activation, W, components, return_error=True)
+    beta = psd_solve(K, cross)
+    explained = float(cross @ beta)
+    if r0 is not None:
+        nb = float(np.linalg.norm(beta))
+        ce = 0.0 if cross_err is None else float(np.linalg.norm(cross_err))
+        parts = {"E σ(u_i)σ(u_j) (the Gram)": nb * nb * float(np.linalg.norm(K_err)),
+                 "the cross moments Cov(y, σ(u_i))": 2 * nb * ce}
+        bound = check_risk_accuracy(activation, W, components, sum(parts.values()), r0, risk_tol, parts)
+        if info is not None:
+            info["error_bound"] = bound
+            info["coef"] = beta
+    return explained
 
 
 # ---------------------------------------------------------------- NT
@@ -108,35 +173,62 @@ class _ComponentBlocks:
         cov = comp.pre_activation_cov(W)
         q = np.diag(cov).copy()
         orders = [(1, 1), (2, 2), (3, 1)] + ([(0, 0), (2, 0)] if second_layer else [])
-        P = activation.pair_moments(cov, orders=orders)
-        mom = activation.moments(q)
+        P, Pe = activation.pair_moments(cov, orders=orders, return_error=True)
+        mom, me = activation.moments(q, return_error=True)
         self.p = comp.weight
         self.Sigma = comp.cov
         self.What = comp.push(W)
-        self.k0 = P[(1, 1)]
+        self.k0, self.k0_err = P[(1, 1)], Pe[(1, 1)]
         np.fill_diagonal(self.k0, mom.d_second)
-        self.A = P[(3, 1)]
+        np.fill_diagonal(self.k0_err, me.d_second)
+        self.A, self.A_err = P[(3, 1)], Pe[(3, 1)]
         np.fill_diagonal(self.A, mom.d_second_curv)
-        self.C = P[(2, 2)]
+        np.fill_diagonal(self.A_err, me.d_second_curv)
+        self.C, self.C_err = P[(2, 2)], Pe[(2, 2)]
         np.fill_diagonal(self.C, 0.0)
-        self.D = P[(3, 1)].T.copy()
+        np.fill_diagonal(self.C_err, 0.0)
+        self.D, self.D_err = P[(3, 1)].T.copy(), Pe[(3, 1)].T.copy()
         np.fill_diagonal(self.D, 0.0)
-        self.mu = mom.d2_mean
+        np.fill_diagonal(self.D_err, 0.0)
+        self.mu, self.mu_err = mom.d2_mean, me.d2_mean
         self.mean_vec = self.mu[:, None] * self.What  # E[x σ'(u_i)] = E[σ''(u_i)] ŵ_i
         self.diag_scale = mom.d_second  # block_ii = E σ_i'² Σ + E[(σ'²)''] ŵ_iŵ_iᵀ
         self.diag_rank1 = mom.d_second_curv
         if second_layer:
-            self.R = P[(0, 0)]
+            self.R, self.R_err = P[(0, 0)], Pe[(0, 0)]
             np.fill_diagonal(self.R, mom.second)
-            self.S = P[(2, 0)]
+            np.fill_diagonal(self.R_err, me.second)
+            self.S, self.S_err = P[(2, 0)], Pe[(2, 0)]
             np.fill_diagonal(self.S, mom.cross_grad - mom.d_second)
-            self.mean_sc = mom.mean
+            np.fill_diagonal(self.S_err, me.cross_grad + me.d_second)
+            self.mean_sc, self.mean_sc_err = mom.mean, me.mean
         for name in ("k0", "A", "C", "D") + (("R", "S") if second_layer else ()):
             if not np.all(np.isfinite(getattr(self, name))):
                 raise ValueError(
                     f"activation {activation.name!r}: the NT Gram has non-finite Gaussian moments "
                     "(parallel or zero rows of W?)"
                 )
+
+    def error_parts(self, second_layer):
+        """Bounds on the Frobenius norm of this component's Gram error, per moment.
+
+        Block (i, j) errs by at most δk0_ij‖Σ‖_F + δA_ij‖ŵ_i‖² + 2δC_ij‖ŵ_i‖‖ŵ_j‖ + δD_ij‖ŵ_j‖².
+        """
+        d = self.What.shape[1]
+        sig = math.sqrt(d) if self.Sigma is None else float(np.linalg.norm(self.Sigma))
+        wn = np.linalg.norm(self.What, axis=1)
+        parts = {
+            "E σ'(u_i)σ'(u_j)": np.linalg.norm(self.k0_err) * sig,
+            "E σ⁽³⁾(u_i)σ'(u_j)": np.linalg.norm(self.A_err * (wn**2)[:, None] + self.D_err * (wn**2)[None, :]),
+            "E σ''(u_i)σ''(u_j)": 2 * np.linalg.norm(self.C_err * np.outer(wn, wn)),
+            "E σ''(u)": 2 * np.linalg.norm(self.mean_vec) * np.linalg.norm(self.mu_err * wn),
+        }
+        if second_layer:
+            parts["E σ(u_i)σ(u_j)"] = np.linalg.norm(self.R_err)
+            parts["E σ''(u_i)σ(u_j)"] = 2 * (np.linalg.norm(self.k0_err * wn[None, :])
+                                             + np.linalg.norm(self.S_err * wn[:, None]))
+            parts["E σ(u)"] = 2 * np.linalg.norm(self.mean_sc) * np.linalg.norm(self.mean_sc_err)
+        return {k: self.p * float(v) for k, v in parts.items()}
 
     def apply(self, Bm, a):
         """(Gram @ [β; a]) for this component, uncentred."""
@@ -207,6 +299,14 @@ class NTGram(scipy.sparse.linalg.LinearOperator):
 
     def _rmatvec(self, v):
         return self._matvec(v)
+
+    def error_parts(self) -> dict:
+        """Bounds on ‖δK‖_F from the moments' error estimates, per moment (summed over components)."""
+        parts = {}
+        for b in self.blocks:
+            for k, v in b.error_parts(self.second_layer).items():
+                parts[k] = parts.get(k, 0.0) + v
+        return parts
 
     def trace(self) -> float:
         """Tr K = Σ_i tr(block_ii) (+ Σ_i Var σ(u_i)), in O(Nd)."""
@@ -288,11 +388,12 @@ class NTSolution:
     iterations: int
     relative_residual: float
     seconds: float
+    error_bound: float | None = None
 
 
 def nt_explained(activation, W, cross_vec, cross_sc=None, components=STANDARD, *, second_layer=False,
                  method="auto", tol=1e-10, maxiter=None, target_var=None,
-                 precondition=True) -> NTSolution:
+                 precondition=True, cross_err=None, risk_tol=RISK_TOL, on_miss="raise") -> NTSolution:
     """Solve the NT normal equations K β = v and return vᵀβ (the explained variance).
 
     Parameters
@@ -310,19 +411,32 @@ def nt_explained(activation, W, cross_vec, cross_sc=None, components=STANDARD, *
         conjugate gradients; 'auto' is dense up to 200 parameters.
     tol : float
         CG stops when ‖Kβ − v‖ ≤ tol‖v‖ (relative residual). The explained
-        variance vᵀβ then errs by at most rᵀK⁺r ≤ tol²‖v‖²/λ_min(K).
+        variance vᵀβ then errs by at most rᵀK⁺r ≤ tol²‖v‖²/λ_min(K). After
+        CG the residual is recomputed from K and β (scipy's recursively
+        updated one drifts when K is ill-conditioned); if it misses tol, CG
+        is restarted once from β, and a second miss raises
+        :class:`SolverAccuracyError` (or warns, ``on_miss='warn'``).
     maxiter : int, optional
-        CG iteration cap (default 10·(N + d) + 100); a warning is issued
-        when it is reached.
+        CG iteration cap (default 10·(N + d) + 100).
     precondition : bool, default True
         Use the Kronecker preconditioner (k̄0)⁻¹ ⊗ I in CG (see
         :meth:`NTGram.kronecker_preconditioner`).
     target_var : float, optional
-        Var(y). By Cauchy-Schwarz ‖v‖² ≤ Var(y)·Tr K; when ‖v‖ is below
+        Var(y) (R0). By Cauchy-Schwarz ‖v‖² ≤ Var(y)·Tr K; when ‖v‖ is below
         1e-12 of that bound (an odd σ against an even target, where v = 0 up
-        to rounding) the explained variance is 0 and no solve is run.
+        to rounding) the explained variance is 0 and no solve is run. When
+        given, the moments' error estimates are propagated to the risk,
+        |δ(vᵀβ)| ≤ 2‖β‖‖δv‖ + ‖β‖²‖δK‖_F, and a bound above
+        ``risk_tol``·Var(y) raises :class:`MomentAccuracyError`.
+    cross_err : array, optional
+        Error estimates of the cross moments [v_vec; v_sc].
+    risk_tol : float, default 1e-6
+        Accuracy asked of R/R0.
+    on_miss : {'raise', 'warn'}
+        What a CG residual above tol does.
     """
     method = check_choice("method", method, NT_METHODS)
+    on_miss = check_choice("on_miss", on_miss, ON_MISS)
     tol = check_positive_float("tol", tol)
     start = time.perf_counter()
     K = NTGram(activation, W, components, second_layer)
@@ -334,10 +448,24 @@ def nt_explained(activation, W, cross_vec, cross_sc=None, components=STANDARD, *
     vnorm = float(np.linalg.norm(v))
     bound = math.sqrt(max(target_var * K.trace(), 0.0)) if target_var is not None else 0.0
     if vnorm <= 1e-12 * bound or vnorm == 0.0:
-        return NTSolution(0.0, np.zeros_like(v), method, 0, 0.0, time.perf_counter() - start)
+        return NTSolution(0.0, np.zeros_like(v), method, 0, 0.0, time.perf_counter() - start, 0.0)
     if method == "dense":
         beta = psd_solve(K.dense(), v)
-        return NTSolution(float(v @ beta), beta, "dense", 0, 0.0, time.perf_counter() - start)
+        sol = NTSolution(float(v @ beta), beta, "dense", 0, 0.0, time.perf_counter() - start)
+    else:
+        sol = _nt_cg(K, v, vnorm, W, tol, maxiter, precondition, on_miss, start)
+    if target_var is not None:
+        nb = float(np.linalg.norm(sol.coef))
+        parts = {k: nb * nb * e for k, e in K.error_parts().items()}
+        ce = 0.0 if cross_err is None else float(np.linalg.norm(cross_err))
+        parts["the cross moments Cov(y, φ)"] = 2 * nb * ce
+        sol.error_bound = check_risk_accuracy(activation, W, components, sum(parts.values()), target_var,
+                                              risk_tol, parts)
+    return sol
+
+
+def _nt_cg(K, v, vnorm, W, tol, maxiter, precondition, on_miss, start) -> NTSolution:
+    """Preconditioned CG, the residual recomputed and checked (one restart, then raise or warn)."""
     N, d = W.shape
     maxiter = 10 * (N + d) + 100 if maxiter is None else check_positive_int("maxiter", maxiter)
     count = [0]
@@ -345,16 +473,21 @@ def nt_explained(activation, W, cross_vec, cross_sc=None, components=STANDARD, *
     def callback(_):
         count[0] += 1
 
-    beta, info = scipy.sparse.linalg.cg(K, v, rtol=tol, atol=0.0, maxiter=maxiter,
-                                        M=K.kronecker_preconditioner() if precondition else None,
-                                        callback=callback)
+    M = K.kronecker_preconditioner() if precondition else None
+    beta, info = scipy.sparse.linalg.cg(K, v, rtol=tol, atol=0.0, maxiter=maxiter, M=M, callback=callback)
     resid = float(np.linalg.norm(K.matvec(beta) - v) / vnorm)
-    if info != 0:
-        warnings.warn(
-            f"NT conjugate gradients stopped after {count[0]} iterations at relative residual "
-            f"{resid:.2e} > tol = {tol:g}; raise maxiter or tol",
-            RuntimeWarning, stacklevel=3,
-        )
+    if resid > tol and info == 0:
+        # scipy's recursively updated residual claimed convergence: restart from β
+        beta, info = scipy.sparse.linalg.cg(K, v, x0=beta, rtol=tol, atol=0.0, maxiter=maxiter, M=M,
+                                            callback=callback)
+        resid = float(np.linalg.norm(K.matvec(beta) - v) / vnorm)
+    if resid > tol:
+        msg = (f"NT conjugate gradients stopped after {count[0]} iterations at relative residual "
+               f"{resid:.2e} (recomputed ‖Kβ − v‖/‖v‖) > tol = {tol:g}; raise maxiter or tol, or use "
+               "method='dense' for small problems")
+        if on_miss == "raise":
+            raise SolverAccuracyError(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=4)
     return NTSolution(float(v @ beta), beta, "cg", count[0], resid, time.perf_counter() - start)
 
 
@@ -374,27 +507,39 @@ class LazySolution:
     iterations: int
     relative_residual: float
     seconds: float
+    error_bound: float | None = None  #: bound on |δR|/R0 propagated from the moments' error estimates
 
 
 def lazy_solution(task, regime: str, W: np.ndarray, activation: Activation, *, second_layer=False,
-                  method="auto", tol=1e-10, maxiter=None) -> LazySolution:
+                  method="auto", tol=1e-10, maxiter=None, risk_tol=RISK_TOL, on_miss="raise") -> LazySolution:
     """The best RF ('rf') or NT ('nt') predictor of any task, for weights W and any activation.
 
     Uses only ``task.components``, ``task.cross_moments(W, activation)`` and
-    ``task.r0``; R/R0 = 1 − vᵀK⁺v / R0 (clipped to [0, 1]).
+    ``task.r0``; R/R0 = 1 − vᵀK⁺v / R0 (clipped to [0, 1]). The moments'
+    error estimates (and ``task.cross_moment_errors`` where the task has it)
+    are propagated to the risk; a bound above ``risk_tol`` raises
+    :class:`~lazytrain.MomentAccuracyError` (see :func:`nt_explained`).
     """
     comps = task.components
     for comp in comps:
         variances(W, comp)  # a ValueError naming a zero row before any moment is computed
     rf_cross, nt_cross = task.cross_moments(W, activation)
+    errors = getattr(task, "cross_moment_errors", lambda W, act: None)(W, activation)
+    rf_err, nt_err = (None, None) if errors is None else errors
     if regime == "rf":
         start = time.perf_counter()
-        K, _ = rf_covariance(activation, W, comps)
-        coef = psd_solve(K, rf_cross)
-        sol = NTSolution(float(rf_cross @ coef), coef, "dense", 0, 0.0, time.perf_counter() - start)
+        info = {}
+        explained = rf_explained(activation, W, rf_cross, comps, cross_err=rf_err, r0=task.r0,
+                                 risk_tol=risk_tol, info=info)
+        sol = NTSolution(explained, info["coef"], "dense", 0, 0.0, time.perf_counter() - start,
+                         info["error_bound"])
     elif regime == "nt":
+        err = nt_err
+        if err is not None and second_layer:
+            err = np.concatenate([nt_err.ravel(), rf_err])
         sol = nt_explained(activation, W, nt_cross, rf_cross, comps, second_layer=second_layer,
-                           method=method, tol=tol, maxiter=maxiter, target_var=task.r0)
+                           method=method, tol=tol, maxiter=maxiter, target_var=task.r0, cross_err=err,
+                           risk_tol=risk_tol, on_miss=on_miss)
     else:
         raise ValueError(f"regime must be 'rf' or 'nt' for the lazy solver, got {regime!r}")
     risk = float(np.clip(1.0 - sol.explained / task.r0, 0.0, 1.0))
@@ -433,6 +578,10 @@ class _TwoClasses(Task):
     def cross_moments(self, W, activation):
         (rf_p, nt_p), (rf_n, nt_n) = (class_means(activation, W, comp) for comp in self.components)
         return (rf_p - rf_n) / 2, (nt_p - nt_n) / 2
+
+    def cross_moment_errors(self, W, activation):
+        (rf_p, nt_p), (rf_n, nt_n) = (comp.feature_mean_errors(W, activation) for comp in self.components)
+        return (rf_p + rf_n) / 2, (nt_p + nt_n) / 2
 
     def _draw(self, ops, n):
         raise NotImplementedError("binary_label_risk's classes are not sampled")

@@ -42,16 +42,29 @@ PROBES = {"theory": _probe_theory, "exact": _probe_exact, "sgd": _probe_sgd}
 
 
 def check_feasible(spec) -> None:
-    """Raise ValueError (naming the field) if some point of ``spec`` cannot be computed."""
+    """Raise ValueError (naming the field) if some point of ``spec`` cannot be computed.
+
+    Combinations a kind declares unavailable (``Kind.skip_reason``: no NN theory
+    or exact NN risk for σ ≠ u², no theory for a task without formulas) are not
+    refused: runs leave them out and report them (``ExperimentSpec.unavailable``),
+    unless they are all the spec asks for (then there is nothing to run).
+    """
+    from .kinds import KINDS
     from .tasks import build_task, canonical_json
 
     task = build_task(canonical_json(spec.task.model_dump(mode="json")))
+    skipped, total = [], 0
     for kind in spec.kinds:
         probe = PROBES.get(kind)
         if probe is None:
             continue
         for activation in spec.activations:
             for regime in spec.regimes_for(kind):
+                total += 1
+                reason = KINDS[kind].skip_reason(spec.task.family, regime, activation)
+                if reason:
+                    skipped.append((kind, regime, activation, reason))
+                    continue  # left out of runs, with the reason
                 try:
                     probe(spec, task, regime, activation)
                 except (ValueError, NotImplementedError, TypeError) as exc:
@@ -60,3 +73,7 @@ def check_feasible(spec) -> None:
                     raise ValueError(
                         f"{field}: the {kind} points of regime {regime!r} with activation "
                         f"{activation!r} cannot be computed on this task: {msg}") from None
+    if skipped and len(skipped) == total:
+        kind, regime, activation, reason = skipped[0]
+        raise ValueError(f"kinds: the {kind} points of regime {regime!r} with activation {activation!r} "
+                         f"cannot be computed on this task: {reason} (and no other point of the spec can)")

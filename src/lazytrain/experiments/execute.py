@@ -56,6 +56,7 @@ class RunSummary:
     computed: int        #: computed by this run
     run_id: int | None   #: None when there was nothing to compute
     wall_s: float
+    unavailable: tuple = ()  #: (kind, regime, activation) combinations without a value, with the reason
 
     @property
     def total(self) -> int:
@@ -97,8 +98,33 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
-def _init_local_worker(parent_pid: int) -> None:
+def _user_activations_blob() -> bytes | None:
+    """The activations registered in this process (``register_activation``), cloudpickled for workers."""
+    from ..activations import user_activations
+
+    registered = user_activations()
+    if not registered:
+        return None
+    import cloudpickle
+
+    return cloudpickle.dumps(registered)
+
+
+def _install_user_activations(blob: bytes | None) -> None:
+    """Register the driver's user activations in a worker process, so that points can name them."""
+    if blob is None:
+        return
+    import pickle
+
+    from ..activations import register_activation
+
+    for name, act in pickle.loads(blob).items():
+        register_activation(name, act, overwrite=True)
+
+
+def _init_local_worker(parent_pid: int, activations: bytes | None = None) -> None:
     pin_threads(THREADS_PER_POINT)
+    _install_user_activations(activations)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
@@ -139,7 +165,8 @@ def _local_executor(workers: int):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_local_worker, initargs=(os.getpid(),))
+                               initializer=_init_local_worker,
+                               initargs=(os.getpid(), _user_activations_blob()))
 
     def run(units):
         with _sigint_ignored():
@@ -177,6 +204,9 @@ def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
                     n_workers=workers, threads_per_worker=1, processes=processes,
                     dashboard_address=None, silence_logs=logging.WARNING))
             client = stack.enter_context(Client(cluster))
+        blob = _user_activations_blob()
+        if blob is not None:  # the driver's register_activation names, on every worker
+            client.run(_install_user_activations, blob)
 
         def run(units):
             by_key = {}
@@ -252,6 +282,7 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
             except ValueError as exc:
                 raise SpecError(f"invalid experiment spec:\n  {exc}") from None
     points = list({p.key: p for s in specs for p in expand(s)}.values())
+    unavailable = tuple(u for s in specs for u in s.unavailable())
     keys = tuple(p.key for p in points)
     name = "+".join(s.name for s in specs)
     with ResultStore.open_or_create(out) as store:
@@ -259,7 +290,8 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
         todo = [p for p in points if p.key not in done]
         skipped = len(points) - len(todo)
         if not todo:
-            return RunSummary(Path(out), name, keys, skipped, 0, None, time.perf_counter() - start)
+            return RunSummary(Path(out), name, keys, skipped, 0, None, time.perf_counter() - start,
+                              unavailable)
         if store.readonly:
             raise StoreError(f"{str(store.path)!r} is read-only and {len(todo)} of the spec's "
                              f"{len(points)} points are not stored yet; make it writable or "
@@ -270,7 +302,7 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
             skipped = len(points) - len(todo)
             if not todo:
                 return RunSummary(Path(out), name, keys, skipped, 0, None,
-                                  time.perf_counter() - start)
+                                  time.perf_counter() - start, unavailable)
             cheap = [p for p in todo if KINDS[p.kind].cheap]
             costly = sorted(work_units(p for p in todo if not KINDS[p.kind].cheap), key=_cost,
                             reverse=True)
@@ -299,7 +331,8 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
                 store.end_run(run_id, f"failed: {why}"[:500])
                 raise
             store.end_run(run_id, "done")
-    return RunSummary(Path(out), name, keys, skipped, len(todo), run_id, time.perf_counter() - start)
+    return RunSummary(Path(out), name, keys, skipped, len(todo), run_id, time.perf_counter() - start,
+                      unavailable)
 
 
 def _compute_inline(store: ResultStore, points, run_id: int) -> None:

@@ -23,6 +23,22 @@ def _theory(task, point):
     return theory_risk(task, point.regime, point.n_neurons, point.activation), {}
 
 
+def _theory_skip(family, regime, activation):
+    from ..theory import theory_unavailable
+
+    return theory_unavailable(family, regime, activation)
+
+
+def _exact_skip(family, regime, activation):
+    from ..activations import get_activation
+
+    act = get_activation(activation)
+    if regime == "nn" and not act.is_even_quadratic:
+        return (f"no exact NN risk for activation {act.name!r}: the rank-N optimum (Eckart-Young) "
+                "needs σ(u) = u² + c0; train it (kind 'sgd') instead")
+    return None
+
+
 def _exact_by_degree(task, point, W):
     """A Hermite target's exact point with the risk left in each degree (columns risk_deg1, ...)."""
     from ..activations import get_activation
@@ -151,6 +167,9 @@ class Kind:
     compute_many : callable (task, points) -> list of (risk, extra), optional
         Computes several points that differ only in N at once (SGD: the
         widths trained together on one sample stream).
+    skip_reason : callable (family, regime, activation) -> str or None
+        Why this kind has no value for that combination (e.g. no theory for
+        the NN with ReLU); such points are left out of a run and reported.
     """
 
     name: str
@@ -160,12 +179,13 @@ class Kind:
     trained: bool = False
     unavailable: Callable[[], str | None] = lambda: None
     compute_many: Callable | None = None
+    skip_reason: Callable[[str, str, str], str | None] = lambda family, regime, activation: None
 
 
 #: name -> Kind, in display order.
 KINDS: dict[str, Kind] = {
-    "theory": Kind("theory", _theory, cheap=True, seeded=False),
-    "exact": Kind("exact", _exact),
+    "theory": Kind("theory", _theory, cheap=True, seeded=False, skip_reason=_theory_skip),
+    "exact": Kind("exact", _exact, skip_reason=_exact_skip),
     "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable, compute_many=_sgd_many),
     "fit": Kind("fit", _fit),
 }

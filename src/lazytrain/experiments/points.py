@@ -136,6 +136,8 @@ def expand(spec) -> list[Point]:
             continue
         for activation in spec.activations:
             for regime in spec.regimes_for(kind_name):
+                if kind.skip_reason(family, regime, activation):
+                    continue  # reported by unavailable_points
                 for n in grid:
                     training = (resolved_training(spec.training, regime, d, n) if kind.trained
                                 else None)
@@ -146,6 +148,25 @@ def expand(spec) -> list[Point]:
                             seen.add(p.key)
                             points.append(p)
     return points
+
+
+def unavailable_points(spec) -> list[dict]:
+    """The (kind, regime, activation) combinations of a spec that have no value, with the reason.
+
+    Their points are left out of :func:`expand`; runs and reports list them.
+    Each entry: kind, regime, activation, n_neurons (the grid) and reason.
+    """
+    family = spec.task.family
+    out = []
+    for kind_name in spec.kinds:
+        kind = KINDS[kind_name]
+        for activation in spec.activations:
+            for regime in spec.regimes_for(kind_name):
+                reason = kind.skip_reason(family, regime, activation)
+                if reason:
+                    out.append({"kind": kind_name, "regime": regime, "activation": activation,
+                                "n_neurons": list(spec.neurons(kind_name)), "reason": reason})
+    return out
 
 
 def _fit_points(spec, task_json, identity, family, params, d):

@@ -340,6 +340,15 @@ class ExperimentSpec(BaseModel):
             return [r for r in self.regimes if r in ("rf", "nt")]
         return list(self.regimes)
 
+    def unavailable(self) -> list[dict]:
+        """Combinations (kind, regime, activation) with no value, and why (e.g. no NN theory for ReLU).
+
+        Known before anything runs; runs leave those points out and reports list them.
+        """
+        from .points import unavailable_points
+
+        return unavailable_points(self)
+
     def fit_neurons(self, regime: str) -> list[int]:
         """The N grid of the fit points of a regime ([0]: the kernel limits, N = ∞)."""
         if regime.endswith("_kernel"):

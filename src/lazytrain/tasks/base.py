@@ -69,6 +69,12 @@ class Component:
         mom = activation.moments(check_neuron_variances(np.einsum("ij,ij->i", What, W)))
         return mom.mean, mom.d2_mean[:, None] * What
 
+    def feature_mean_errors(self, W: np.ndarray, activation):
+        """Error estimates of :meth:`feature_means` (from the activation's moment estimates)."""
+        What = self.push(W)
+        _, err = activation.moments(check_neuron_variances(np.einsum("ij,ij->i", What, W)), return_error=True)
+        return err.mean, err.d2_mean[:, None] * np.abs(What)
+
 
 #: The standard Gaussian input law N(0, I_d).
 STANDARD = (Component(1.0),)
@@ -236,6 +242,15 @@ class Task(ABC):
         rf : ndarray of shape (N,)
         nt : ndarray of shape (N, d)
         """
+
+    def cross_moment_errors(self, W: np.ndarray, activation):
+        """Error estimates of :meth:`cross_moments` (same shapes), or None when the task has none.
+
+        The exact solver propagates them, with the moments' own, to a bound on
+        the risk (``MomentAccuracyError`` when it exceeds the tolerance); None
+        means that only the Gram's errors are counted.
+        """
+        return None
 
     def nn_risk(self, n_neurons: int):
         """Global optimum R/R0 over quadratic-activation networks with N neurons, or None."""

@@ -193,6 +193,11 @@ class GaussianMixture(Task):
         (rf_p, nt_p), (rf_n, nt_n) = (comp.feature_means(W, activation) for comp in self.components)
         return (rf_p - rf_n) / 2, (nt_p - nt_n) / 2
 
+    def cross_moment_errors(self, W, activation):
+        """Error estimates of :meth:`cross_moments` (half-sums of the class means' estimates)."""
+        (rf_p, nt_p), (rf_n, nt_n) = (comp.feature_mean_errors(W, activation) for comp in self.components)
+        return (rf_p + rf_n) / 2, (nt_p + nt_n) / 2
+
     def nn_risk(self, n_neurons: int) -> float:
         """1/(1 + κ_NN), κ_NN = ½ Σ_{j≤N} δ_(j)²/(1 + δ_(j)²): the best rank-N quadratic form."""
         lam = self.eigenvalues[: check_positive_int("n_neurons", n_neurons)]

@@ -156,6 +156,17 @@ class QuadraticTarget(Task):
         nt = (ratio * np.sqrt(24.0) * b[:, 4] / q)[:, None] * W + (2.0 * np.sqrt(2.0) * b[:, 2] / q)[:, None] * BW
         return rf, nt
 
+    def cross_moment_errors(self, W, activation):
+        """Error estimates of :meth:`cross_moments`, from those of b₂ and b₄."""
+        q = np.einsum("ij,ij->i", W, W)
+        _, be = activation.hermite_coefficients(4, q, return_error=True)
+        BW = W @ self.B
+        ratio = np.abs(np.einsum("ij,ij->i", BW, W)) / q
+        rf = ratio * np.sqrt(2.0) * be[:, 2]
+        nt = ((ratio * np.sqrt(24.0) * be[:, 4] / q)[:, None] * np.abs(W)
+              + (2.0 * np.sqrt(2.0) * be[:, 2] / q)[:, None] * np.abs(BW))
+        return rf, nt
+
     def nn_risk(self, n_neurons: int) -> float:
         """Theorem 3 (NN), exact: Σ_{i>N} λ_i(B)² / Σ_i λ_i(B)², eigenvalues by decreasing |λ|.
 
