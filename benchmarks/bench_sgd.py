@@ -127,12 +127,52 @@ def bench_autograd(task, width, batch, peak_fn):
     return t
 
 
+def bench_loop(task, widths, batch, loop_steps, rounds=3):
+    """The whole train_sweep loop against the bare step, in interleaved rounds (same load).
+
+    A default run (10⁵ steps, n_history = 60) makes ~120 exact-risk records; a short loop with
+    the same history setting would weigh them ~50× too much, so the loop runs with n_history = 1
+    (records at 0, 1 and the end), one record is timed on its own, and the share of a default run
+    is projected from the two: bare step / (loop per step − its 3 records + 120 records / 10⁵).
+    """
+    from lazytrain.train.sgd import checkpoints
+
+    gen = torch.Generator().manual_seed(0)
+    nets = make_nets(task, widths)
+
+    def bare():
+        for _ in range(loop_steps):
+            xs, ys = task.sample_torch(batch, gen, "cpu", torch.float32)
+            nets.step(xs, ys, 1e-9)
+
+    def loop():
+        train_sweep(task, "nn", widths, steps=loop_steps, lr=1e-4, n_history=1)
+
+    def record():
+        [task.predictor_risk(*nets.quadratic_form(k)) for k in range(nets.K)]
+        nets.weight_changes()
+
+    t = paired([bare, loop, record], rounds=rounds)
+    step, per_step, rec = t[:, 0] / loop_steps, t[:, 1] / loop_steps, t[:, 2]
+    n_rec_here = len(checkpoints(loop_steps, 1))
+    n_rec_default = len(checkpoints(100_000, 60))
+    measured = np.median(step / per_step)
+    projected = np.median(step / (per_step - n_rec_here * rec / loop_steps + n_rec_default * rec / 100_000))
+    print(f"full train_sweep loop over all widths ({loop_steps} steps, {n_rec_here} records): "
+          f"{np.median(per_step) * 1e3:.3f} ms/step, {measured:.1%} of it in the bare step")
+    print(f"  one exact-risk record of all {nets.K} widths: {np.median(rec) * 1e3:.1f} ms "
+          f"= {np.median(rec / step):.1f} bare steps; a default run (10⁵ steps, {n_rec_default} records) "
+          f"spends {projected:.1%} of its loop in the bare step (projected from the paired rounds)")
+    return measured, projected
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--d", type=int, default=450)
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--loop-steps", type=int, default=2000)
+    parser.add_argument("--loop-steps", type=int, default=1000)
+    parser.add_argument("--only-loop", action="store_true", help="only the whole-loop measurement")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = QuadraticTarget.paper(d=args.d)
@@ -142,6 +182,9 @@ def main():
     print(f"torch {torch.__version__}, {args.threads} thread(s), d={args.d}, batch={args.batch}")
     print(f"float32 matmul peak (1536³ product): {peak_fn[1] / t_peak / 1e9:.1f} GFLOP/s; every share below "
           f"is the median over rounds of (step flops / step time) / (peak measured in the same round)\n")
+    if args.only_loop:
+        bench_loop(task, widths, args.batch, args.loop_steps)
+        return
     t_single = bench_config(task, [args.d], args.batch, f"NN N={args.d}", peak_fn)[0]
     t_stack, share = bench_config(task, widths, args.batch, f"NN stacked N={widths[0]}..{widths[-1]} "
                                   f"(ΣN={sum(widths)})", peak_fn)
@@ -152,12 +195,7 @@ def main():
     print(f"\nstacking {len(sub)} widths on one sample stream: {t_separate / t_sub_stack:.2f}x faster "
           f"than one run per width")
     print(f"hand-written step vs autograd + optim.SGD at N={args.d}: {t_auto / t_single:.2f}x faster")
-    # whole loop (samples, step, schedule, divergence checks, ~120 exact-risk records)
-    t0 = time.perf_counter()
-    train_sweep(task, "nn", widths, steps=args.loop_steps, lr=1e-4, n_history=5)
-    t_loop = (time.perf_counter() - t0) / args.loop_steps
-    print(f"full train_sweep loop over all widths: {t_loop * 1e3:.3f} ms/step "
-          f"({t_stack / t_loop:.1%} of it in the bare step; the rest: ~15 exact-risk records, checks, schedule)")
+    bench_loop(task, widths, args.batch, args.loop_steps)
     print(f"\nSGD step share of the float32 matmul peak (stacked sweep): {share:.1%}")
 
 

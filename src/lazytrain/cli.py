@@ -205,13 +205,18 @@ def report(directory, output):
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig4", "fig6", "all"],
-                                                 case_sensitive=False))
+@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "all"],
+                                          case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
+@click.option("--task", "task", type=click.Choice(["paper", "mixture"]), default="paper",
+              show_default=True, help="fig5 only: the quadratic target or the Gaussian mixture.")
+@click.option("--activation", default="quadratic", show_default=True,
+              help="fig5 only: the activation (e.g. relu).")
 @_common_options
 @_execution_options
 @_friendly_errors
-def reproduce(figure, quick, out, seed, progress, max_memory, executor, workers, scheduler):
+def reproduce(figure, quick, task, activation, out, seed, progress, max_memory, executor, workers,
+              scheduler):
     """Regenerate one of the paper's figures (PNG, PDF and a tidy CSV), or all and the report.
 
     The points go through the same machinery as `lazytrain run` (stored in
@@ -223,6 +228,11 @@ def reproduce(figure, quick, out, seed, progress, max_memory, executor, workers,
     seed = 0 if seed is None else seed
     execution = {**_execution(executor, workers, scheduler), "max_memory": max_memory}
     names = list(FIGURES) if figure.lower() == "all" else [figure.lower()]
+    options = {}
+    if (task, activation) != ("paper", "quadratic"):
+        if names != ["fig5"]:
+            raise click.UsageError("--task and --activation are options of fig5 only")
+        options = {"task": task, "activation": activation}
     start = time.perf_counter()
     with memory_limit(max_memory):
         if len(names) > 1:  # one sweep: the figures' points share the workers, costliest first
@@ -236,7 +246,8 @@ def reproduce(figure, quick, out, seed, progress, max_memory, executor, workers,
                        f"{summary.computed} computed in {summary.wall_s:.1f} s")
         for name in names:
             t0 = time.perf_counter()
-            paths = FIGURES[name](out, quick=quick, seed=seed, progress=progress, **execution)
+            paths = FIGURES[name](out, quick=quick, seed=seed, progress=progress, **options,
+                                  **execution)
             click.echo(f"{name} done in {time.perf_counter() - t0:.1f} s:")
             for p in paths:
                 click.echo(f"  {p}")

@@ -142,6 +142,44 @@ def plot_learning_curves(ax, curves, theory, ylabel=None):
     ax.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
+def plot_risk_vs_alpha(ax, alphas, risks, n_neurons, lazy_limit=None, optimum=None):
+    """Figure 5, left: the risk SGD reaches against the lazy scaling α (log axis).
+
+    ``lazy_limit`` (the exact NT + second-layer risk, α → ∞) and ``optimum``
+    (the NN optimum) are drawn as dashed lines when given.
+    """
+    import numpy as np
+
+    if lazy_limit is not None:
+        ax.axhline(lazy_limit, color=REGIME_STYLE["nt"]["color"], linestyle="--", linewidth=1.2,
+                   label="exact NT + second layer (α → ∞)")
+    if optimum is not None:
+        ax.axhline(optimum, color=REGIME_STYLE["nn"]["color"], linestyle="--", linewidth=1.2,
+                   label="NN optimum (rank N)")
+    ax.plot(alphas, risks, color="0.15", marker="o", markersize=4, linewidth=1, label=f"SGD, N = {n_neurons}")
+    ax.set_xscale("log")
+    ax.set_xlabel("α (lazy scaling): rich ← → lazy")
+    ax.set_ylabel("normalised risk R/R0 after training")
+    top = float(np.nanmax(risks)) if len(risks) else 1.0
+    ax.set_ylim(0, max(1.0, top * 1.05))
+    ax.legend(loc="upper left", frameon=False)
+
+
+def plot_weight_change_vs_alpha(ax, alphas, moved):
+    """Figure 5, right: ‖W - W0‖_F/‖W0‖_F against α (log-log), with a 1/α guide through the laziest point."""
+    import numpy as np
+
+    alphas, moved = np.asarray(alphas, dtype=float), np.asarray(moved, dtype=float)
+    ax.loglog(alphas, moved, color="0.15", marker="o", markersize=4, linewidth=1, label="SGD")
+    if len(alphas):
+        last = int(np.argmax(alphas))
+        ax.loglog(alphas, moved[last] * alphas[last] / alphas, color="0.5", linestyle=":", label="∝ 1/α")
+    ax.set_xlabel("α (lazy scaling)")
+    ax.set_ylabel("‖W − W0‖_F / ‖W0‖_F")
+    ax.legend(loc="lower left", frameon=False)
+    ax.set_title("relative movement of the first layer")
+
+
 def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
     """One legend: a colour per regime, and the line/marker code for the kinds.
 

@@ -156,6 +156,44 @@ def _fit_table(rows) -> str:
                   out, left=(0,))
 
 
+def _is_lazy(row) -> bool:
+    """An SGD point trained under the lazy scaling (``training.alpha``; Figure 5)."""
+    return row.get("alpha") not in (None, "")
+
+
+def _lazy_section(rows) -> str:
+    """Risk and weight movement against α for the lazily scaled points of one task and activation."""
+    lazy = sorted((r for r in rows if _is_lazy(r)), key=lambda r: (r["n_neurons"], r["seed"], r["alpha"]))
+    if not lazy:
+        return ""
+    optimum = {r["n_neurons"]: r["risk"] for r in rows if r["kind"] == "theory" and r["regime"] == "nn"}
+    from .figures import new_figure, paper_style, plot_risk_vs_alpha, plot_weight_change_vs_alpha
+
+    imgs = []
+    for (n, seed) in dict.fromkeys((r["n_neurons"], r["seed"]) for r in lazy):
+        mine = [r for r in lazy if r["n_neurons"] == n and r["seed"] == seed]
+        with paper_style():
+            fig, (ax, ax_w) = new_figure(ncols=2)
+            plot_risk_vs_alpha(ax, [r["alpha"] for r in mine], [r["risk"] for r in mine], n,
+                               optimum=optimum.get(n))
+            ax.set_title(f"N = {n}, seed {seed}")
+            plot_weight_change_vs_alpha(ax_w, [r["alpha"] for r in mine],
+                                        [r.get("weight_change", float("nan")) for r in mine])
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        imgs.append(f"<img alt='lazy scaling, N = {n}' "
+                    f"src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'>")
+    table = _table(["N", "seed", "α", "SGD risk", "‖W − W0‖/‖W0‖", "NN optimum"],
+                   [[str(r["n_neurons"]), _esc(r["seed"]), f"{float(r['alpha']):g}", _fmt(r["risk"]),
+                     _fmt(r.get("weight_change"), 4), _fmt(optimum.get(r["n_neurons"]))] for r in lazy])
+    return ("<h3>Lazy scaling: the NN trained as c + α(h(θ) − h(θ0))</h3><p class='note'>Large α: "
+            "the network stays at its linearisation (NT + second layer); small α: it learns "
+            "features.</p>" + "".join(imgs) + table)
+
+
 def _stat_cell(stats_by_n, n) -> str:
     s = stats_by_n.get(n)
     if s is None:
@@ -281,14 +319,20 @@ def render_report(records, runs, source: str) -> str:
     """The HTML text of the report for store ``records`` and ``runs``."""
     rows = tidy_rows(records)
     by_key = {r["key"]: r for r in records}
-    # points fitted on n samples get their own tables (below); the panels compare the other kinds
+    # points fitted on n samples get their own tables (below), and lazily scaled points
+    # (training.alpha, Figure 5) their own section (risk against α); the panels compare the others
     fitted = [r for r in rows if r["kind"] == "fit"]
-    records = [rec for rec in records if rec["kind"] != "fit"]
+    lazy: dict = {}
+    for r in rows:
+        if _is_lazy(r):
+            lazy.setdefault((r["task"], r["task_params"], r["activation"], r["d"]), []).append(r)
+    lazy_keys = {r["key"] for group in lazy.values() for r in group}
+    records = [rec for rec in records if rec["kind"] != "fit" and rec["key"] not in lazy_keys]
     label, varying = _series(records)
     position = {r["key"]: i for i, r in enumerate(rows)}
     panels: dict = {}
     for r in rows:
-        if r["kind"] == "fit":
+        if r["kind"] == "fit" or r["key"] in lazy_keys:
             continue
         panel = panels.setdefault((r["task"], r["task_params"], r["activation"], r["d"]), {})
         panel.setdefault(label[r["key"]], []).append(r)
@@ -315,6 +359,9 @@ def render_report(records, runs, source: str) -> str:
             parts.append(f"<h2>{_esc(title)}</h2>{imgs}"
                          f"<h3>Theory, exact and SGD</h3>{_comparison(mine, varying)}"
                          f"{_by_degree(mine)}")
+        parts.append(_lazy_section(lazy.pop((task, params, activation, d), []) + shared))
+    for (task, params, activation, d), group in lazy.items():  # panels with lazy points only
+        parts.append(f"<h2>{_esc(f'{task}: {params}, σ = {activation}')}</h2>{_lazy_section(group)}")
     skipped = _unavailable_from_runs(runs)
     if skipped:
         parts.append("<h2>Points not computed</h2><p class='note'>No formula or method exists for "

@@ -16,13 +16,16 @@ import numpy as np
 
 from .activations import get_activation
 from .bayes import bayes_risk
+from .exact import exact_risk
 from .experiments import ResultStore, preset, run_spec, tidy_rows
-from .experiments.presets import STAIRCASE_RHOS, staircase_specs
+from .experiments.presets import FIG5_ALPHAS, STAIRCASE_RHOS, staircase_specs
 from .figures import (REGIME_STYLE, legend_below, new_figure, paper_style, plot_learning_curves,
-                      plot_risk_vs_neurons, save_figure)
+                      plot_risk_vs_alpha, plot_risk_vs_neurons, plot_weight_change_vs_alpha,
+                      save_figure)
 from .records import make_row, write_csv
 from .theory import theory_risk
 from .theory.hermite import degree_theory
+from .weights import random_weights
 
 REGIMES = ("rf", "nt", "nn")
 
@@ -422,4 +425,83 @@ def plot_degree3_against_d(ax, rows, theory, rhos):
     ax.set_title("Risk NT leaves in degree 3 at fixed ρ = N/d\n(exact, against the dimension)")
 
 
-FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig6": fig6}
+#: Figure 5's task options (``task=``): the recipes that replace the preset's quadratic target.
+FIG5_TASKS = {"paper": {"type": "paper", "seed": 100}, "mixture": {"type": "mixture", "seed": 0, "frob2": 4.0}}
+
+
+def fig5_specs(quick: bool = False, seed: int = 0, task: str = "paper", activation: str = "quadratic",
+               alphas=FIG5_ALPHAS) -> list:
+    """Figure 5's specs: the preset ``fig5`` once per α (``training.alpha``).
+
+    ``task`` ('paper' or 'mixture') and ``activation`` (e.g. 'relu') replace
+    the preset's; without a closed-form NN optimum (not σ = u²) there is no
+    theory point.
+    """
+    if task not in FIG5_TASKS:
+        raise ValueError(f"task must be one of {sorted(FIG5_TASKS)}, got {task!r}")
+    base = figure_spec("fig5", quick, seed)
+    updates = {}
+    if task != "paper":
+        updates["task"] = {**FIG5_TASKS[task], "d": base.d}
+        if task == "mixture" and quick:  # at d = 30, ‖Δ‖_F² = 4 would give ‖Δ‖op > 1; 2 gives 0.73
+            updates["task"]["frob2"] = 2.0
+        updates["name"] = f"{base.name}-{task}"
+    if activation != "quadratic":
+        updates.update(activations=[activation], kinds=["sgd"],
+                       name=f"{updates.get('name', base.name)}-{activation}")
+    if updates:
+        base = base.with_updates(**updates)
+    training = base.training.model_dump(mode="json")
+    return [base.with_updates(name=f"{base.name}-alpha{a:g}", training={**training, "alpha": float(a)})
+            for a in alphas]
+
+
+def figure_specs(name: str, quick: bool, seed: int) -> list:
+    """Every spec a figure runs (one for most figures, one per α for Figure 5)."""
+    return fig5_specs(quick, seed) if name == "fig5" else [figure_spec(name, quick, seed)]
+
+
+def fig5(out, quick: bool = False, seed: int = 0, progress: bool = True, task: str = "paper",
+         activation: str = "quadratic", alphas=FIG5_ALPHAS, **execution) -> list[Path]:
+    """Figure 5: lazy training is linear training.
+
+    One network of width N = d/3 (``random_weights(d, N, seed)``, a0_i = +1)
+    trained by one-pass SGD under the lazy scaling f = c + α(h(θ) - h(θ0)) for
+    α from 0.1 to 1000 (``train(..., alpha=α)``). Left: the risk reached
+    against α, with the exact NT + second-layer risk of the same draw (the
+    linearised model, α → ∞) and the NN optimum (Theorem 3, Eckart–Young;
+    σ = u² only). Right: the relative weight movement ‖W - W0‖_F/‖W0‖_F
+    against α, with a 1/α guide through the laziest point. ``task``
+    ('paper' or 'mixture') and ``activation`` (e.g. 'relu') are options; the
+    CSV and figure are named after the base spec (``fig5``, ``fig5-quick``,
+    ``fig5-mixture``, ``fig5-relu``, ...).
+    """
+    specs = fig5_specs(quick, seed, task, activation, alphas)
+    records = run_records(specs, out, progress=progress, **execution)
+    rows = tidy_rows(records)
+    spec = specs[0]
+    built = spec.task.build()
+    act = spec.activations[0]
+    (n,) = spec.neurons()
+    d = built.d
+    lazy_limit = exact_risk(built, "nt", random_weights(d, n, seed=seed), act, second_layer=True)
+    nn = [r["risk"] for r in rows if r["kind"] == "theory" and r["regime"] == "nn"]
+    sgd = sorted((r for r in rows if r["kind"] == "sgd"), key=lambda r: r["alpha"])
+    rows = rows + [make_row(built.kind, "nt", act, d, n, "exact", lazy_limit, seed=seed,
+                            second_layer=True)]
+    out = Path(out)
+    paths = [write_csv(rows, out / f"{spec.name.rsplit('-alpha', 1)[0]}.csv")]
+    alphas = np.array([r["alpha"] for r in sgd])
+    with paper_style():
+        fig, (ax, ax_w) = new_figure(ncols=2)
+        plot_risk_vs_alpha(ax, alphas, np.array([r["risk"] for r in sgd]), n, lazy_limit,
+                           nn[0] if nn else None)
+        what = "quadratic target" if built.kind == "quadratic" else "Gaussian mixture"
+        sigma = "σ(u) = u²" if act == "quadratic" else f"σ = {act}"
+        ax.set_title(f"{what}, {sigma}, d = {d}, N = {n}")
+        plot_weight_change_vs_alpha(ax_w, alphas, [r["weight_change"] for r in sgd])
+        paths += save_figure(fig, out, spec.name.rsplit("-alpha", 1)[0])
+    return paths
+
+
+FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6}

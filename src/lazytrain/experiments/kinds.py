@@ -86,12 +86,15 @@ def _sgd_extra(task, result) -> dict:
     """
     hist = result.history
     form = getattr(result, "quadratic_form", None)
-    return {**({} if form is None else task.quadratic_form_columns(*form)),
+    lazy = {} if getattr(result, "alpha", None) is None else {"alpha": float(result.alpha)}
+    return {**({} if form is None else task.quadratic_form_columns(*form)), **lazy,
             "samples": result.samples, "risk_method": result.risk_method,
             "risk_se": float(result.risk_se), "weight_change": float(result.weight_change),
             "history": {"steps": [int(x) for x in hist.steps],
                         "samples": None if hist.samples is None else [int(x) for x in hist.samples],
-                        "risk": [float(x) for x in hist.risk], "kind": hist.kind}}
+                        "risk": [float(x) for x in hist.risk], "kind": hist.kind,
+                        "weight_change": (None if hist.weight_change is None
+                                          else [float(x) for x in hist.weight_change])}}
 
 
 def _sgd_many(task, points):

@@ -207,12 +207,44 @@ def _fig6_theory(quick: bool) -> dict:
     }
 
 
-PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig6": _fig6, "fig6-samples": _fig6_samples,
-           "fig6-theory": _fig6_theory}
+#: The α grid of Figure 5 (lazy scaling, ``training.alpha``), rich to lazy.
+FIG5_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
+
+
+def _fig5(quick: bool) -> dict:
+    # One width N = d/3 (quick: d = 30), trained at every α of FIG5_ALPHAS (one spec per α: see
+    # fig5_specs). a0 = +1 for every neuron: with random signs the negative neurons die in the rich
+    # regime (docs/theory.md, "The laziness dial"); the lazy limit is the same. The NN's theory
+    # point is the Eckart-Young line. Steps and step size: quick measured at d = 30 (docs/
+    # reproduction.md, Figure 5); full: the training code's defaults at d = 450.
+    d = 30 if quick else 450
+    n = d // 3
+    training = {"regimes": ["nn"], "a0": "ones"}
+    if quick:
+        training.update(steps=6000, lr=0.01)
+    return {
+        "name": "fig5-quick" if quick else "fig5",
+        "description": "Lazy to rich: the NN at one width under the lazy scaling α(h(θ) - h(θ0)), "
+                       "risk and weight movement against α",
+        "task": {"type": "paper", "seed": 100, "d": d},
+        "regimes": ["nn"],
+        "activations": ["quadratic"],
+        "n_neurons": [n],
+        "kinds": ["theory", "sgd"],
+        "training": training,
+    }
+
+
+PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6,
+           "fig6-samples": _fig6_samples, "fig6-theory": _fig6_theory}
 
 
 def preset(name: str, quick: bool = False) -> ExperimentSpec:
-    """The spec of a named preset (``fig1`` ... ``fig4``), full or quick."""
+    """The spec of a named preset (``fig1`` ... ``fig5``), full or quick.
+
+    ``fig5`` is the base spec of Figure 5 (no α); the figure runs it once per
+    α of :data:`FIG5_ALPHAS` (``training.alpha``).
+    """
     key = str(name).lower()
     if key not in PRESETS:
         raise SpecError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")

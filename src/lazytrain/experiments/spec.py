@@ -118,6 +118,12 @@ class TrainingSettings(BaseModel):
     ``lr_exponent`` and ``lr_reference_n``: wider networks may need smaller
     steps; width N then trains with lr·(lr_reference_n/N)^lr_exponent.
 
+    ``alpha`` and ``a0``: the laziness dial of ``lazytrain.train`` (regime
+    'nn'; None: the mean-field network) and the law of the per-neuron
+    second-layer start ('signs' or 'ones'; None: the training code's
+    'signs'). Unset (None) they are not part of the points' identity (so
+    stores made before they existed stay valid).
+
     ``groups``: the SGD widths of one (regime, activation, seed) are split
     into this many groups of about equal total width, each trained as one
     run on one stream of samples (``lazytrain.train_sweep``: much faster
@@ -141,6 +147,8 @@ class TrainingSettings(BaseModel):
     groups: PositiveInt = 1
     lr_exponent: float = Field(0.0, allow_inf_nan=False)
     lr_reference_n: PositiveInt | None = None
+    alpha: PositiveFloat | None = Field(None, allow_inf_nan=False)
+    a0: Literal["signs", "ones"] | None = None
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
     _normalise = field_validator("regimes", "dtype", "method", mode="before")(
@@ -280,6 +288,11 @@ class ExperimentSpec(BaseModel):
                 raise ValueError(f"kinds: {kind!r} is not available: {why}")
         if not isinstance(self.task, NpyTarget):
             _check_builds(self.task)
+        if "sgd" in self.kinds and self.training.alpha is not None:
+            others = [r for r in self.regimes_for("sgd") if r != "nn"]
+            if others:
+                raise ValueError(f"training.alpha (lazy scaling) applies to the 'nn' regime only; the "
+                                 f"SGD points also have regimes {others} (set training.regimes = ['nn'])")
         return self
 
     def check_memory(self) -> None:

@@ -21,7 +21,7 @@ from .._validation import (check_choice, check_device, check_positive_float, che
 from ..activations import get_activation
 from .flow import run_flow
 from .result import History, TrainResult
-from .sgd import run_sgd
+from .sgd import lazy_lr, run_sgd
 
 #: Step-down schedules of the authors' scripts, as (fraction of the steps, lr factor).
 SCHEDULES = {
@@ -33,6 +33,9 @@ SCHEDULES = {
 
 #: η_c, the offset's step multiplier (see docs/reproduction.md for the measurement).
 DEFAULT_OFFSET_MULT = 30.0
+
+#: Laws of the per-neuron second-layer start a0_i (see :func:`train`).
+A0_LAWS = ("signs", "ones")
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -47,10 +50,17 @@ def default_steps(regime: str, d: int, method: str = "sgd") -> int:
 def default_lr(regime: str, d: int, method: str = "sgd") -> float:
     """Default base step size; chosen by measurement, docs/reproduction.md.
 
-    For the flow it is the initial time step (it then adapts).
+    For the flow it is the initial time step (it then adapts). SGD: 2·10⁻³,
+    and for the NN above d = 300 the smaller 0.6/d (1.33·10⁻³ at d = 450):
+    the stability limit of the step falls like 1/d, and at d = 450 the step
+    2·10⁻³ kept the constant phase at the noise level (risk 0.12-0.28) and
+    left the NN 0.014 above Theorem 3 at N = 450 after 10⁵ steps, where 0.6/d
+    ends at 0.00025 (docs/reproduction.md, "The NN floor").
     """
     if method == "flow":
         return 0.02
+    if regime == "nn":
+        return min(2e-3, 0.6 / d)
     return 2e-3
 
 
@@ -83,15 +93,16 @@ def _check_schedule(schedule, regime):
 
 def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_size=100, lr=None,
                 seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None,
-                shared_a=True, second_layer=False, offset_mult=None, n_history=60, n_test=200_000,
-                progress=False) -> list:
+                shared_a=None, second_layer=False, offset_mult=None, alpha=None, a0="signs",
+                n_history=60, n_test=200_000, progress=False) -> list:
     """Train one network per width, all on one stream of samples; see :func:`train`.
 
     The widths share every batch, so one matrix product serves them all
     (much faster than separate runs; docs/performance.md). Network k is the
     network ``train(task, regime, widths[k], ..., seed=seed)`` would give:
     same initial weights, same samples, same steps (equal up to float
-    rounding). ``lr`` may be one value or one per width.
+    rounding). ``lr`` and ``alpha`` may be one value or one per width (the
+    same width repeated with several α trains a laziness sweep in one run).
 
     Returns
     -------
@@ -110,11 +121,17 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
     n_history = check_positive_int("n_history", n_history)
+    alphas, shared_a = _check_alpha(alpha, regime, shared_a, len(widths))
+    a0 = check_choice("a0", a0, A0_LAWS)
     settings = dict(task=repr(task), regime=regime, activation=act.name, method=method, steps=steps,
                     seed=seed, shared_a=bool(shared_a))
+    if a0 != "signs":
+        settings["a0"] = a0
     if regime == "nt":
         settings["second_layer"] = bool(second_layer)
     if method == "flow":
+        if alphas is not None:
+            raise ValueError(f"alpha={alpha!r} (lazy scaling) is trained by SGD only; use method='sgd'")
         if regime != "nn" or not act.is_even_quadratic:
             raise ValueError(
                 f"method='flow' (population gradient flow) needs regime='nn' and an even quadratic "
@@ -125,7 +142,7 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
                 f"method='flow' needs task.predictor_risk_grad(M, c) (the gradient of the closed-form "
                 f"risk of c + xᵀMx); {type(task).__name__} does not provide it"
             )
-        return [run_flow(task, act, n, steps=steps, lr=lr_k, seed=seed, shared_a=shared_a,
+        return [run_flow(task, act, n, steps=steps, lr=lr_k, seed=seed, shared_a=shared_a, a0=a0,
                          n_history=n_history, settings=dict(settings))
                 for n, lr_k in zip(widths, lrs)]
     batch_size = check_positive_int("batch_size", batch_size)
@@ -140,12 +157,33 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     return run_sgd(task, regime, widths, act, steps=steps, batch_size=batch_size, lrs=lrs, seed=seed,
                    device=device, dtype=dtype_t, schedule=sched, shared_a=shared_a,
                    second_layer=second_layer, offset_mult=offset_mult, n_history=n_history,
-                   n_test=n_test, progress=progress, settings=settings)
+                   n_test=n_test, progress=progress, settings=settings, alphas=alphas, a0=a0)
+
+
+def _check_alpha(alpha, regime, shared_a, k):
+    """Validate the lazy-scaling factor(s); returns (None or a list of k floats, the resolved shared_a)."""
+    if alpha is None:
+        return None, True if shared_a is None else bool(shared_a)
+    if regime != "nn":
+        raise ValueError(f"alpha (lazy scaling) applies to regime 'nn', got regime={regime!r} with "
+                         f"alpha={alpha!r}; RF and NT are already linear in their parameters")
+    if isinstance(alpha, (str, bytes)) or np.ndim(alpha) == 0:
+        alphas = [check_positive_float("alpha", alpha)] * k
+    else:
+        alphas = [check_positive_float("alpha", x) for x in alpha]
+        if len(alphas) != k:
+            raise ValueError(f"alpha must be one number or one per width ({k}), got {len(alphas)} values")
+    if shared_a:
+        raise ValueError("alpha (lazy scaling) needs per-neuron second-layer weights a_i starting at "
+                         "a0_i (shared_a=False or None): around a shared a = 0 the first layer "
+                         "has no tangent direction")
+    return alphas, False
 
 
 def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_size=100, lr=None,
-          seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None, shared_a=True,
-          second_layer=False, offset_mult=None, n_history=60, n_test=200_000, progress=False) -> TrainResult:
+          seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None, shared_a=None,
+          second_layer=False, offset_mult=None, alpha=None, a0="signs", n_history=60,
+          n_test=200_000, progress=False) -> TrainResult:
     """Train a two-layer network as the paper does and report its population risk.
 
     Parameters
@@ -182,9 +220,11 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
     schedule : str or sequence of (fraction, factor), optional
         Step-down schedule; default the authors' (nn: 70 % at ε, 15 % at
         ε/10, 15 % at ε/15; rf/nt: 80/10/10 %). 'constant' disables it.
-    shared_a : bool, default True
-        NN: one shared second-layer scalar starting at 0 (the authors'
-        default); False: a_i ~ N(0, 1) per neuron, trained.
+    shared_a : bool, optional
+        NN: True (the default without ``alpha``), one shared second-layer
+        scalar starting at 0 (the authors' default); False (the default and
+        the only choice with ``alpha``): per-neuron a_i starting at random
+        signs a0_i = ±1, trained.
     second_layer : bool, default False
         NT: add the trained term (1/N)Σ a_i σ(⟨w_i,x⟩).
     offset_mult : float, optional
@@ -197,6 +237,28 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
         About 2·n_history records (geometric and linear in the step).
     n_test : int, default 200000
         Fresh samples for the Monte-Carlo risk (non-quadratic activations).
+    alpha : float, optional
+        The laziness dial (``regime='nn'``). None: the mean-field network
+        above. α > 0: the lazy scaling of Chizat, Oyallon & Bach (arXiv
+        1812.07956), f(x) = c + α·(h(x; θ) - h(x; θ0)) with
+        h = (1/N) Σ a_i σ(⟨w_i, x⟩), a_i from a0_i = ±1 (random signs, the
+        same draw as NT's tangent coefficients) and W from
+        ``random_weights(d, N, seed)``; W and a are trained on the batch loss
+        divided by α², with the same mean-field multipliers, and c on the
+        plain loss, so the linearised dynamics, and so the training time,
+        do not depend on α (docs/theory.md, "The laziness dial"). As α → ∞
+        the network becomes its linearisation at θ0, the NT + second-layer
+        class (``exact_risk(task, 'nt', W, second_layer=True)``), and
+        ``weight_change`` falls like 1/α; α of order 1 learns features.
+        Below α = 1 the step is lr·α (:func:`lazy_lr`).
+    a0 : {'signs', 'ones'}, default 'signs'
+        The per-neuron second-layer start a0_i (lazy NN, per-neuron NN, RF,
+        and NT's tangent coefficients): independent fair signs ±1, or all
+        +1. With σ = u² and a positive semi-definite target, neurons that
+        start with a0_i = -1 die in the feature-learning (small α) regime
+        (w_i shrinks to 0 and stays there), so only the positive ones count;
+        'ones' keeps all N (Figure 5 uses it). The lazy limit is the same
+        for both (the class depends on a0 only through a0_i ≠ 0).
     progress : bool, default False
         Show a tqdm progress bar.
 
@@ -204,7 +266,8 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
     -------
     TrainResult
         ``.risk`` (R/R0 at the end), ``.risk_method``, ``.risk_se``,
-        ``.history``, ``.params``, ``.settings``, ``.wall_time``.
+        ``.history``, ``.params``, ``.settings``, ``.wall_time``,
+        ``.weight_change`` (‖W - W0‖_F/‖W0‖_F), ``.alpha``.
 
     Raises
     ------
@@ -222,10 +285,10 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
     """
     (result,) = train_sweep(task, regime, [n_neurons], activation, steps, batch_size, lr, seed, device,
                             dtype, method, schedule=schedule, shared_a=shared_a,
-                            second_layer=second_layer, offset_mult=offset_mult,
+                            second_layer=second_layer, offset_mult=offset_mult, alpha=alpha, a0=a0,
                             n_history=n_history, n_test=n_test,
                             progress=progress)
     return result
 
 
-__all__ = ["History", "SCHEDULES", "TrainResult", "default_lr", "default_steps", "train", "train_sweep"]
+__all__ = ["A0_LAWS", "History", "SCHEDULES", "lazy_lr", "TrainResult", "default_lr", "default_steps", "train", "train_sweep"]

@@ -30,7 +30,7 @@ from .result import History, TrainResult
 from .sgd import checkpoints, initial_signs
 
 
-def run_flow(task, act, n_neurons, *, steps, lr, seed, shared_a, n_history, settings):
+def run_flow(task, act, n_neurons, *, steps, lr, seed, shared_a, n_history, settings, a0="signs"):
     p0, _, p2 = act.poly
     N = n_neurons
     W0 = random_weights(task.d, N, seed=seed)
@@ -38,7 +38,7 @@ def run_flow(task, act, n_neurons, *, steps, lr, seed, shared_a, n_history, sett
     if shared_a:
         a = np.zeros(1)
     else:
-        a = initial_signs(seed, N)
+        a = initial_signs(seed, N, a0)
     c = 0.0
 
     def evaluate(W, a, c):

@@ -13,6 +13,14 @@ parameterization" of the authors' scripts, with α = β = η = 1):
   W and a0 fixed, g_i (start 0) trained; the second-layer term a_i σ
   (start a_i = a0_i) is present only with ``second_layer=True``.
 
+* ``nn`` with ``alpha = α`` (the lazy scaling of Chizat, Oyallon & Bach,
+  arXiv 1812.07956): f(x) = c + α·(h(x; θ) − h(x; θ₀)) with
+  h = (1/N) Σ_i a_i σ(⟨w_i, x⟩), θ = (W, a) per neuron, a starting at a0_i;
+  θ is trained on the loss divided by α², c on the plain loss
+  (docs/theory.md, "The laziness dial"). W is stored as W0 + D and a as
+  a0 + b, so that the small moves D, b (of order 1/α) keep their precision
+  in float32; one product x·[W0; D]ᵀ gives both projections.
+
 a0_i = ±1 (random signs). The authors draw a0_i ~ N(0, 1); the NT class is
 the same either way, but the tangent direction of neuron i then learns at a
 rate ∝ a0_i², so the neurons with small |a0_i| lag far behind (measured at
@@ -58,16 +66,23 @@ class Networks:
     """
 
     def __init__(self, regime, activation, weights, a0, lrs, *, shared_a=True,
-                 second_layer=False, offset_mult=1.0, device="cpu", dtype=torch.float32):
+                 second_layer=False, offset_mult=1.0, alpha=None, device="cpu", dtype=torch.float32):
         self.regime = regime
         self.act = activation
-        self.shared_a = bool(shared_a) and regime == "nn"
+        self.lazy = regime == "nn" and alpha is not None
+        # α of each network (one number, or one per network)
+        self.alphas = (np.broadcast_to(np.asarray(alpha, dtype=np.float64), (len(weights),)).copy()
+                       if self.lazy else None)
+        self.shared_a = bool(shared_a) and regime == "nn" and not self.lazy
         self.second_layer = regime != "nt" or bool(second_layer)
         self.widths = [int(w.shape[0]) for w in weights]
         self.K = len(self.widths)
         self.n = sum(self.widths)
         self.d = int(weights[0].shape[1])
         self.device, self.dtype = torch.device(device), dtype
+        # σ(u) = p2 u² + p0: σ'(u) = 2 p2 u, so the backward pass multiplies by H itself and folds
+        # 2 p2 into the per-neuron coefficients (one B×N array and one pass fewer per step)
+        self.linear_derivative = 2.0 * activation.poly[2] if activation.is_even_quadratic else None
         opts = dict(device=self.device, dtype=dtype)
         widths = torch.tensor(self.widths, device=self.device)
         self.seg = torch.repeat_interleave(torch.arange(self.K, device=self.device), widths)
@@ -83,7 +98,18 @@ class Networks:
         W = torch.as_tensor(np.concatenate(weights), **opts)
         a0 = torch.as_tensor(np.concatenate(a0), **opts)
         self.c = torch.zeros(self.K, **opts)
-        if regime == "nt":
+        # ‖W0‖_F of each network, for the relative weight movement
+        self.w0_norm = torch.as_tensor([float(np.linalg.norm(w)) for w in weights],
+                                       dtype=torch.float64, device=self.device)
+        if self.lazy:
+            self.alpha = torch.as_tensor(self.alphas, **opts)                   # (K,)
+            self.inv_alpha_row = (1.0 / self.alpha)[self.seg]                 # α / α² per row
+            # W0 and D = W - W0 in one buffer: one product x @ [W0; D]ᵀ gives both projections
+            self.WD = torch.cat([W, torch.zeros_like(W)])
+            self.W0, self.D = self.WD[: self.n], self.WD[self.n:]
+            self.a0 = a0
+            self.b = torch.zeros_like(a0)                                    # a - a0
+        elif regime == "nt":
             # W and G in one buffer: one product x @ [W; G]ᵀ gives both projections
             self.WG = torch.cat([W, torch.zeros_like(W)])
             self.W, self.G = self.WG[: self.n], self.WG[self.n:]
@@ -91,6 +117,7 @@ class Networks:
             self.a = a0.clone() if self.second_layer else None
         else:
             self.W = W.clone()
+            self.W0 = W if regime == "nn" else None
             self.a = torch.zeros(self.K, **opts) if self.shared_a else a0.clone()
         self.loss_sum = torch.zeros(self.K, **opts)  # Σ (y - f)² since the last reset
 
@@ -111,9 +138,23 @@ class Networks:
         """Σ_b dF[b, k(i)] S[b, i] for every neuron i: shape (n,)."""
         return (dF.t() @ S).gather(0, self.seg[None, :])[0]
 
+    def _backward_to_h(self, dF, v, H):
+        """∂/∂H_bi of Σ_k dF_bk Σ_{i in k} v_i σ(H_bi), i.e. (dF·blocks(v)ᵀ) ⊙ σ'(H): shape (B, n)."""
+        if self.linear_derivative is None:
+            return (dF @ self._blocks(v).t()).mul_(self.act.derivative(H))
+        return (dF @ self._blocks(v * self.linear_derivative).t()).mul_(H)
+
     def _forward(self, x):
         """Outputs f (B, K) and what the backward pass needs."""
         act = self.act
+        if self.lazy:
+            HH = x @ self.WD.t()
+            H0, H = HH[:, : self.n], HH[:, self.n:]
+            H += H0                                          # H = x·(W0 + D)ᵀ
+            S = act.fn(H)
+            dS = S - act.fn(H0)                              # σ(⟨w_i,x⟩) - σ(⟨w0_i,x⟩)
+            f = dS @ self._blocks(self.a0 * self.inv_n) + S @ self._blocks(self.b * self.inv_n)
+            return f.mul_(self.alpha).add_(self.c), (H, S)
         if self.regime == "nt":
             HP = x @ self.WG.t()
             H, P = HP[:, : self.n], HP[:, self.n:]
@@ -137,12 +178,21 @@ class Networks:
         """Gradients of each network's batch loss mean_b (y_b - f_k(x_b))², by hand.
 
         Returns a dict with the same keys as :meth:`parameters` (without the
-        step multipliers) and the residuals r = f - y of shape (B, K).
+        step multipliers) and the residuals r = f - y of shape (B, K). Lazy
+        networks (``alpha``): D and b get the gradients of the loss divided
+        by α², c that of the plain loss.
         """
         f, cache = self._forward(x)
         r = f - y[:, None]
         dF = r * (2.0 / x.shape[0])
         grads = {"c": dF.sum(dim=0)}
+        if self.lazy:
+            H, S = cache
+            scale = self.inv_alpha_row                        # α (from f) / α² (from the loss)
+            dH = (dF @ self._blocks((self.a0 + self.b) * self.inv_n * scale).t()) * self.act.derivative(H)
+            grads["D"] = dH.t() @ x
+            grads["b"] = self._own(dF, S) * self.inv_n * scale
+            return grads, r
         if self.regime == "nt":
             D, S = cache
             dP = (dF @ self._blocks(self.a0 * self.inv_n).t()) * D
@@ -165,6 +215,14 @@ class Networks:
         r = f.sub_(y[:, None])
         self.loss_sum.add_((r * r).sum(dim=0))
         dF = r.mul_(2.0 / x.shape[0])
+        if self.lazy:
+            H, S = cache
+            lr_scaled = self.lr_row * self.inv_alpha_row
+            dH = self._backward_to_h(dF, (self.a0 + self.b) * lr_scaled, H)
+            self.b.addcmul_(self._own(dF, S), lr_scaled, value=-factor)  # lr·N·∂L_α/∂b_i
+            self.D.addmm_(dH.t(), x, alpha=-factor)          # D -= factor·lr·N·∂L_α/∂D
+            self.c.addcmul_(dF.sum(dim=0), self.lr_c, value=-factor)
+            return
         if self.regime == "nt":
             D, S = cache
             dP = (dF @ self._blocks(self.a0 * self.inv_n * self.lrN_row).t()).mul_(D)
@@ -172,7 +230,7 @@ class Networks:
         else:
             H, S = cache
             if self.regime == "nn":
-                dH = (dF @ self._blocks(self.coef() * self.lrN_row).t()).mul_(self.act.derivative(H))
+                dH = self._backward_to_h(dF, self.coef() * self.lrN_row, H)
         if S is not None:
             ga = self._own(dF, S)                            # N_k · ∂L/∂a_i
             if self.shared_a:
@@ -186,6 +244,8 @@ class Networks:
 
     def parameters(self) -> dict:
         """The trained tensors by name (views, not copies)."""
+        if self.lazy:
+            return {"c": self.c, "D": self.D, "b": self.b}
         out = {"c": self.c}
         if self.regime == "nn":
             out["W"] = self.W
@@ -203,6 +263,10 @@ class Networks:
         def cpu(t):
             return t.detach().to("cpu", torch.float64).numpy().copy()
 
+        if self.lazy:
+            W0, a0 = cpu(self.W0[lo:hi]), cpu(self.a0[lo:hi])
+            return {"W": W0 + cpu(self.D[lo:hi]), "c": float(self.c[k]), "a": a0 + cpu(self.b[lo:hi]),
+                    "W0": W0, "a0": a0, "alpha": float(self.alphas[k])}
         out = {"W": cpu(self.W[lo:hi]), "c": float(self.c[k])}
         if self.a is not None:
             out["a"] = np.array(float(self.a[k])) if self.shared_a else cpu(self.a[lo:hi])
@@ -216,10 +280,19 @@ class Networks:
         p0, _, p2 = self.act.poly
         lo = sum(self.widths[:k])
         hi = lo + self.widths[k]
-        W = self.W[lo:hi].to(torch.float64)
         inv = 1.0 / self.widths[k]
         M = torch.zeros((self.d, self.d), dtype=torch.float64, device=self.device)
         const = float(self.c[k])
+        if self.lazy:
+            # Σ a_i w_i w_iᵀ - Σ a0_i w0_i w0_iᵀ = Σ b_i w_i w_iᵀ + Σ a0_i (w0_i d_iᵀ + d_i w0_iᵀ + d_i d_iᵀ)
+            W0, D = self.W0[lo:hi].to(torch.float64), self.D[lo:hi].to(torch.float64)
+            a0, b = self.a0[lo:hi].to(torch.float64), self.b[lo:hi].to(torch.float64)
+            W = W0 + D
+            half = (W0.t() * a0) @ D
+            M = (W.t() * b) @ W + half + half.t() + (D.t() * a0) @ D
+            scale = float(self.alphas[k]) * inv
+            return (p2 * scale * M).cpu().numpy(), const + p0 * scale * float(b.sum())
+        W = self.W[lo:hi].to(torch.float64)
         if self.a is not None:
             a = self.a[k].to(torch.float64).expand(hi - lo) if self.shared_a else self.a[lo:hi].to(torch.float64)
             M += (W.t() * (a * inv)) @ W
@@ -228,6 +301,17 @@ class Networks:
             half = (W.t() * (self.a0[lo:hi].to(torch.float64) * inv)) @ self.G[lo:hi].to(torch.float64)
             M += half + half.t()
         return (p2 * M).cpu().numpy(), const
+
+    def weight_changes(self) -> np.ndarray:
+        """‖W_k - W0_k‖_F / ‖W0_k‖_F of every network (0 where W is fixed)."""
+        if self.lazy:
+            diff = self.D
+        elif self.regime == "nn":
+            diff = self.W - self.W0
+        else:
+            return np.zeros(self.K)
+        sq = (diff.to(torch.float64) ** 2).sum(dim=1) @ self.onehot.to(torch.float64)
+        return (sq.sqrt() / self.w0_norm).cpu().numpy()
 
     def is_finite(self) -> bool:
         return all(bool(torch.isfinite(t).all()) for t in self.parameters().values())

@@ -25,6 +25,9 @@ class History:
         batches since the previous record (each batch is unseen when its loss
         is taken, so this is an unbiased estimate of the risk over that window).
     kind : {'exact', 'online'}
+    weight_change : ndarray of float or None
+        ‖W - W0‖_F / ‖W0‖_F at each record (zeros for RF and NT, whose W is
+        fixed).
     """
 
     steps: np.ndarray
@@ -32,6 +35,7 @@ class History:
     time: np.ndarray
     risk: np.ndarray
     kind: str
+    weight_change: np.ndarray | None = None
 
 
 @dataclass
@@ -60,7 +64,11 @@ class TrainResult:
     wall_time : float
         Seconds spent in training (shared among the widths of a sweep).
     weight_change : float
-        ‖W - W0‖_F / ‖W0‖_F (0 for RF and NT, whose W is fixed).
+        ‖W - W0‖_F / ‖W0‖_F at the end (0 for RF and NT, whose W is fixed);
+        along training in ``history.weight_change``.
+    alpha : float or None
+        The lazy-scaling factor α the network was trained with (None: the
+        mean-field network); see :func:`lazytrain.train`.
     quadratic_form : tuple (M, c) or None
         The trained network as c + xᵀMx (SGD with an even quadratic
         activation), e.g. for ``task.predictor_error(M, c)``; else None.
@@ -74,6 +82,7 @@ class TrainResult:
     settings: dict
     wall_time: float
     weight_change: float = 0.0
+    alpha: float | None = None
     quadratic_form: tuple | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:

@@ -47,8 +47,10 @@ def stream_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([int(seed), stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def initial_signs(seed: int, n: int) -> np.ndarray:
-    """a0_i = ±1 with equal probability (the same prefix for every width)."""
+def initial_signs(seed: int, n: int, law: str = "signs") -> np.ndarray:
+    """a0_i = ±1 with equal probability (the same prefix for every width); all +1 for law 'ones'."""
+    if law == "ones":
+        return np.ones(n)
     return np.where(np.random.default_rng(stream_seed(seed, 1)).random(n) < 0.5, -1.0, 1.0)
 
 
@@ -73,6 +75,18 @@ def checkpoints(steps: int, n_history: int) -> np.ndarray:
     geo = np.geomspace(1, steps, n_history) if steps > 1 else np.array([1.0])
     lin = np.linspace(0, steps, n_history + 1)
     return np.unique(np.concatenate([[0, steps], np.round(geo), np.round(lin)]).astype(int))
+
+
+def lazy_lr(lr: float, alpha: float) -> float:
+    """Step size of a lazily scaled network: lr·min(1, α).
+
+    For α ≥ 1 the loss divided by α² already makes the training time the
+    same for every α (docs/theory.md); below 1 the weights must grow for
+    α(h - h0) to fit the target and the scaled loss stiffens, so the step
+    shrinks with α (measured: at d = 30, N = 10 the step 0.01 diverges at
+    α = 0.3 and 0.1, 0.01·α trains down to α = 0.1).
+    """
+    return lr * min(1.0, alpha)
 
 
 @torch.no_grad()
@@ -172,13 +186,15 @@ class _Diverged(Exception):
 
 
 def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device, dtype,
-            schedule, shared_a, second_layer, offset_mult, n_history, n_test, progress, settings):
+            schedule, shared_a, second_layer, offset_mult, n_history, n_test, progress, settings,
+            alphas=None, a0="signs"):
     d = task.d
     weights = [random_weights(d, n, seed=seed) for n in widths]
-    a0_full = initial_signs(seed, max(widths))
-    nets = Networks(regime, act, weights, [a0_full[:n] for n in widths], lrs,
+    a0_full = initial_signs(seed, max(widths), a0)
+    steps_lr = lrs if alphas is None else [lazy_lr(lr, a) for lr, a in zip(lrs, alphas)]
+    nets = Networks(regime, act, weights, [a0_full[:n] for n in widths], steps_lr,
                     shared_a=shared_a, second_layer=second_layer, offset_mult=offset_mult,
-                    device=device, dtype=dtype)
+                    alpha=alphas, device=device, dtype=dtype)
     gen = torch.Generator(device=device)
     gen.manual_seed(stream_seed(seed, 0))
     # a quadratic-activation network is c + xᵀMx: exact risk when the task has predictor_risk
@@ -186,7 +202,7 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
     factors = schedule_factors(steps, schedule)
     times = np.concatenate([[0.0], np.cumsum(factors)])  # in units of the base lr
     marks = set(checkpoints(steps, n_history).tolist())
-    recorded = {"steps": [], "risk": []}
+    recorded = {"steps": [], "risk": [], "weight_change": []}
     r0 = float(task.r0)
 
     def exact_risks():
@@ -203,6 +219,7 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
             raise _Diverged(lrs, regime, widths, step, bad[0])
         recorded["steps"].append(step)
         recorded["risk"].append(risks)
+        recorded["weight_change"].append(nets.weight_changes())
 
     start = time.perf_counter()
     if exact:
@@ -240,19 +257,21 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
 
     risk_hist = np.array(recorded["risk"], dtype=float)
     step_hist = np.array(recorded["steps"], dtype=int)
+    change_hist = np.array(recorded["weight_change"], dtype=float)
+    final_change = nets.weight_changes()
     out = []
     for k, n in enumerate(widths):
         params = nets.numpy_params(k)
-        change = 0.0
-        if regime == "nn":
-            change = float(np.linalg.norm(params["W"] - weights[k]) / np.linalg.norm(weights[k]))
+        change = float(final_change[k])
         hist = History(steps=step_hist, samples=step_hist * batch_size,
-                       time=times[step_hist] * float(lrs[k]), risk=risk_hist[:, k],
-                       kind="exact" if exact else "online")
+                       time=times[step_hist] * float(steps_lr[k]), risk=risk_hist[:, k],
+                       kind="exact" if exact else "online", weight_change=change_hist[:, k])
         risk, method, se = final[k]
         out.append(TrainResult(risk=float(risk), risk_method=method, risk_se=float(se), history=hist,
-                               params=params, settings=dict(settings, n_neurons=n, lr=float(lrs[k])),
+                               params=params, settings=dict(settings, n_neurons=n, lr=float(lrs[k]),
+                                             **({} if alphas is None else {"alpha": float(alphas[k])})),
                                wall_time=wall, weight_change=change,
+                               alpha=None if alphas is None else float(alphas[k]),
                                quadratic_form=nets.quadratic_form(k) if exact else None))
     return out
 
