@@ -9,20 +9,11 @@ OMP_NUM_THREADS to fix the BLAS threads).
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 import lazytrain as lt
-
-
-def best_of(fn, repeats=5):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from _timing import best_of
 
 
 def main():
@@ -35,7 +26,7 @@ def main():
 
     A = np.random.default_rng(0).standard_normal((450, 450))
     A = A + A.T
-    ref = best_of(lambda: np.linalg.eigh(A))
+    ref = best_of(lambda: np.linalg.eigh(A), repeats=5)
     print(f"one 450x450 eigh:                {ref * 1e3:.1f} ms")
     for task in (lt.QuadraticTarget.paper(), lt.GaussianMixture.paper()):
         t = best_of(lambda: grid(task), repeats=3)

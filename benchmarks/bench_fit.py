@@ -9,18 +9,9 @@ OMP_NUM_THREADS=1 python benchmarks/bench_fit.py
 
 from __future__ import annotations
 
-import time
 
 import lazytrain as lt
-
-
-def best_of(fn, repeats=3):
-    out, times = None, []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+from _timing import timed_best_of as best_of
 
 
 def main():

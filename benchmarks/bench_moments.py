@@ -9,20 +9,11 @@ process. Run: python benchmarks/bench_moments.py (set OMP_NUM_THREADS to fix the
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 import lazytrain as lt
-
-
-def best_of(fn, repeats=3):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from _timing import best_of
 
 
 def gram_moments(act, W):
