@@ -137,6 +137,61 @@ def test_fused_step_is_sgd_with_the_mean_field_multipliers(task, regime, shared_
 
 
 # ---------------------------------------------------------------- contract and reproducibility
+@pytest.mark.parametrize("regime, kw", [("nt", {}), ("nt", {"second_layer": True}), ("rf", {}),
+                                        ("nn", {}), ("nn", {"alpha": 10.0})])
+def test_tail_average_is_the_mean_of_the_iterates(task, regime, kw):
+    """The averaged network equals the mean of the networks of shorter runs on the same samples."""
+    common = dict(lr=0.01, seed=1, dtype="float64", schedule="constant", **kw)
+    widths = [3, 5]
+    averaged = train_sweep(task, regime, widths, steps=20, average=0.25, **common)  # steps 16..20
+    iterates = [train_sweep(task, regime, widths, steps=t, average=0.0, **common) for t in range(16, 21)]
+    for k in range(len(widths)):
+        for name, value in averaged[k].params.items():
+            mean = np.mean([np.asarray(run[k].params[name]) for run in iterates], axis=0)
+            np.testing.assert_allclose(value, mean, rtol=1e-10, atol=1e-13, err_msg=name)
+        assert averaged[k].history.risk[-1] == averaged[k].risk
+        assert averaged[k].risk == pytest.approx(
+            task.predictor_risk(*averaged[k].quadratic_form), rel=1e-9)
+    assert averaged[0].settings["average"] == 0.25
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_preconditioned_nt_steps_match_autograd_with_the_gram_inverse(task, dtype):
+    """Two stacked NT networks, two steps, against autograd on the NT formula and P = (S/m + δI)^-1."""
+    from lazytrain.train.sgd import initial_signs, stream_seed
+
+    widths, lr, seed, batch, mult, delta = [4, 7], 0.01, 3, 9, 30.0, 1e-3
+    res = train_sweep(task, "nt", widths, steps=2, batch_size=batch, lr=lr, seed=seed, dtype=dtype,
+                      schedule="constant", precondition=True, offset_mult=mult, average=0.0)
+    deriv = get_activation("quadratic").derivative
+    signs = initial_signs(seed, max(widths))
+    nets = []
+    for n in widths:
+        W = torch.as_tensor(random_weights(D, n, seed=seed))
+        a0 = torch.as_tensor(signs[:n])
+        S = (a0[:, None] * W) @ (W * a0[:, None]).T
+        P = torch.linalg.inv(S / (torch.trace(S) / n) + delta * torch.eye(n, dtype=torch.float64))
+        nets.append(dict(W=W, a0=a0, P=P, G=torch.zeros(n, D, dtype=torch.float64),
+                         c=torch.zeros((), dtype=torch.float64)))
+    gen = torch.Generator().manual_seed(stream_seed(seed, 0))
+    for _ in range(2):
+        x, y = task.sample_torch(batch, gen, "cpu", getattr(torch, dtype))
+        x, y = x.double(), y.double()
+        for net in nets:
+            G = net["G"].clone().requires_grad_(True)
+            c = net["c"].clone().requires_grad_(True)
+            n = len(net["a0"])
+            f = c + ((deriv(x @ net["W"].T) * (x @ G.T)) * net["a0"]).sum(dim=1) / n
+            gG, gc = torch.autograd.grad(((y - f) ** 2).mean(), [G, c])
+            net["G"] = net["G"] - lr * n * net["P"] @ gG
+            net["c"] = net["c"] - lr * mult * gc
+    tol = dict(rtol=1e-9, atol=1e-12) if dtype == "float64" else dict(rtol=2e-4, atol=1e-5)
+    for res_k, net in zip(res, nets):
+        np.testing.assert_allclose(res_k.params["G"], net["G"].numpy(), **tol)
+        np.testing.assert_allclose(res_k.params["c"], float(net["c"]), **tol)
+        assert res_k.settings["precondition"] is True
+
+
 def test_initial_weights_are_random_weights(task):
     res = train(task, "rf", 7, steps=10, lr=1e-3, seed=5, dtype="float64")
     np.testing.assert_array_equal(res.params["W"], random_weights(D, 7, seed=5))
@@ -200,6 +255,10 @@ def test_divergence_names_the_step_size(task):
     (dict(schedule=[(0.5, -1)]), "schedule"),
     (dict(offset_mult=0), "offset_mult"),
     (dict(seed=-3), "seed"),
+    (dict(average=1.0), "average"),
+    (dict(average=-0.1), "average"),
+    (dict(average="half"), "average"),
+    (dict(average=0.5, method="flow"), "average"),
 ])
 def test_bad_input_is_named(task, kwargs, match):
     args = dict(regime="nn", steps=10)

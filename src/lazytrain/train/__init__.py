@@ -31,6 +31,13 @@ SCHEDULES = {
     "constant": ((1.0, 1.0),),
 }
 
+#: Fraction of the steps at the end of an SGD run whose iterates are averaged (Polyak–Ruppert
+#: tail averaging, :class:`lazytrain.train.sgd.TailAverage`); 0: the last iterate.
+DEFAULT_AVERAGE = {"nn": 0.0, "rf": 0.0, "nt": 0.0}
+
+#: Regimes whose SGD steps are preconditioned by default (``precondition``).
+DEFAULT_PRECONDITION = ()
+
 #: η_c, the offset's step multiplier (see docs/reproduction.md for the measurement).
 DEFAULT_OFFSET_MULT = 30.0
 
@@ -94,7 +101,8 @@ def _check_schedule(schedule, regime):
 def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_size=100, lr=None,
                 seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None,
                 shared_a=None, second_layer=False, offset_mult=None, alpha=None, a0="signs",
-                n_history=60, n_test=200_000, progress=False) -> list:
+                average=None, precondition=None, n_history=60, n_test=200_000,
+                progress=False) -> list:
     """Train one network per width, all on one stream of samples; see :func:`train`.
 
     The widths share every batch, so one matrix product serves them all
@@ -130,6 +138,8 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     if regime == "nt":
         settings["second_layer"] = bool(second_layer)
     if method == "flow":
+        if average:
+            raise ValueError(f"average={average!r} (tail averaging of SGD iterates) needs method='sgd'")
         if alphas is not None:
             raise ValueError(f"alpha={alpha!r} (lazy scaling) is trained by SGD only; use method='sgd'")
         if regime != "nn" or not act.is_even_quadratic:
@@ -152,12 +162,35 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     sched = _check_schedule(schedule, regime)
     offset_mult = (DEFAULT_OFFSET_MULT if offset_mult is None
                    else check_positive_float("offset_mult", offset_mult))
+    average = DEFAULT_AVERAGE[regime] if average is None else _check_average(average)
+    precondition = _check_precondition(precondition, regime)
     settings.update(batch_size=batch_size, schedule=sched, dtype=str(dtype_t).replace("torch.", ""),
-                    device=str(device), offset_mult=offset_mult)
+                    device=str(device), offset_mult=offset_mult, average=average,
+                    precondition=precondition)
     return run_sgd(task, regime, widths, act, steps=steps, batch_size=batch_size, lrs=lrs, seed=seed,
                    device=device, dtype=dtype_t, schedule=sched, shared_a=shared_a,
                    second_layer=second_layer, offset_mult=offset_mult, n_history=n_history,
-                   n_test=n_test, progress=progress, settings=settings, alphas=alphas, a0=a0)
+                   n_test=n_test, progress=progress, settings=settings, alphas=alphas, a0=a0,
+                   average=average, precondition=precondition)
+
+
+def _check_average(average) -> float:
+    if (isinstance(average, (bool, str, bytes)) or not isinstance(average, numbers.Real)
+            or not 0.0 <= float(average) < 1.0):
+        raise ValueError(f"average must be a fraction of the steps in [0, 1) (0: no averaging), "
+                         f"got {average!r}")
+    return float(average)
+
+
+def _check_precondition(precondition, regime) -> bool:
+    if precondition is None:
+        return regime in DEFAULT_PRECONDITION
+    if not isinstance(precondition, (bool, np.bool_)):
+        raise ValueError(f"precondition must be True or False, got {precondition!r}")
+    if precondition and regime != "nt":
+        raise ValueError(f"precondition=True (the Gram preconditioner of the tangent weights) "
+                         f"applies to regime 'nt', got regime={regime!r}")
+    return bool(precondition)
 
 
 def _check_alpha(alpha, regime, shared_a, k):
@@ -182,8 +215,8 @@ def _check_alpha(alpha, regime, shared_a, k):
 
 def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_size=100, lr=None,
           seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None, shared_a=None,
-          second_layer=False, offset_mult=None, alpha=None, a0="signs", n_history=60,
-          n_test=200_000, progress=False) -> TrainResult:
+          second_layer=False, offset_mult=None, alpha=None, a0="signs", average=None,
+          precondition=None, n_history=60, n_test=200_000, progress=False) -> TrainResult:
     """Train a two-layer network as the paper does and report its population risk.
 
     Parameters
@@ -259,6 +292,12 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
         (w_i shrinks to 0 and stays there), so only the positive ones count;
         'ones' keeps all N (Figure 5 uses it). The lazy limit is the same
         for both (the class depends on a0 only through a0_i ≠ 0).
+    average : float, optional
+        Polyak–Ruppert tail averaging: the returned network is the mean of
+        the iterates of the last ``average`` fraction of the steps (0: the
+        last iterate). Default ``DEFAULT_AVERAGE[regime]``. The history
+        shows the iterates; its last record (with an exact risk) is the
+        returned, averaged network.
     progress : bool, default False
         Show a tqdm progress bar.
 
@@ -286,9 +325,9 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
     (result,) = train_sweep(task, regime, [n_neurons], activation, steps, batch_size, lr, seed, device,
                             dtype, method, schedule=schedule, shared_a=shared_a,
                             second_layer=second_layer, offset_mult=offset_mult, alpha=alpha, a0=a0,
-                            n_history=n_history, n_test=n_test,
+                            average=average, precondition=precondition, n_history=n_history, n_test=n_test,
                             progress=progress)
     return result
 
 
-__all__ = ["A0_LAWS", "History", "SCHEDULES", "lazy_lr", "TrainResult", "default_lr", "default_steps", "train", "train_sweep"]
+__all__ = ["A0_LAWS", "DEFAULT_AVERAGE", "History", "SCHEDULES", "lazy_lr", "TrainResult", "default_lr", "default_steps", "train", "train_sweep"]

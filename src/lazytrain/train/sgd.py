@@ -187,7 +187,7 @@ class _Diverged(Exception):
 
 def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device, dtype,
             schedule, shared_a, second_layer, offset_mult, n_history, n_test, progress, settings,
-            alphas=None, a0="signs"):
+            alphas=None, a0="signs", average=0.0, precondition=False):
     d = task.d
     weights = [random_weights(d, n, seed=seed) for n in widths]
     a0_full = initial_signs(seed, max(widths), a0)
@@ -221,6 +221,9 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
         recorded["risk"].append(risks)
         recorded["weight_change"].append(nets.weight_changes())
 
+    averager = TailAverage(nets.parameters(), steps, average)
+    gram = (GramPreconditioner(nets.parameters()["G"], weights, [a0_full[:n] for n in widths])
+            if precondition else None)
     start = time.perf_counter()
     if exact:
         record(0, 0)
@@ -229,8 +232,14 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
                unit="step", mininterval=0.5, leave=False)
     for step in range(steps):
         x, y = task.sample_torch(batch_size, gen, device, dtype)
-        nets.step(x, y, float(factors[step]))
+        if gram is None:
+            nets.step(x, y, float(factors[step]))
+        else:
+            gram.save()
+            nets.step(x, y, float(factors[step]))
+            gram.apply()
         done = step + 1
+        averager.add(done)
         since_check += 1
         if since_check == CHECK_EVERY:
             window = done - last_mark
@@ -244,6 +253,10 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
             last_mark = done
     bar.update(since_check)
     bar.close()
+    if averager.apply():
+        if exact:  # the last record is the returned network: the average
+            recorded["risk"][-1] = exact_risks()
+            recorded["weight_change"][-1] = nets.weight_changes()
     if not nets.is_finite():
         raise _Diverged(lrs, regime, widths, steps, float("nan"))
     if exact:
@@ -274,6 +287,77 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
                                alpha=None if alphas is None else float(alphas[k]),
                                quadratic_form=nets.quadratic_form(k) if exact else None))
     return out
+
+
+class GramPreconditioner:
+    """NT only: apply P_k = (S_k/m_k + δI)^-1 to each step of the tangent weights G of network k.
+
+    S = A W Wᵀ A (A = diag(a0)) is the Gram of the neurons, m = Tr S/N its mean
+    eigenvalue. For σ = u² and Gaussian inputs plain SGD moves the error
+    E = M − M* of the quadratic form c + xᵀMx as E ← E − (8ε/N)(KE + EK),
+    K = WᵀW: the component of E on the eigenvectors j, l of K decays at a rate
+    ∝ k_j + k_l, and K is ill-conditioned for N near d (Marchenko–Pastur; at
+    N = d its smallest eigenvalues are ~1/d²). With P the rates become
+    ∝ k_j/(k_j + δm) + k_l/(k_l + δm), i.e. 1 or 2 except on the few
+    eigenvalues below δm. This is plain SGD on the same tangent class in the
+    parametrisation G = P^(1/2) G̃ (a fixed linear map of the parameters), so
+    the optimum, and the exact risk it is compared with, do not change.
+    """
+
+    def __init__(self, G: torch.Tensor, weights, a0s, delta: float = 1e-3):
+        self.G = G
+        self.before = torch.empty_like(G)
+        self.blocks = []
+        lo = 0
+        for W, a0 in zip(weights, a0s):
+            S = (a0[:, None] * W) @ (W * a0[:, None]).T
+            m = np.trace(S) / len(a0)
+            P = np.linalg.inv(S / m + delta * np.eye(len(a0)))
+            self.blocks.append((lo, lo + len(a0), torch.as_tensor(P, dtype=G.dtype, device=G.device)))
+            lo += len(a0)
+
+    def save(self) -> None:
+        self.before.copy_(self.G)
+
+    def apply(self) -> None:
+        """G ← G_before + P·(G − G_before), block by block."""
+        step = self.G.sub_(self.before)
+        for lo, hi, P in self.blocks:
+            step[lo:hi] = P @ step[lo:hi]
+        step.add_(self.before)
+
+
+class TailAverage:
+    """Polyak–Ruppert tail averaging: the mean of the iterates of the last ``fraction`` of the steps.
+
+    For least squares (RF and NT are linear in their parameters) constant-step
+    SGD followed by the average of its iterates over a tail of the run removes
+    most of the variance the step leaves (Jain, Kakade, Kidambi, Netrapalli &
+    Sidford, arXiv 1610.03774), so a larger step can be used for the bias.
+    The sums are kept in float64, per parameter tensor (stacked widths, any
+    device); :meth:`apply` writes the means into the parameters.
+    """
+
+    def __init__(self, params: dict, steps: int, fraction: float):
+        self.params = params
+        self.count = int(round(fraction * steps))
+        self.first = steps - self.count + 1  # the first step (1-based, after the update) averaged
+        self.sums = ({k: torch.zeros(t.shape, dtype=torch.float64, device=t.device)
+                      for k, t in params.items()} if self.count > 0 else None)
+
+    def add(self, done: int) -> None:
+        """Add the iterate after step ``done`` (1-based) if it lies in the tail."""
+        if self.sums is not None and done >= self.first:
+            for k, t in self.params.items():
+                self.sums[k].add_(t)
+
+    def apply(self) -> bool:
+        """Replace the parameters by the tail means; False when no averaging was asked for."""
+        if self.sums is None:
+            return False
+        for k, t in self.params.items():
+            t.copy_(self.sums[k] / self.count)
+        return True
 
 
 def _short(widths):
