@@ -83,13 +83,13 @@ def bench_config(task, widths, batch, label, peak_fn):
         xs, ys = task.sample_torch(batch, gen, "cpu", torch.float32)
         nets.step(xs, ys, 1e-9)
 
-    W = nets.W.clone()
+    Wt = nets.Wt.clone()  # the layout of the step (W transposed, (d, n))
     H = torch.empty(batch, n)
-    G = torch.empty(n, task.d)
+    Gt = torch.empty(task.d, n)
 
     def mats():
-        torch.mm(x, W.t(), out=H)
-        torch.mm(H.t(), x, out=G)
+        torch.mm(x, Wt, out=H)
+        torch.mm(x.t(), H, out=Gt)
 
     t = paired([peak_fn[0], step, lambda: task.sample_torch(batch, gen, "cpu", torch.float32), mats])
     peak = peak_fn[1] / t[:, 0]
@@ -130,10 +130,11 @@ def bench_autograd(task, width, batch, peak_fn):
 def bench_loop(task, widths, batch, loop_steps, rounds=3):
     """The whole train_sweep loop against the bare step, in interleaved rounds (same load).
 
-    A default run (10⁵ steps, n_history = 60) makes ~120 exact-risk records; a short loop with
-    the same history setting would weigh them ~50× too much, so the loop runs with n_history = 1
-    (records at 0, 1 and the end), one record is timed on its own, and the share of a default run
-    is projected from the two: bare step / (loop per step − its 3 records + 120 records / 10⁵).
+    The loop is timed at two lengths, L and 2L steps, with the same records (n_history = 1:
+    steps 0, 1 and the end); the difference is the loop's cost per step without its fixed
+    start-up (initial weights, the network, the first and last records). A default run (10⁵
+    steps, n_history = 60) makes ~120 exact-risk records; one record is timed on its own, and
+    the share of a default run is bare step / (loop per step + 120 records / 10⁵).
     """
     from lazytrain.train.sgd import checkpoints
 
@@ -145,24 +146,25 @@ def bench_loop(task, widths, batch, loop_steps, rounds=3):
             xs, ys = task.sample_torch(batch, gen, "cpu", torch.float32)
             nets.step(xs, ys, 1e-9)
 
-    def loop():
-        train_sweep(task, "nn", widths, steps=loop_steps, lr=1e-4, n_history=1)
+    def loop(steps):
+        return lambda: train_sweep(task, "nn", widths, steps=steps, lr=1e-4, n_history=1)
 
     def record():
         [task.predictor_risk(*nets.quadratic_form(k)) for k in range(nets.K)]
         nets.weight_changes()
 
-    t = paired([bare, loop, record], rounds=rounds)
-    step, per_step, rec = t[:, 0] / loop_steps, t[:, 1] / loop_steps, t[:, 2]
-    n_rec_here = len(checkpoints(loop_steps, 1))
+    t = paired([bare, loop(loop_steps), loop(2 * loop_steps), record], rounds=rounds)
+    step, per_step, rec = t[:, 0] / loop_steps, (t[:, 2] - t[:, 1]) / loop_steps, t[:, 3]
+    startup = t[:, 1] - loop_steps * per_step
     n_rec_default = len(checkpoints(100_000, 60))
     measured = np.median(step / per_step)
-    projected = np.median(step / (per_step - n_rec_here * rec / loop_steps + n_rec_default * rec / 100_000))
-    print(f"full train_sweep loop over all widths ({loop_steps} steps, {n_rec_here} records): "
-          f"{np.median(per_step) * 1e3:.3f} ms/step, {measured:.1%} of it in the bare step")
+    projected = np.median(step / (per_step + n_rec_default * rec / 100_000))
+    print(f"full train_sweep loop over all widths: {np.median(per_step) * 1e3:.3f} ms/step (from runs of "
+          f"{loop_steps} and {2 * loop_steps} steps; fixed start-up {np.median(startup):.2f} s), "
+          f"{measured:.1%} of it in the bare step")
     print(f"  one exact-risk record of all {nets.K} widths: {np.median(rec) * 1e3:.1f} ms "
           f"= {np.median(rec / step):.1f} bare steps; a default run (10⁵ steps, {n_rec_default} records) "
-          f"spends {projected:.1%} of its loop in the bare step (projected from the paired rounds)")
+          f"spends {projected:.1%} of its loop in the bare step")
     return measured, projected
 
 
@@ -171,7 +173,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--d", type=int, default=450)
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--loop-steps", type=int, default=1000)
+    parser.add_argument("--loop-steps", type=int, default=500)
     parser.add_argument("--only-loop", action="store_true", help="only the whole-loop measurement")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -111,10 +111,11 @@ def test_weight_change_falls_like_one_over_alpha_and_is_recorded():
 
 
 # ---------------------------------------------------------------- gradients, multipliers, forms
-def _random_lazy(act, alpha=(7.0, 2.0, 0.5)):
-    weights = [random_weights(D, n, seed=i) for i, n in enumerate((3, 5, 1))]
-    a0 = [np.where(np.random.default_rng(i).random(n) < 0.5, -1.0, 1.0) for i, n in enumerate((3, 5, 1))]
-    net = Networks("nn", act, weights, a0, [0.1, 0.2, 0.05], alpha=alpha, offset_mult=3.0,
+def _random_lazy(act, alpha=(7.0, 2.0, 0.5), widths=(3, 5, 1)):
+    weights = [random_weights(D, n, seed=i) for i, n in enumerate(widths)]
+    a0 = [np.where(np.random.default_rng(i).random(n) < 0.5, -1.0, 1.0) for i, n in enumerate(widths)]
+    net = Networks("nn", act, weights, a0, [0.1, 0.2, 0.05][: len(widths)],
+                   alpha=alpha if np.ndim(alpha) == 0 else alpha[: len(widths)], offset_mult=3.0,
                    dtype=torch.float64)
     gen = torch.Generator().manual_seed(1)
     net.D += 0.05 * torch.randn(net.D.shape, generator=gen, dtype=torch.float64)
@@ -143,12 +144,13 @@ def _lazy_autograd(net, x, y):
 
 
 @pytest.mark.parametrize("act", ["quadratic", "tanh-like"])
-def test_lazy_hand_gradients_match_autograd(wishart, act):
+@pytest.mark.parametrize("widths", [(3, 5, 1), (4,)])  # stacked, and one network alone
+def test_lazy_hand_gradients_match_autograd(wishart, act, widths):
     if act == "tanh-like":
         act = Activation("tanh-like", fn=torch.tanh, derivative=lambda u: 1 - torch.tanh(u) ** 2)
     else:
         act = get_activation(act)
-    net = _random_lazy(act)
+    net = _random_lazy(act, widths=widths)
     x, y = wishart.sample_torch(9, torch.Generator().manual_seed(2), "cpu", torch.float64)
     mine, _ = net.gradients(x, y)
     ref = _lazy_autograd(net, x, y)
@@ -157,8 +159,9 @@ def test_lazy_hand_gradients_match_autograd(wishart, act):
         np.testing.assert_allclose(mine[k].numpy(), ref[k].numpy(), rtol=1e-10, atol=1e-13, err_msg=k)
 
 
-def test_lazy_fused_step_uses_the_mean_field_multipliers(wishart):
-    net = _random_lazy(get_activation("quadratic"))
+@pytest.mark.parametrize("widths", [(3, 5, 1), (4,)])
+def test_lazy_fused_step_uses_the_mean_field_multipliers(wishart, widths):
+    net = _random_lazy(get_activation("quadratic"), widths=widths)
     x, y = wishart.sample_torch(9, torch.Generator().manual_seed(2), "cpu", torch.float64)
     grads, _ = net.gradients(x, y)
     before = {k: v.clone() for k, v in net.parameters().items()}

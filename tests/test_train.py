@@ -70,9 +70,12 @@ def _autograd(net, x, y):
     saved = {k: getattr(net, k) for k in leaves}
     for k, v in leaves.items():
         setattr(net, k, v)
-    if net.regime == "nt":
-        saved["WG"] = net.WG
-        net.WG = torch.cat([net.W, leaves["G"]])
+    if net.regime == "nt":  # the forward pass reads the transposed buffers
+        saved["WGt"] = net.WGt
+        net.WGt = torch.cat([net.W, leaves["G"]]).t()
+    elif net.regime == "nn":
+        saved["Wt"] = net.Wt
+        net.Wt = leaves["W"].t()
     try:
         loss = ((net.predict(x) - y[:, None]) ** 2).mean(dim=0).sum()
         grads = torch.autograd.grad(loss, list(leaves.values()))
@@ -103,14 +106,21 @@ CASES = [("rf", True, False), ("nt", True, False), ("nt", True, True), ("nn", Tr
          ("nn", False, False)]
 
 
+def _act(name):
+    if name == "tanh-like":  # a non-polynomial activation written with tensor operators
+        return Activation("tanh-like", fn=torch.tanh, derivative=lambda u: 1 - torch.tanh(u) ** 2)
+    return get_activation(name)
+
+
+# several stacked networks, and one alone (the step has a broadcast path for K = 1)
+WIDTHS = [(3, 5, 1), (4,)]
+
+
 @pytest.mark.parametrize("regime, shared_a, second_layer", CASES)
 @pytest.mark.parametrize("act", ["quadratic", "tanh-like"])
-def test_hand_written_gradients_match_autograd(task, regime, shared_a, second_layer, act):
-    if act == "tanh-like":  # a non-polynomial activation written with tensor operators
-        act = Activation("tanh-like", fn=torch.tanh, derivative=lambda u: 1 - torch.tanh(u) ** 2)
-    else:
-        act = get_activation(act)
-    net = _random_net(regime, act, shared_a, second_layer)
+@pytest.mark.parametrize("widths", WIDTHS)
+def test_hand_written_gradients_match_autograd(task, regime, shared_a, second_layer, act, widths):
+    net = _random_net(regime, _act(act), shared_a, second_layer, widths)
     x, y = task.sample_torch(9, torch.Generator().manual_seed(2), "cpu", torch.float64)
     mine, _ = net.gradients(x, y)
     ref = _autograd(net, x, y)
@@ -120,8 +130,11 @@ def test_hand_written_gradients_match_autograd(task, regime, shared_a, second_la
 
 
 @pytest.mark.parametrize("regime, shared_a, second_layer", CASES)
-def test_fused_step_is_sgd_with_the_mean_field_multipliers(task, regime, shared_a, second_layer):
-    net = _random_net(regime, get_activation("quadratic"), shared_a, second_layer)
+@pytest.mark.parametrize("act", ["quadratic", "tanh-like"])
+@pytest.mark.parametrize("widths", WIDTHS)
+def test_fused_step_is_sgd_with_the_mean_field_multipliers(task, regime, shared_a, second_layer, act,
+                                                           widths):
+    net = _random_net(regime, _act(act), shared_a, second_layer, widths)
     x, y = task.sample_torch(9, torch.Generator().manual_seed(2), "cpu", torch.float64)
     grads, _ = net.gradients(x, y)
     before = {k: v.clone() for k, v in net.parameters().items()}

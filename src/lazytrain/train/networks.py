@@ -86,14 +86,17 @@ class Networks:
         opts = dict(device=self.device, dtype=dtype)
         widths = torch.tensor(self.widths, device=self.device)
         self.seg = torch.repeat_interleave(torch.arange(self.K, device=self.device), widths)
-        self.inv_n = (1.0 / widths.to(dtype))[self.seg]                       # 1/N_k per row
+        self.inv_widths = 1.0 / widths.to(dtype)                              # 1/N_k (K,)
+        self.inv_n = self.inv_widths[self.seg]                                # 1/N_k per row
         self.lr = torch.as_tensor(np.asarray(lrs, dtype=np.float64), **opts)  # (K,)
         self.lr_c = self.lr * float(offset_mult)
+        self.lr_shared = self.lr * self.inv_widths                           # lr_k/N_k: a shared a
         self.lr_row = self.lr[self.seg]
         self.lrN_row = self.lr_row / self.inv_n                               # lr·N_k per row
-        # one-hot (n, K) for the segment sums Σ_{i in network k}
-        self.onehot = torch.zeros((self.n, self.K), **opts)
-        self.onehot[torch.arange(self.n, device=self.device), self.seg] = 1.0
+        # one-hot (K, n) for the segment sums Σ_{i in network k}
+        self.onehot_t = torch.zeros((self.K, self.n), **opts)
+        self.onehot_t[self.seg, torch.arange(self.n, device=self.device)] = 1.0
+        self.onehot = self.onehot_t.t()
 
         W = torch.as_tensor(np.concatenate(weights), **opts)
         a0 = torch.as_tensor(np.concatenate(a0), **opts)
@@ -101,73 +104,107 @@ class Networks:
         # ‖W0‖_F of each network, for the relative weight movement
         self.w0_norm = torch.as_tensor([float(np.linalg.norm(w)) for w in weights],
                                        dtype=torch.float64, device=self.device)
+        # Storage: the first-layer weights live transposed, as (d, n) buffers, and W, G, D are
+        # (n, d) views of them. The forward product x·Wᵀ is then x @ Wt and the update
+        # Wt += xᵀ·dH, the layout in which both products run fastest at these shapes: the
+        # update W += dHᵀ·x into an (n, d) buffer ran at 55 % of the matmul peak for n = 3600,
+        # d = 450, B = 100, against 90 % transposed (benchmarks/bench_sgd.py, docs/performance.md).
+        Wt = W.t().contiguous()
         if self.lazy:
             self.alpha = torch.as_tensor(self.alphas, **opts)                   # (K,)
             self.inv_alpha_row = (1.0 / self.alpha)[self.seg]                 # α / α² per row
-            # W0 and D = W - W0 in one buffer: one product x @ [W0; D]ᵀ gives both projections
-            self.WD = torch.cat([W, torch.zeros_like(W)])
-            self.W0, self.D = self.WD[: self.n], self.WD[self.n:]
+            # W0 and D = W - W0 in one buffer: one product x @ [W0ᵀ D ᵀ] gives both projections
+            self.WDt = torch.cat([Wt, torch.zeros_like(Wt)], dim=1)
+            self.Dt = self.WDt[:, self.n:]
+            self.W0, self.D = self.WDt[:, : self.n].t(), self.Dt.t()
             self.a0 = a0
             self.b = torch.zeros_like(a0)                                    # a - a0
         elif regime == "nt":
-            # W and G in one buffer: one product x @ [W; G]ᵀ gives both projections
-            self.WG = torch.cat([W, torch.zeros_like(W)])
-            self.W, self.G = self.WG[: self.n], self.WG[self.n:]
+            # W and G in one buffer: one product x @ [Wᵀ Gᵀ] gives both projections
+            self.WGt = torch.cat([Wt, torch.zeros_like(Wt)], dim=1)
+            self.Gt = self.WGt[:, self.n:]
+            self.W, self.G = self.WGt[:, : self.n].t(), self.Gt.t()
             self.a0 = a0
             self.a = a0.clone() if self.second_layer else None
         else:
-            self.W = W.clone()
+            self.Wt = Wt
+            self.W = Wt.t()
             self.W0 = W if regime == "nn" else None
             self.a = torch.zeros(self.K, **opts) if self.shared_a else a0.clone()
         self.loss_sum = torch.zeros(self.K, **opts)  # Σ (y - f)² since the last reset
 
     # ---------------------------------------------------------------- helpers
-    # Per-neuron weights v (n,) act through the block matrix onehot·diag(v) (n, K): the output sum
+    # Per-neuron weights v (n,) act through the block matrix diag(v)·onehot (n, K): the output sum
     # Σ_{i in network k} v_i S_bi, the spread of per-network residuals back to the neurons and the
     # per-neuron sums over the batch are then three small matrix products instead of elementwise
-    # passes over (B, n) arrays (13 % faster per step for the 15-width sweep at d = 450).
+    # passes over (B, n) arrays. The blocks are kept as (K, n) rows: (blocks)ᵀ·Sᵀ ran 1.5-2× faster
+    # than S·blocks for K = 15, n = 3600 (docs/performance.md). With a shared second-layer scalar
+    # (the mean-field default) v is constant on each network and no block matrix is built.
     def coef(self) -> torch.Tensor:
         """Per-row output weight a_i / N_k (shared a broadcast to its rows)."""
         a = self.a[self.seg] if self.shared_a else self.a
         return a * self.inv_n
 
-    def _blocks(self, v):
-        return self.onehot * v[:, None]
+    def _blocks_t(self, v):
+        """(K, n): row k holds v_i on the neurons of network k; the plain one-hot for v = None."""
+        return self.onehot_t if v is None else self.onehot_t * v
+
+    def _seg_sum(self, S, v=None):
+        """Σ_{i in network k} v_i S[b, i] for every b, k: shape (B, K)."""
+        if self.K == 1:
+            return (S.sum(dim=1) if v is None else S @ v)[:, None]
+        return (self._blocks_t(v) @ S.t()).t()
+
+    def _spread(self, dF, v=None):
+        """dF[b, k(i)] v_i for every b, i: shape (B, n)."""
+        return dF @ self._blocks_t(v)
 
     def _own(self, dF, S):
         """Σ_b dF[b, k(i)] S[b, i] for every neuron i: shape (n,)."""
         return (dF.t() @ S).gather(0, self.seg[None, :])[0]
 
     def _backward_to_h(self, dF, v, H):
-        """∂/∂H_bi of Σ_k dF_bk Σ_{i in k} v_i σ(H_bi), i.e. (dF·blocks(v)ᵀ) ⊙ σ'(H): shape (B, n)."""
-        if self.linear_derivative is None:
-            return (dF @ self._blocks(v).t()).mul_(self.act.derivative(H))
-        return (dF @ self._blocks(v * self.linear_derivative).t()).mul_(H)
+        """∂/∂H_bi of Σ_k dF_bk Σ_{i in k} v_i σ(H_bi), i.e. spread(dF, v) ⊙ σ'(H): shape (B, n).
+
+        ``v`` is per neuron (n,), or per network (K,) when it is constant on each network (it
+        then scales dF and no block matrix is built).
+        """
+        if self.linear_derivative is not None:
+            v = v * self.linear_derivative
+        dsigma = H if self.linear_derivative is not None else self.act.derivative(H)
+        if v.shape[0] != self.K:
+            return self._spread(dF, v).mul_(dsigma)
+        if self.K == 1:                                      # one network: a broadcast, no product
+            return dsigma * (dF * v)
+        return self._spread(dF * v).mul_(dsigma)
 
     def _forward(self, x):
         """Outputs f (B, K) and what the backward pass needs."""
         act = self.act
         if self.lazy:
-            HH = x @ self.WD.t()
+            HH = x @ self.WDt
             H0, H = HH[:, : self.n], HH[:, self.n:]
             H += H0                                          # H = x·(W0 + D)ᵀ
             S = act.fn(H)
             dS = S - act.fn(H0)                              # σ(⟨w_i,x⟩) - σ(⟨w0_i,x⟩)
-            f = dS @ self._blocks(self.a0 * self.inv_n) + S @ self._blocks(self.b * self.inv_n)
+            f = self._seg_sum(dS, self.a0 * self.inv_n) + self._seg_sum(S, self.b * self.inv_n)
             return f.mul_(self.alpha).add_(self.c), (H, S)
         if self.regime == "nt":
-            HP = x @ self.WG.t()
+            HP = x @ self.WGt
             H, P = HP[:, : self.n], HP[:, self.n:]
             D = act.derivative(H)
-            f = (D * P) @ self._blocks(self.a0 * self.inv_n)
+            f = self._seg_sum(D * P, self.a0 * self.inv_n)
             S = None
             if self.second_layer:
                 S = act.fn(H)
-                f += S @ self._blocks(self.coef())
+                f += self._seg_sum(S, self.coef())
             return f.add_(self.c), (D, S)
-        H = x @ self.W.t()
+        H = x @ self.Wt
         S = act.fn(H)
-        return (S @ self._blocks(self.coef())).add_(self.c), (H, S)
+        if self.shared_a:
+            sums = self._seg_sum(S)                          # (B, K); S itself is no longer needed
+            return torch.addcmul(self.c, sums, self.a * self.inv_widths), (H, sums)
+        return self._seg_sum(S, self.coef()).add_(self.c), (H, S)
 
     # ---------------------------------------------------------------- public
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -189,57 +226,56 @@ class Networks:
         if self.lazy:
             H, S = cache
             scale = self.inv_alpha_row                        # α (from f) / α² (from the loss)
-            dH = (dF @ self._blocks((self.a0 + self.b) * self.inv_n * scale).t()) * self.act.derivative(H)
+            dH = self._spread(dF, (self.a0 + self.b) * self.inv_n * scale) * self.act.derivative(H)
             grads["D"] = dH.t() @ x
             grads["b"] = self._own(dF, S) * self.inv_n * scale
             return grads, r
         if self.regime == "nt":
             D, S = cache
-            dP = (dF @ self._blocks(self.a0 * self.inv_n).t()) * D
+            dP = self._spread(dF, self.a0 * self.inv_n) * D
             grads["G"] = dP.t() @ x
         else:
             H, S = cache
             if self.regime == "nn":
-                dH = (dF @ self._blocks(self.coef()).t()) * self.act.derivative(H)
+                dH = self._spread(dF, self.coef()) * self.act.derivative(H)
                 grads["W"] = dH.t() @ x
-        if S is not None:
-            ga = self._own(dF, S) * self.inv_n
-            if self.shared_a:
-                ga = torch.zeros(self.K, dtype=ga.dtype, device=ga.device).index_add_(0, self.seg, ga)
-            grads["a"] = ga
+        if self.shared_a:
+            grads["a"] = torch.linalg.vecdot(dF, S, dim=0) * self.inv_widths  # S: per-network sums
+        elif S is not None:
+            grads["a"] = self._own(dF, S) * self.inv_n
         return grads, r
 
     def step(self, x, y, factor: float = 1.0) -> None:
         """One SGD step on the batch (x, y), step sizes lr_k·factor (fused, in place)."""
         f, cache = self._forward(x)
         r = f.sub_(y[:, None])
-        self.loss_sum.add_((r * r).sum(dim=0))
+        self.loss_sum.add_(torch.linalg.vecdot(r, r, dim=0))
         dF = r.mul_(2.0 / x.shape[0])
         if self.lazy:
             H, S = cache
             lr_scaled = self.lr_row * self.inv_alpha_row
             dH = self._backward_to_h(dF, (self.a0 + self.b) * lr_scaled, H)
             self.b.addcmul_(self._own(dF, S), lr_scaled, value=-factor)  # lr·N·∂L_α/∂b_i
-            self.D.addmm_(dH.t(), x, alpha=-factor)          # D -= factor·lr·N·∂L_α/∂D
+            self.Dt.addmm_(x.t(), dH, alpha=-factor)         # D -= factor·lr·N·∂L_α/∂D
             self.c.addcmul_(dF.sum(dim=0), self.lr_c, value=-factor)
             return
         if self.regime == "nt":
             D, S = cache
-            dP = (dF @ self._blocks(self.a0 * self.inv_n * self.lrN_row).t()).mul_(D)
-            self.G.addmm_(dP.t(), x, alpha=-factor)          # G -= factor·lr·N·∂L/∂G
+            dP = self._spread(dF, self.a0 * self.inv_n * self.lrN_row).mul_(D)
+            self.Gt.addmm_(x.t(), dP, alpha=-factor)         # G -= factor·lr·N·∂L/∂G
         else:
             H, S = cache
             if self.regime == "nn":
-                dH = self._backward_to_h(dF, self.coef() * self.lrN_row, H)
-        if S is not None:
+                # coef·lr·N: a_k·lr_k on every row of network k when a is shared
+                v = self.a * self.lr if self.shared_a else self.coef() * self.lrN_row
+                dH = self._backward_to_h(dF, v, H)
+        if self.shared_a:                                    # S holds the per-network sums
+            self.a.addcmul_(torch.linalg.vecdot(dF, S, dim=0), self.lr_shared, value=-factor)
+        elif S is not None:
             ga = self._own(dF, S)                            # N_k · ∂L/∂a_i
-            if self.shared_a:
-                ga = torch.zeros_like(self.a).index_add_(0, self.seg, ga * self.inv_n)
-                self.a.addcmul_(ga, self.lr, value=-factor)
-            else:
-                self.a.addcmul_(ga, self.lr_row, value=-factor)  # lr·N·(ga/N)
+            self.a.addcmul_(ga, self.lr_row, value=-factor)  # lr·N·(ga/N)
         if self.regime == "nn":
-            self.W.addmm_(dH.t(), x, alpha=-factor)          # W -= factor·lr·N·∂L/∂W
+            self.Wt.addmm_(x.t(), dH, alpha=-factor)         # W -= factor·lr·N·∂L/∂W
         self.c.addcmul_(dF.sum(dim=0), self.lr_c, value=-factor)
 
     def parameters(self) -> dict:
