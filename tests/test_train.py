@@ -31,6 +31,18 @@ def test_rf_nt_sgd_end_just_above_exact_risk(task, regime, n):
         assert exact - 1e-6 <= res.risk <= exact + 0.03, (seed, res.risk, exact)
 
 
+def test_default_nt_sgd_reaches_exact_risk_at_n_equal_d(task):
+    """N = d: the tangent Gram is near singular; the default (preconditioned, averaged) SGD still
+    reaches the exact NT risk, which plain SGD with the same steps does not."""
+    for seed in (0, 1):
+        exact = exact_risk(task, "nt", random_weights(D, D, seed=seed))
+        res = train(task, "nt", D, steps=3000, seed=seed)
+        plain = train(task, "nt", D, steps=3000, seed=seed, precondition=False, average=0.0)
+        assert res.settings["precondition"] and res.settings["average"] == 0.5
+        assert exact - 1e-6 <= res.risk <= exact + 0.005, (seed, res.risk, exact)
+        assert plain.risk > exact + 0.02, (seed, plain.risk, exact)
+
+
 def test_nt_second_layer_reaches_same_class_optimum(task):
     res = train(task, "nt", 6, steps=6000, lr=0.01, second_layer=True)
     exact = exact_risk(task, "nt", random_weights(D, 6, seed=0), second_layer=True)
