@@ -297,3 +297,19 @@ def test_sgd_points_record_the_widths_trained_with_them():
     # trained alone, a point is another point (equal only up to float rounding)
     assert not {p.key for p in points if p.cotrained} & {p.key for p in alone}
     assert {p.key for p in points if not p.cotrained} <= {p.key for p in alone}
+
+
+def test_sgd_points_name_a_default_schedule_that_is_not_the_authors():
+    """The NN's default schedule is not the authors' (stored NN values of the authors' schedule
+    must not be reused): its name enters the NN points' identity; RF keeps the authors' and its keys."""
+    from lazytrain.train import DEFAULT_SCHEDULE, SCHEDULES, train
+
+    spec = validate_spec({**BASE, "kinds": ["sgd"], "regimes": ["rf", "nn"], "n_neurons": [4],
+                          "seeds": [0], "training": {"steps": 20}})
+    options = {p.regime: p.training_options for p in expand(spec)}
+    assert DEFAULT_SCHEDULE["nn"] != "nn" and options["nn"]["schedule"] == DEFAULT_SCHEDULE["nn"]
+    assert DEFAULT_SCHEDULE["rf"] == "rf" and "schedule" not in options["rf"]
+    task = QuadraticTarget.paper(d=20)
+    named = train(task, "nn", 4, **options["nn"])
+    assert named.risk == train(task, "nn", 4, steps=20, lr=options["nn"]["lr"]).risk
+    assert named.settings["schedule"] == SCHEDULES[DEFAULT_SCHEDULE["nn"]]

@@ -99,10 +99,15 @@ def cotrain_groups(widths, count: int) -> list[tuple]:
 
 def resolved_training(settings, regime: str, d: int, n_neurons: int) -> str:
     """The training options of an SGD point as JSON: unset steps and lr replaced by the training
-    code's defaults (so that the key changes if those defaults ever do), lr scaled for the width."""
+    code's defaults (so that the key changes if those defaults ever do), lr scaled for the width,
+    and the default schedule's name where it is not the authors' for the regime."""
     options = settings.train_options()
-    from ..train import default_lr, default_steps
+    from ..train import DEFAULT_SCHEDULE, default_lr, default_steps
 
+    if options["method"] == "sgd" and DEFAULT_SCHEDULE[regime] != regime:
+        # a default schedule other than the authors' (named like the regime) enters the key, so that
+        # values stored under the authors' schedule are not taken for the new default's
+        options["schedule"] = DEFAULT_SCHEDULE[regime]
     if options["steps"] is None:
         options["steps"] = default_steps(regime, d, options["method"])
     if options["lr"] is None:
