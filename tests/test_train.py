@@ -43,6 +43,23 @@ def test_default_nt_sgd_reaches_exact_risk_at_n_equal_d(task):
         assert plain.risk > exact + 0.02, (seed, plain.risk, exact)
 
 
+def test_default_nt_preconditions_only_the_quadratic_activation(task):
+    assert train(task, "nt", 4, steps=5).settings["precondition"] is True
+    assert train(task, "nt", 4, "relu", steps=5, n_test=100).settings["precondition"] is False
+    with pytest.raises(ValueError, match="precondition"):
+        train(task, "rf", 4, steps=5, precondition=True)
+
+
+def test_preconditioned_nt_above_d_reaches_exact_risk(task):
+    """N > d: the Gram has a null space (left alone, not amplified by 1/δ)."""
+    n = 2 * D
+    res = train(task, "nt", n, steps=3000, seed=0)
+    exact = exact_risk(task, "nt", random_weights(D, n, seed=0))
+    assert res.settings["precondition"]
+    assert exact - 1e-6 <= res.risk <= exact + 0.005, (res.risk, exact)
+    assert np.abs(res.params["G"]).max() < 50  # no drift along the null space
+
+
 def test_nt_second_layer_reaches_same_class_optimum(task):
     res = train(task, "nt", 6, steps=6000, lr=0.01, second_layer=True)
     exact = exact_risk(task, "nt", random_weights(D, 6, seed=0), second_layer=True)

@@ -289,6 +289,10 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
     return out
 
 
+#: Eigenvalues of the normalised neuron Gram below this are its null space (N > d).
+NULL_EIGENVALUE = 1e-9
+
+
 class GramPreconditioner:
     """NT only: apply P_k = (S_k/m_k + δI)^-1 to each step of the tangent weights G of network k.
 
@@ -302,6 +306,8 @@ class GramPreconditioner:
     eigenvalues below δm. This is plain SGD on the same tangent class in the
     parametrisation G = P^(1/2) G̃ (a fixed linear map of the parameters), so
     the optimum, and the exact risk it is compared with, do not change.
+    For N > d the Gram's null space (eigenvalues below ``NULL_EIGENVALUE``
+    relative to m) is left as it is (P = I there).
     """
 
     def __init__(self, G: torch.Tensor, weights, a0s, delta: float = 1e-3):
@@ -311,8 +317,10 @@ class GramPreconditioner:
         lo = 0
         for W, a0 in zip(weights, a0s):
             S = (a0[:, None] * W) @ (W * a0[:, None]).T
-            m = np.trace(S) / len(a0)
-            P = np.linalg.inv(S / m + delta * np.eye(len(a0)))
+            lam, V = np.linalg.eigh(S / (np.trace(S) / len(a0)))
+            # N > d: S has a null space (combinations of neurons that leave the model unchanged
+            # for σ = u², whose gradient is 0); P is the identity there, not 1/δ
+            P = (V * np.where(lam > NULL_EIGENVALUE, 1.0 / (lam + delta), 1.0)) @ V.T
             self.blocks.append((lo, lo + len(a0), torch.as_tensor(P, dtype=G.dtype, device=G.device)))
             lo += len(a0)
 
