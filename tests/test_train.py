@@ -353,3 +353,38 @@ def test_flow_needs_the_task_risk_gradient():
 
     with pytest.raises(ValueError, match="predictor_risk_grad"):
         train(NoGradient(), "nn", 3, method="flow")
+
+
+@pytest.mark.parametrize("second_layer", [False, True])
+def test_tangent_preconditioner_multiplies_each_networks_step(task, second_layer):
+    """With P_k the step of G_k is P_k times the plain step (both from the same state, float64)."""
+    widths = (3, 5, 1)
+    rng = np.random.default_rng(4)
+    pre = []
+    for n in widths:
+        A = rng.standard_normal((n, n))
+        pre.append(A @ A.T + 0.5 * np.eye(n))          # symmetric positive definite
+    plain = _random_net("nt", get_activation("quadratic"), True, second_layer, widths)
+    kwargs = dict(shared_a=True, second_layer=second_layer, offset_mult=3.0, dtype=torch.float64)
+    weights = [plain.W[lo:lo + n].numpy().copy() for lo, n in zip(np.cumsum((0,) + widths[:-1]), widths)]
+    cond = Networks("nt", get_activation("quadratic"), weights, [plain.a0[:3].numpy(), plain.a0[3:8].numpy(),
+                    plain.a0[8:].numpy()], [0.1, 0.2, 0.05], tangent_preconditioner=pre, **kwargs)
+    for k, t in plain.parameters().items():
+        cond.parameters()[k].copy_(t)
+    x, y = task.sample_torch(9, torch.Generator().manual_seed(2), "cpu", torch.float64)
+    G0 = plain.G.clone()
+    plain.step(x, y, factor=0.7)
+    cond.step(x, y, factor=0.7)
+    lo = 0
+    for n, P in zip(widths, pre):
+        np.testing.assert_allclose((cond.G - G0)[lo:lo + n].numpy(), P @ (plain.G - G0)[lo:lo + n].numpy(),
+                                   rtol=1e-10, atol=1e-13)
+        lo += n
+    for k in ("c", "a") if second_layer else ("c",):  # the other parameters take the plain step
+        np.testing.assert_allclose(cond.parameters()[k].numpy(), plain.parameters()[k].numpy(), rtol=1e-12)
+
+
+def test_tangent_preconditioner_is_refused_outside_nt():
+    with pytest.raises(ValueError, match="tangent_preconditioner applies to regime 'nt'"):
+        Networks("nn", get_activation("quadratic"), [random_weights(D, 3, seed=0)], [np.ones(3)], [0.1],
+                 tangent_preconditioner=[np.eye(3)])

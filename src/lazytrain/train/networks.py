@@ -61,12 +61,22 @@ class Networks:
     offset_mult : float
         η_c: the offset c moves with step size lr·η_c (the authors' script
         exposes η_c, default 1).
+    tangent_preconditioner : list of ndarray, optional
+        NT only: one symmetric (N_k, N_k) matrix P_k per network; each step
+        of the tangent weights becomes G_k ← G_k − P_k·(lr·N·∂L/∂G_k). It
+        is applied inside the step, to the (B, N_k) backward array before
+        the weight product (dP·P_k, 2·B·N_k² flops), not to the (N_k, d)
+        update (2·N_k²·d flops and two copies).
     device, dtype
         Where and in which precision the parameters live.
     """
 
     def __init__(self, regime, activation, weights, a0, lrs, *, shared_a=True,
-                 second_layer=False, offset_mult=1.0, alpha=None, device="cpu", dtype=torch.float32):
+                 second_layer=False, offset_mult=1.0, alpha=None, tangent_preconditioner=None,
+                 device="cpu", dtype=torch.float32):
+        if tangent_preconditioner is not None and regime != "nt":
+            raise ValueError(f"tangent_preconditioner applies to regime 'nt' (its tangent weights G), "
+                             f"got regime={regime!r}")
         self.regime = regime
         self.act = activation
         self.lazy = regime == "nn" and alpha is not None
@@ -120,6 +130,14 @@ class Networks:
             self.a0 = a0
             self.b = torch.zeros_like(a0)                                    # a - a0
         elif regime == "nt":
+            self.pre = None
+            if tangent_preconditioner is not None:
+                if len(tangent_preconditioner) != self.K:
+                    raise ValueError(f"tangent_preconditioner needs one matrix per network ({self.K}), "
+                                     f"got {len(tangent_preconditioner)}")
+                bounds = np.cumsum([0] + self.widths)
+                self.pre = [(int(lo), int(hi), torch.as_tensor(P, **opts))
+                            for lo, hi, P in zip(bounds[:-1], bounds[1:], tangent_preconditioner)]
             # W and G in one buffer: one product x @ [Wᵀ Gᵀ] gives both projections
             self.WGt = torch.cat([Wt, torch.zeros_like(Wt)], dim=1)
             self.Gt = self.WGt[:, self.n:]
@@ -262,6 +280,9 @@ class Networks:
         if self.regime == "nt":
             D, S = cache
             dP = self._spread(dF, self.a0 * self.inv_n * self.lrN_row).mul_(D)
+            if self.pre is not None:                         # G_k -= P_k·(lr·N·∂L/∂G_k)
+                for lo, hi, P in self.pre:
+                    dP[:, lo:hi] = dP[:, lo:hi] @ P
             self.Gt.addmm_(x.t(), dP, alpha=-factor)         # G -= factor·lr·N·∂L/∂G
         else:
             H, S = cache
