@@ -341,9 +341,8 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
         neurons' Gram (A = diag(a0)), m its mean eigenvalue: plain SGD on the
         same tangent class in a whitened parametrisation, so that the slow
         directions of the ill-conditioned tangent features (N near d) learn
-        as fast as the others (:class:`lazytrain.train.sgd.GramPreconditioner`).
-        Costs N²·d per step and network (for N = d about as much as the
-        step itself).
+        as fast as the others (:func:`lazytrain.train.sgd.gram_preconditioners`).
+        Costs 2·B·N² flops per step and network (applied inside the step).
     average : float, optional
         Polyak–Ruppert tail averaging: the returned network is the mean of
         the iterates of the last ``average`` fraction of the steps (0: the

@@ -192,9 +192,11 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
     weights = [random_weights(d, n, seed=seed) for n in widths]
     a0_full = initial_signs(seed, max(widths), a0)
     steps_lr = lrs if alphas is None else [lazy_lr(lr, a) for lr, a in zip(lrs, alphas)]
-    nets = Networks(regime, act, weights, [a0_full[:n] for n in widths], steps_lr,
+    a0s = [a0_full[:n] for n in widths]
+    nets = Networks(regime, act, weights, a0s, steps_lr,
                     shared_a=shared_a, second_layer=second_layer, offset_mult=offset_mult,
-                    alpha=alphas, device=device, dtype=dtype)
+                    alpha=alphas, device=device, dtype=dtype,
+                    tangent_preconditioner=gram_preconditioners(weights, a0s) if precondition else None)
     gen = torch.Generator(device=device)
     gen.manual_seed(stream_seed(seed, 0))
     # a quadratic-activation network is c + xᵀMx: exact risk when the task has predictor_risk
@@ -222,8 +224,6 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
         recorded["weight_change"].append(nets.weight_changes())
 
     averager = TailAverage(nets.parameters(), steps, average)
-    gram = (GramPreconditioner(nets.parameters()["G"], weights, [a0_full[:n] for n in widths])
-            if precondition else None)
     start = time.perf_counter()
     if exact:
         record(0, 0)
@@ -232,12 +232,7 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
                unit="step", mininterval=0.5, leave=False)
     for step in range(steps):
         x, y = task.sample_torch(batch_size, gen, device, dtype)
-        if gram is None:
-            nets.step(x, y, float(factors[step]))
-        else:
-            gram.save()
-            nets.step(x, y, float(factors[step]))
-            gram.apply()
+        nets.step(x, y, float(factors[step]))
         done = step + 1
         averager.add(done)
         since_check += 1
@@ -293,8 +288,8 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
 NULL_EIGENVALUE = 1e-9
 
 
-class GramPreconditioner:
-    """NT only: apply P_k = (S_k/m_k + δI)^-1 to each step of the tangent weights G of network k.
+def gram_preconditioners(weights, a0s, delta: float = 1e-3) -> list:
+    """NT: P_k = (S_k/m_k + δI)^-1 for each network, applied to every step of its tangent weights G.
 
     S = A W Wᵀ A (A = diag(a0)) is the Gram of the neurons, m = Tr S/N its mean
     eigenvalue. For σ = u² and Gaussian inputs plain SGD moves the error
@@ -307,32 +302,18 @@ class GramPreconditioner:
     parametrisation G = P^(1/2) G̃ (a fixed linear map of the parameters), so
     the optimum, and the exact risk it is compared with, do not change.
     For N > d the Gram's null space (eigenvalues below ``NULL_EIGENVALUE``
-    relative to m) is left as it is (P = I there).
+    relative to m) is left as it is (P = I there). The matrices go to
+    :class:`Networks` (``tangent_preconditioner``), which applies them inside
+    the step.
     """
-
-    def __init__(self, G: torch.Tensor, weights, a0s, delta: float = 1e-3):
-        self.G = G
-        self.before = torch.empty_like(G)
-        self.blocks = []
-        lo = 0
-        for W, a0 in zip(weights, a0s):
-            S = (a0[:, None] * W) @ (W * a0[:, None]).T
-            lam, V = np.linalg.eigh(S / (np.trace(S) / len(a0)))
-            # N > d: S has a null space (combinations of neurons that leave the model unchanged
-            # for σ = u², whose gradient is 0); P is the identity there, not 1/δ
-            P = (V * np.where(lam > NULL_EIGENVALUE, 1.0 / (lam + delta), 1.0)) @ V.T
-            self.blocks.append((lo, lo + len(a0), torch.as_tensor(P, dtype=G.dtype, device=G.device)))
-            lo += len(a0)
-
-    def save(self) -> None:
-        self.before.copy_(self.G)
-
-    def apply(self) -> None:
-        """G ← G_before + P·(G − G_before), block by block."""
-        step = self.G.sub_(self.before)
-        for lo, hi, P in self.blocks:
-            step[lo:hi] = P @ step[lo:hi]
-        step.add_(self.before)
+    out = []
+    for W, a0 in zip(weights, a0s):
+        S = (a0[:, None] * W) @ (W * a0[:, None]).T
+        lam, V = np.linalg.eigh(S / (np.trace(S) / len(a0)))
+        # N > d: S has a null space (combinations of neurons that leave the model unchanged
+        # for σ = u², whose gradient is 0); P is the identity there, not 1/δ
+        out.append((V * np.where(lam > NULL_EIGENVALUE, 1.0 / (lam + delta), 1.0)) @ V.T)
+    return out
 
 
 class TailAverage:
