@@ -313,3 +313,24 @@ def test_sgd_points_name_a_default_schedule_that_is_not_the_authors():
     named = train(task, "nn", 4, **options["nn"])
     assert named.risk == train(task, "nn", 4, steps=20, lr=options["nn"]["lr"]).risk
     assert named.settings["schedule"] == SCHEDULES[DEFAULT_SCHEDULE["nn"]]
+
+
+def test_a_spec_schedule_is_passed_to_training_and_bad_ones_are_named():
+    """training.schedule overrides the default: it is in the key, and the value is the one train
+    gives with that schedule (not the default's)."""
+    from lazytrain.train import SCHEDULES, train
+
+    def nn_point(training):
+        spec = validate_spec({**BASE, "kinds": ["sgd"], "regimes": ["nn"], "n_neurons": [4],
+                              "seeds": [0], "training": training})
+        (p,) = [q for q in expand(spec) if q.regime == "nn"]
+        return p
+
+    default, pinned = nn_point({"steps": 200}), nn_point({"steps": 200, "schedule": "NN"})
+    assert pinned.training_options["schedule"] == "nn" and default.key != pinned.key
+    task = QuadraticTarget.paper(d=20)
+    res = train(task, "nn", 4, **pinned.training_options)
+    assert res.settings["schedule"] == SCHEDULES["nn"]
+    assert res.risk != train(task, "nn", 4, **default.training_options).risk
+    with pytest.raises(SpecError, match="training.schedule must be one of .*'anneal'.*got 'fast'"):
+        nn_point({"schedule": "fast"})

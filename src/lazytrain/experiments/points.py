@@ -104,7 +104,7 @@ def resolved_training(settings, regime: str, d: int, n_neurons: int) -> str:
     options = settings.train_options()
     from ..train import DEFAULT_SCHEDULE, default_lr, default_steps
 
-    if options["method"] == "sgd" and DEFAULT_SCHEDULE[regime] != regime:
+    if options["method"] == "sgd" and "schedule" not in options and DEFAULT_SCHEDULE[regime] != regime:
         # a default schedule other than the authors' (named like the regime) enters the key, so that
         # values stored under the authors' schedule are not taken for the new default's
         options["schedule"] = DEFAULT_SCHEDULE[regime]

@@ -118,6 +118,10 @@ class TrainingSettings(BaseModel):
     ``lr_exponent`` and ``lr_reference_n``: wider networks may need smaller
     steps; width N then trains with lr·(lr_reference_n/N)^lr_exponent.
 
+    ``schedule``: the step-size schedule by name (``lazytrain.train.SCHEDULES``:
+    'nn', 'rf', 'nt' are the authors' step-downs, 'anneal' and 'constant');
+    None: the training code's default for the regime (``DEFAULT_SCHEDULE``).
+
     ``alpha`` and ``a0``: the laziness dial of ``lazytrain.train`` (regime
     'nn'; None: the mean-field network) and the law of the per-neuron
     second-layer start ('signs' or 'ones'; None: the training code's
@@ -149,6 +153,7 @@ class TrainingSettings(BaseModel):
     lr_reference_n: PositiveInt | None = None
     alpha: PositiveFloat | None = Field(None, allow_inf_nan=False)
     a0: Literal["signs", "ones"] | None = None
+    schedule: str | None = None
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
     _normalise = field_validator("regimes", "dtype", "method", mode="before")(
@@ -163,6 +168,15 @@ class TrainingSettings(BaseModel):
     @classmethod
     def _device(cls, v):
         return check_device(v)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v):
+        from ..train import SCHEDULES  # the schedules are the training code's
+
+        if v is not None and normalise_name(v) not in SCHEDULES:
+            raise ValueError(f"training.schedule must be one of {sorted(SCHEDULES)}, got {v!r}")
+        return v if v is None else normalise_name(v)
 
     @model_validator(mode="after")
     def _one_grid(self):
