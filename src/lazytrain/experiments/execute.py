@@ -130,16 +130,29 @@ def _init_local_worker(parent_pid: int, activations: bytes | None = None) -> Non
 
 @contextlib.contextmanager
 def _sigint_ignored():
-    """Ignore Ctrl-C while worker processes start: they inherit the ignored SIGINT (Python keeps
-    an ignored SIGINT ignored), so a Ctrl-C reaches only the driver, which stops them itself,
-    instead of printing a traceback from every worker that was importing."""
+    """Hold Ctrl-C back while worker processes start, without losing it.
+
+    SIGINT is *blocked* (not ignored) in the driver's thread while the workers are spawned:
+    they inherit the blocked mask through fork and exec, so a Ctrl-C sent to the whole process
+    group never reaches a worker that is importing (no traceback from each of them; the driver
+    stops them itself), while the driver's own Ctrl-C stays pending and is delivered, as a
+    KeyboardInterrupt, as soon as the block is lifted. (Ignoring it instead, as before, dropped
+    a Ctrl-C that arrived during the spawn: the run went on; seen on a loaded machine.) Where
+    signal masks do not exist (Windows), SIGINT is ignored during the spawn.
+    """
     import signal
 
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are the main thread's business: leave them alone
         return
+    if hasattr(signal, "pthread_sigmask"):
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending Ctrl-C arrives here
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
@@ -199,7 +212,7 @@ def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
             except (OSError, TimeoutError) as exc:
                 raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
         else:
-            with _sigint_ignored():  # the nannies and workers start with Ctrl-C ignored
+            with _sigint_ignored():  # the nannies and workers start with Ctrl-C held back
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=processes,
                     dashboard_address=None, silence_logs=logging.WARNING))
