@@ -441,7 +441,10 @@ def test_ctrl_c_stops_the_workers_at_once_without_tracebacks(tmp_path):
     proc = subprocess.Popen([str(BIN / "lazytrain"), "run", str(spec), "--out", str(tmp_path / "o"),
                              "--workers", "2", "--no-progress"], start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(SRC)})
+                            env={**os.environ, "PYTHONPATH": str(SRC)},
+                            # a terminal's Ctrl-C: SIGINT at its default even when this test runs
+                            # in a background job, which inherits it ignored (POSIX shells)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(1.5)  # the workers are starting (importing torch)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
     try:
@@ -510,8 +513,13 @@ def test_a_ctrl_c_while_workers_start_is_held_back_not_lost():
     still receive it when the window closes (ignoring it there lost the interrupt: the run went on)."""
     from lazytrain.experiments.execute import _sigint_ignored
 
-    with pytest.raises(KeyboardInterrupt):
-        with _sigint_ignored():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # held back: nothing is raised inside the window
-        time.sleep(1.0)  # (the interrupt is raised when the window closes, before this)
+    # Python's Ctrl-C handler, even when the tests run in a background job (SIGINT ignored there)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _sigint_ignored():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # held back: nothing is raised inside the window
+            time.sleep(1.0)  # (the interrupt is raised when the window closes, before this)
+    finally:
+        signal.signal(signal.SIGINT, previous)
