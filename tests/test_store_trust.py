@@ -511,13 +511,13 @@ def test_docs_are_self_contained_and_current():
 def test_a_ctrl_c_while_workers_start_is_held_back_not_lost():
     """The window in which the workers are spawned holds Ctrl-C back from them; the driver must
     still receive it when the window closes (ignoring it there lost the interrupt: the run went on)."""
-    from lazytrain.experiments.execute import _sigint_ignored
+    from lazytrain.experiments.execute import _sigint_held_back
 
     # Python's Ctrl-C handler, even when the tests run in a background job (SIGINT ignored there)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
-            with _sigint_ignored():
+            with _sigint_held_back():
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(0.05)  # held back: nothing is raised inside the window
             time.sleep(1.0)  # (the interrupt is raised when the window closes, before this)

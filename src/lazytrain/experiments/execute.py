@@ -129,7 +129,7 @@ def _init_local_worker(parent_pid: int, activations: bytes | None = None) -> Non
 
 
 @contextlib.contextmanager
-def _sigint_ignored():
+def _sigint_held_back():
     """Hold Ctrl-C back while worker processes start, without losing it.
 
     SIGINT is *blocked* (not ignored) in the driver's thread while the workers are spawned:
@@ -182,7 +182,7 @@ def _local_executor(workers: int):
                                initargs=(os.getpid(), _user_activations_blob()))
 
     def run(units):
-        with _sigint_ignored():
+        with _sigint_held_back():
             futures = {pool.submit(compute_unit, u): u for u in units}  # starts the workers
         yield from _results(as_completed(futures), futures.__getitem__)
 
@@ -212,7 +212,7 @@ def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
             except (OSError, TimeoutError) as exc:
                 raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
         else:
-            with _sigint_ignored():  # the nannies and workers start with Ctrl-C held back
+            with _sigint_held_back():  # the nannies and workers start with Ctrl-C held back
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=processes,
                     dashboard_address=None, silence_logs=logging.WARNING))

@@ -244,7 +244,7 @@ class Networks:
         if self.lazy:
             H, S = cache
             scale = self.inv_alpha_row                        # α (from f) / α² (from the loss)
-            dH = self._spread(dF, (self.a0 + self.b) * self.inv_n * scale) * self.act.derivative(H)
+            dH = self._backward_to_h(dF, (self.a0 + self.b) * self.inv_n * scale, H)
             grads["D"] = dH.t() @ x
             grads["b"] = self._own(dF, S) * self.inv_n * scale
             return grads, r
@@ -255,7 +255,7 @@ class Networks:
         else:
             H, S = cache
             if self.regime == "nn":
-                dH = self._spread(dF, self.coef()) * self.act.derivative(H)
+                dH = self._backward_to_h(dF, self.coef(), H)
                 grads["W"] = dH.t() @ x
         if self.shared_a:
             grads["a"] = torch.linalg.vecdot(dF, S, dim=0) * self.inv_widths  # S: per-network sums
