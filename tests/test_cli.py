@@ -74,3 +74,17 @@ def test_reproduce_fig3_quick_relu_exact_and_sgd(tmp_path, one_torch_thread):
     for n, (risk, se) in sgd.items():
         if n < d:
             assert risk + 4 * se < exact[("nt", n)] - 0.1, (n, risk, exact[("nt", n)])
+
+
+def test_every_figure_has_its_specs():
+    """`reproduce figN` and `reproduce all` ask figure_specs for every figure: Figure 5 runs one spec
+    per α, Figure 6 its three presets (a second definition once shadowed this and broke both)."""
+    from lazytrain.experiments.presets import FIG5_ALPHAS
+    from lazytrain.reproduce import FIGURES, figure_specs
+
+    for name in FIGURES:
+        specs = figure_specs(name, True, 0)
+        assert specs and all(s.d > 0 for s in specs), name
+    assert [s.name for s in figure_specs("fig6", True, 0)] == ["fig6-quick", "fig6-samples-quick",
+                                                               "fig6-theory-quick"]
+    assert [s.training.alpha for s in figure_specs("fig5", True, 0)] == list(FIG5_ALPHAS)

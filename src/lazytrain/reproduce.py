@@ -66,11 +66,6 @@ def figure_spec(name: str, quick: bool, seed: int):
 FIGURE_PRESETS = {"fig6": ("fig6", "fig6-samples", "fig6-theory")}
 
 
-def figure_specs(name: str, quick: bool, seed: int) -> list:
-    """All the specs a figure runs (see :data:`FIGURE_PRESETS`)."""
-    return [figure_spec(p, quick, seed) for p in FIGURE_PRESETS.get(name, (name,))]
-
-
 def theory_curves(task, n_max: int, activation: str = "quadratic") -> dict:
     """Dense theory curves (every integer N up to n_max) for smooth lines."""
     ns = np.arange(1, n_max + 1)
@@ -457,8 +452,11 @@ def fig5_specs(quick: bool = False, seed: int = 0, task: str = "paper", activati
 
 
 def figure_specs(name: str, quick: bool, seed: int) -> list:
-    """Every spec a figure runs (one for most figures, one per α for Figure 5)."""
-    return fig5_specs(quick, seed) if name == "fig5" else [figure_spec(name, quick, seed)]
+    """Every spec a figure runs: one per α for Figure 5, the presets of
+    :data:`FIGURE_PRESETS` for a figure of several panels (Figure 6), else the figure's preset."""
+    if name == "fig5":
+        return fig5_specs(quick, seed)
+    return [figure_spec(p, quick, seed) for p in FIGURE_PRESETS.get(name, (name,))]
 
 
 def fig5(out, quick: bool = False, seed: int = 0, progress: bool = True, task: str = "paper",
