@@ -29,7 +29,7 @@ def main():
     ref = best_of(lambda: np.linalg.eigh(A), repeats=5)
     print(f"one 450x450 eigh:                {ref * 1e3:.1f} ms")
     for task in (lt.QuadraticTarget.paper(), lt.GaussianMixture.paper()):
-        t = best_of(lambda: grid(task), repeats=3)
+        t = best_of(lambda task=task: grid(task), repeats=3)
         print(f"{task.kind:>9}: 15-point grid (RF+NT+NN, d=450): {t * 1e3:.1f} ms, ratio to eigh {t / ref:.1f}")
 
     from lazytrain.exact.mixture import best_predictor

@@ -20,16 +20,16 @@ def main():
         W = lt.random_weights(30, N, seed=0)
         res = {}
         for method in ("dense", "dual", "cg"):
-            res[method] = best_of(lambda: lt.fit(task, "nt", W, n, ridge=1e-3, activation="relu",
-                                                  seed=1, method=method, maxiter=50_000))
+            res[method] = best_of(lambda W=W, n=n, method=method: lt.fit(
+                task, "nt", W, n, ridge=1e-3, activation="relu", seed=1, method=method, maxiter=50_000))
         ref = res["dense"][0]
         risks = {m: r.risk for m, (_, r) in res.items()}
         spread = max(risks.values()) - min(risks.values())
         print(f"NT relu d=30 N={N} (P={N * 30}) n={n}: dense {ref:.3f} s; dual/dense "
               f"{res['dual'][0] / ref:.2f}; cg/dense {res['cg'][0] / ref:.2f} "
               f"({res['cg'][1].info['iterations']} iterations); risks agree to {spread:.1e}")
-        t_exact, _ = best_of(lambda: lt.exact_risk(task, "nt", W, activation="relu"))
-        t_auto, auto = best_of(lambda: lt.fit(task, "nt", W, n, ridge=1e-3, activation="relu", seed=1))
+        t_exact, _ = best_of(lambda W=W: lt.exact_risk(task, "nt", W, activation="relu"))
+        t_auto, auto = best_of(lambda W=W, n=n: lt.fit(task, "nt", W, n, ridge=1e-3, activation="relu", seed=1))
         print(f"   fit (auto picks {auto.info['method']}) / exact_risk: {t_auto / t_exact:.2f} "
               f"(exact_risk {t_exact:.3f} s)")
 

@@ -52,7 +52,7 @@ def main():
         ("NT + second layer", dict(second_layer=True)),
     ]
     for label, kw in variants:
-        t, sol = best_of(lambda: nt_explained(relu, W, nt_v, rf_v, method="cg", tol=1e-10,
+        t, sol = best_of(lambda kw=kw: nt_explained(relu, W, nt_v, rf_v, method="cg", tol=1e-10,
                                               target_var=task.r0, **kw))
         risk = 1 - sol.explained / task.r0
         print(f"{label:34s} {risk:9.6f} {sol.iterations:6d} {sol.relative_residual:9.1e} {t:8.2f} "

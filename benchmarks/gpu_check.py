@@ -142,7 +142,7 @@ def speed():
         nets.a += 1.0
         gen = torch.Generator(device="cuda").manual_seed(0)
 
-        def step():
+        def step(nets=nets, gen=gen, batch=batch):
             x, y = task.sample_torch(batch, gen, "cuda", torch.float32)
             nets.step(x, y, 1e-9)
 

@@ -56,7 +56,7 @@ def test_hermite_coefficients_against_adaptive_quadrature(name, q):
     act = get_activation(name)
     b = act.hermite_coefficients(6, q)
     for k in range(7):
-        ref = gauss_expect(lambda u: float(act.fn(np.array(u))) * hermite_table(u / math.sqrt(q), k)[k], q)
+        ref = gauss_expect(lambda u, k=k: float(act.fn(np.array(u))) * hermite_table(u / math.sqrt(q), k)[k], q)
         assert abs(b[k] - ref) < 1e-9 * max(1.0, q), (k, b[k], ref)
 
 
@@ -81,7 +81,7 @@ def test_moments_against_adaptive_quadrature(name):
             mean=gauss_expect(s, qi),
             second=gauss_expect(lambda u: s(u) ** 2, qi),
             d_second=gauss_expect(lambda u: ds(u) ** 2, qi),
-            d_second_curv=gauss_expect(lambda u: ds(u) ** 2 * (u * u - qi), qi) / qi**2,
+            d_second_curv=gauss_expect(lambda u, qi=qi: ds(u) ** 2 * (u * u - qi), qi) / qi**2,
             cross_grad=gauss_expect(lambda u: s(u) * ds(u) * u, qi) / qi,
             d2_mean=gauss_expect(lambda u: ds(u) * u, qi) / qi,
         )

@@ -24,8 +24,7 @@ from click.testing import CliRunner
 
 from lazytrain import GaussianMixture, QuadraticTarget, exact_risk, random_weights, theory_risk, train
 from lazytrain.cli import main
-from lazytrain.experiments import (ResultStore, SpecError, StoreError, compute_point, expand, export,
-                                   run_spec, tidy_rows, validate_spec)
+from lazytrain.experiments import (ResultStore, SpecError, compute_point, expand, run_spec, validate_spec)
 from lazytrain.report import render_report
 
 BIN = Path(sys.executable).parent

@@ -665,18 +665,9 @@ class Activation:
                 Pii = 1 / (qi * s * s)[:, :, None]
                 Pjj = 1 / (qj * s * s)[:, :, None]
                 Pij = (-r / (sqi * sqj * s * s))[:, :, None]
-                integrands = {
-                    (0, 0): lambda: si * sj,
-                    (1, 1): lambda: di * dj,
-                    (2, 2): lambda: di * dj * (yi * yj - Pij),
-                    (3, 1): lambda: di * dj * (yi * yi - Pii),
-                    (1, 3): lambda: di * dj * (yj * yj - Pjj),
-                    (2, 0): lambda: di * sj * yi,
-                    (0, 2): lambda: si * dj * yj,
-                }
                 res = {}
                 for o in both:
-                    f = integrands[o]()
+                    f = _pair_integrand(o, si, sj, di, dj, yi, yj, Pii, Pjj, Pij)
                     res[o] = ((f * ww).sum(axis=(1, 2)), (np.abs(f) * ww).sum(axis=(1, 2)))
                 vals.append(res)
             for o in both:
@@ -734,6 +725,26 @@ class _TorchBridge:
         if _is_torch(u) and not self.native(u):
             return self.bridge(self.fn, u)
         return self.fn(u)
+
+
+def _pair_integrand(order, si, sj, di, dj, yi, yj, Pii, Pjj, Pij):
+    """The integrand of the pair moment ``order`` = (i, j) on the 2-D quadrature grid: products of σ
+    (s) and σ' (d) at the two pre-activations, with y = G⁻¹u and P = G⁻¹ (Stein's lemma)."""
+    if order == (0, 0):
+        return si * sj
+    if order == (1, 1):
+        return di * dj
+    if order == (2, 2):
+        return di * dj * (yi * yj - Pij)
+    if order == (3, 1):
+        return di * dj * (yi * yi - Pii)
+    if order == (1, 3):
+        return di * dj * (yj * yj - Pjj)
+    if order == (2, 0):
+        return di * sj * yi
+    if order == (0, 2):
+        return si * dj * yj
+    raise ValueError(f"order must be one of the pair moments' orders, got {order!r}")
 
 
 def _pair_geometry(cov):

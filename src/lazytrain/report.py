@@ -360,7 +360,7 @@ def render_report(records, runs, source: str) -> str:
                          f"<h3>Theory, exact and SGD</h3>{_comparison(mine, varying)}"
                          f"{_by_degree(mine)}")
         parts.append(_lazy_section(lazy.pop((task, params, activation, d), []) + shared))
-    for (task, params, activation, d), group in lazy.items():  # panels with lazy points only
+    for (task, params, activation, _d), group in lazy.items():  # panels with lazy points only
         parts.append(f"<h2>{_esc(f'{task}: {params}, σ = {activation}')}</h2>{_lazy_section(group)}")
     skipped = _unavailable_from_runs(runs)
     if skipped:

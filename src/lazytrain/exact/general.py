@@ -43,7 +43,7 @@ import scipy.sparse.linalg
 from .._validation import check_choice, check_neuron_variances, check_positive_float, check_positive_int
 from ..activations import Activation, MomentAccuracyError
 from ..tasks.base import STANDARD, Component, Task  # noqa: F401  (Component, STANDARD: re-exported)
-from ._linalg import psd_solve, psd_solve_quadform
+from ._linalg import psd_solve
 
 #: Largest number of NT parameters (N·d, + N with the second layer) solved densely by 'auto'.
 DENSE_MAX = 200

@@ -201,8 +201,8 @@ def _local_executor(workers: int):
 def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
     try:
         from distributed import Client, LocalCluster, as_completed
-    except ImportError:  # pragma: no cover - dask is a dependency
-        raise RuntimeError("the dask executor needs dask distributed: pip install 'dask[distributed]'")
+    except ImportError as err:  # pragma: no cover - dask is a dependency
+        raise RuntimeError("the dask executor needs dask distributed: pip install 'dask[distributed]'") from err
 
     with contextlib.ExitStack() as stack:
         if scheduler:

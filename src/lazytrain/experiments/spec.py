@@ -33,7 +33,7 @@ from .._validation import check_device, normalise_name
 from ..activations import get_activation
 from . import limits
 from .kinds import KINDS
-from .tasks import TASK_TYPES, NpyTarget, TaskRecipe
+from .tasks import TASK_TYPES, NpyTarget
 
 Regime = Literal["rf", "nt", "nn"]
 KindName = Literal["theory", "exact", "sgd", "fit"]

@@ -46,7 +46,6 @@ spectrum is the d → ∞ law and the ridges are Hermite sums up to ``SIGMA_DEGR
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 
