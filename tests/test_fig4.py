@@ -80,10 +80,8 @@ def test_sgd_nn_beats_half_of_nt_at_d40():
         assert res.risk + 3 * res.risk_se < nt / 2, (n, res.risk, nt)
 
 
-@pytest.mark.slow
-def test_reproduce_fig4_quick_writes_figure_and_csvs(tmp_path):
-    result = CliRunner().invoke(main, ["reproduce", "fig4", "--quick", "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
+def test_reproduce_fig4_quick_writes_figure_and_csvs(quick_figure):
+    tmp_path = quick_figure("fig4")
     for name in ("fig4.png", "fig4.pdf", "fig4.csv", "fig4_right.csv"):
         assert (tmp_path / name).stat().st_size > 0
     with open(tmp_path / "fig4.csv") as fh:

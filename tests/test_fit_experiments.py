@@ -73,15 +73,12 @@ def test_fig6_presets_validate():
             assert "fit" in spec.kinds and expand(spec)
 
 
-@pytest.mark.slow
-def test_reproduce_fig6_quick(tmp_path):
-    """The quick Figure 6 end to end (about 90 s): files written, peaks where they belong."""
+def test_reproduce_fig6_quick(quick_figure):
+    """The quick Figure 6 end to end: files written, peaks where they belong."""
     import csv
 
-    from lazytrain.reproduce import fig6
-
-    paths = fig6(tmp_path, quick=True, progress=False, workers=2)
-    assert {p.name for p in paths} == {"fig6.csv", "fig6.png", "fig6.pdf"}
+    tmp_path = quick_figure("fig6")
+    assert all((tmp_path / f"fig6.{ext}").stat().st_size > 1000 for ext in ("csv", "png", "pdf"))
     rows = list(csv.DictReader(open(tmp_path / "fig6.csv")))
 
     def mean(regime, N, n, ridge):

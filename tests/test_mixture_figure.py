@@ -1,14 +1,11 @@
 import csv
 
-from click.testing import CliRunner
 
 from lazytrain import GaussianMixture, bayes_risk
-from lazytrain.cli import main
 
 
-def test_reproduce_fig2_quick_writes_risks_errors_and_bayes(tmp_path):
-    result = CliRunner().invoke(main, ["reproduce", "fig2", "--quick", "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
+def test_reproduce_fig2_quick_writes_risks_errors_and_bayes(quick_figure):
+    tmp_path = quick_figure("fig2")
     for name in ("fig2.png", "fig2.pdf", "fig2.csv"):
         assert (tmp_path / name).stat().st_size > 1000
     rows = list(csv.DictReader(open(tmp_path / "fig2.csv")))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lazytrain import QuadraticTarget, exact_risk, random_weights
+from lazytrain import QuadraticTarget
 from lazytrain.cli import main
 from lazytrain.experiments import (KINDS, PointError, ResultStore, export, load_spec, run_spec,
                                    tidy_rows, validate_spec)
@@ -180,31 +180,6 @@ def test_dask_scheduler_and_worker_started_by_hand_on_loopback(tmp_path, local_r
 
 
 # ---------------------------------------------------------------------- the CLI
-def test_newcomer_run_fig1_quick_then_results_csv(tmp_path):
-    out = tmp_path / "out"
-    run = cli("run", "fig1", "--quick", "--out", out)
-    assert run.returncode == 0, run.stderr
-    total = 90 + 90 + 15  # theory and exact: 3 regimes x 30 N; SGD: NN at 15 N
-    assert f"{total} points, 0 already stored, {total} computed" in run.stdout
-    res = cli("results", out, "--format", "csv")
-    assert res.returncode == 0, res.stderr
-    rows = list(csv.DictReader(io.StringIO(res.stdout)))
-    assert len(rows) == total
-    for column in ("task", "regime", "activation", "d", "n_neurons", "rho", "seed", "kind", "risk"):
-        assert column in rows[0]
-    # independent checks: NN theory is Eckart-Young on the eigenvalues of B,
-    # an exact NT value is the solver on the W drawn with the stored seed
-    task = QuadraticTarget.paper(d=60, seed=100)
-    lam2 = np.sort(np.diag(task.B) ** 2)[::-1]
-    for r in rows:
-        assert float(r["rho"]) == int(r["n_neurons"]) / 60
-        if r["regime"] == "nn" and r["kind"] == "theory":
-            n = int(r["n_neurons"])
-            assert float(r["risk"]) == pytest.approx(lam2[n:].sum() / lam2.sum(), abs=1e-12)
-    (nt20,) = [r for r in rows if (r["regime"], r["kind"], r["n_neurons"]) == ("nt", "exact", "20")]
-    assert float(nt20["risk"]) == exact_risk(task, "nt", random_weights(60, 20, seed=int(nt20["seed"])))
-
-
 def test_results_formats_agree_and_report_is_self_contained(tmp_path):
     run_spec(small_spec(seeds=[0, 1, 2]), tmp_path, workers=1, progress=False)
     csv_rows = list(csv.DictReader(io.StringIO(invoke("results", tmp_path).stdout)))
