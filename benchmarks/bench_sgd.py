@@ -25,7 +25,7 @@ import torch
 
 from lazytrain import QuadraticTarget, random_weights, train_sweep
 from lazytrain.activations import get_activation
-from lazytrain.train.networks import Networks
+from lazytrain.train.models import make_model
 
 
 def best_time(fn, repeat=5, number=None, budget=0.4):
@@ -56,7 +56,7 @@ def make_nets(task, widths, regime="nn"):
     act = get_activation("quadratic")
     weights = [random_weights(task.d, n, seed=0) for n in widths]
     a0 = [np.ones(n) for n in widths]
-    nets = Networks(regime, act, weights, a0, [1e-3] * len(widths), offset_mult=10.0)
+    nets = make_model(regime, act, weights, a0, [1e-3] * len(widths), offset_mult=10.0)
     nets.a += 1.0  # a = 1: the step then does all its work
     return nets
 

@@ -30,7 +30,7 @@ import torch
 
 from lazytrain import QuadraticTarget, exact_risk, random_weights, theory_risk, train
 from lazytrain.activations import get_activation
-from lazytrain.train.networks import Networks
+from lazytrain.train.models import make_model
 
 FAILED = []
 #: The device under test ('cuda'; ``--dry-run`` runs checks 1 and 2 with 'cpu' to test this script).
@@ -48,7 +48,7 @@ def wishart(d=30, seed=7):
     return QuadraticTarget(Z @ Z.T / d**1.5)
 
 
-CASES = [  # (label, regime, Networks keyword arguments)
+CASES = [  # (label, regime, make_model keyword arguments)
     ("rf", "rf", {}),
     ("nt", "nt", {}),
     ("nt + second layer", "nt", {"second_layer": True}),
@@ -69,7 +69,7 @@ def same_steps():
     gen = torch.Generator().manual_seed(0)
     batches = [task.sample_torch(100, gen, "cpu", torch.float32) for _ in range(300)]
     for label, regime, kw in CASES:
-        nets = {dev: Networks(regime, act, weights, a0, [0.01, 0.005, 0.002], offset_mult=10.0,
+        nets = {dev: make_model(regime, act, weights, a0, [0.01, 0.005, 0.002], offset_mult=10.0,
                               device=dev, **kw) for dev in ("cpu", DEVICE)}
         if kw.get("shared_a"):
             for net in nets.values():
@@ -137,7 +137,7 @@ def speed():
     act = get_activation("quadratic")
     weights = [random_weights(450, n, seed=0) for n in widths]
     for batch in (100, 1000):
-        nets = Networks("nn", act, weights, [np.ones(n) for n in widths], [1e-9] * len(widths),
+        nets = make_model("nn", act, weights, [np.ones(n) for n in widths], [1e-9] * len(widths),
                         offset_mult=10.0, device="cuda")
         nets.a += 1.0
         gen = torch.Generator(device="cuda").manual_seed(0)

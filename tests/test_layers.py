@@ -21,7 +21,7 @@ ROOT = "lazytrain"
 LAYERS = {
     "_version": 0, "_validation": 0, "_chi2": 0, "_quadrature": 0, "records": 0,
     "activations": 1, "weights": 1, "kernels": 1,
-    "tasks": 2,
+    "tasks": 2, "regimes": 2,
     "theory": 3, "exact": 3, "train": 3, "bayes": 3, "fitting": 3,
     "experiments": 4,
     "figures": 5, "report": 5, "reproduce": 5,

@@ -11,7 +11,7 @@ import torch
 
 from lazytrain import QuadraticTarget, exact_risk, random_weights, theory_risk, train, train_sweep
 from lazytrain.activations import Activation, get_activation
-from lazytrain.train.networks import Networks
+from lazytrain.train.models import make_model
 from lazytrain.train.sgd import cpu_threads
 
 D = 30
@@ -68,8 +68,8 @@ def _pair(act, alpha, dtype=torch.float64):
     weights = [random_weights(12, n, seed=i) for i, n in enumerate((3, 5))]
     a0 = [np.where(np.arange(n) % 2 == 0, 1.0, -1.0) for n in (3, 5)]
     kw = dict(offset_mult=3.0, dtype=dtype)
-    lazy = Networks("nn", act, weights, a0, [0.02, 0.01], alpha=alpha, shared_a=False, **kw)
-    nt = Networks("nt", act, weights, a0, [0.02, 0.01], second_layer=True, **kw)
+    lazy = make_model("nn", act, weights, a0, [0.02, 0.01], alpha=alpha, shared_a=False, **kw)
+    nt = make_model("nt", act, weights, a0, [0.02, 0.01], second_layer=True, **kw)
     nt.a.zero_()  # the linearisation of α(h(θ) - h(θ0)) has no h(θ0) term: its second layer starts at 0
     return lazy, nt
 
@@ -114,7 +114,7 @@ def test_weight_change_falls_like_one_over_alpha_and_is_recorded():
 def _random_lazy(act, alpha=(7.0, 2.0, 0.5), widths=(3, 5, 1)):
     weights = [random_weights(D, n, seed=i) for i, n in enumerate(widths)]
     a0 = [np.where(np.random.default_rng(i).random(n) < 0.5, -1.0, 1.0) for i, n in enumerate(widths)]
-    net = Networks("nn", act, weights, a0, [0.1, 0.2, 0.05][: len(widths)],
+    net = make_model("nn", act, weights, a0, [0.1, 0.2, 0.05][: len(widths)],
                    alpha=alpha if np.ndim(alpha) == 0 else alpha[: len(widths)], offset_mult=3.0,
                    dtype=torch.float64)
     gen = torch.Generator().manual_seed(1)

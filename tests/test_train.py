@@ -6,7 +6,7 @@ import torch
 
 from lazytrain import QuadraticTarget, exact_risk, random_weights, theory_risk, train, train_sweep
 from lazytrain.activations import Activation, get_activation
-from lazytrain.train.networks import Networks
+from lazytrain.train.models import NNModel, NTModel, make_model
 
 D = 20
 
@@ -94,15 +94,15 @@ def test_flow_on_non_diagonal_target():
 
 # ---------------------------------------------------------------- the hand-written gradients
 def _autograd(net, x, y):
-    """Gradients of Σ_k mean_b (y - f_k)² by torch autograd through Networks.predict."""
+    """Gradients of Σ_k mean_b (y - f_k)² by torch autograd through the model's predict."""
     leaves = {k: v.detach().clone().requires_grad_(True) for k, v in net.parameters().items()}
     saved = {k: getattr(net, k) for k in leaves}
     for k, v in leaves.items():
         setattr(net, k, v)
-    if net.regime == "nt":  # the forward pass reads the transposed buffers
+    if isinstance(net, NTModel):  # the forward pass reads the transposed buffers
         saved["WGt"] = net.WGt
         net.WGt = torch.cat([net.W, leaves["G"]]).t()
-    elif net.regime == "nn":
+    elif isinstance(net, NNModel):
         saved["Wt"] = net.Wt
         net.Wt = leaves["W"].t()
     try:
@@ -118,7 +118,7 @@ def _random_net(regime, act, shared_a=True, second_layer=False, widths=(3, 5, 1)
     rng = np.random.default_rng(0)
     weights = [random_weights(D, n, seed=i) for i, n in enumerate(widths)]
     a0 = [rng.standard_normal(n) for n in widths]
-    net = Networks(regime, act, weights, a0, [0.1, 0.2, 0.05][: len(widths)], shared_a=shared_a,
+    net = make_model(regime, act, weights, a0, [0.1, 0.2, 0.05][: len(widths)], shared_a=shared_a,
                    second_layer=second_layer, offset_mult=3.0, dtype=torch.float64)
     gen = torch.Generator().manual_seed(1)
     if net.a is not None:
@@ -367,7 +367,7 @@ def test_tangent_preconditioner_multiplies_each_networks_step(task, second_layer
     plain = _random_net("nt", get_activation("quadratic"), True, second_layer, widths)
     kwargs = dict(shared_a=True, second_layer=second_layer, offset_mult=3.0, dtype=torch.float64)
     weights = [plain.W[lo:lo + n].numpy().copy() for lo, n in zip(np.cumsum((0,) + widths[:-1]), widths)]
-    cond = Networks("nt", get_activation("quadratic"), weights, [plain.a0[:3].numpy(), plain.a0[3:8].numpy(),
+    cond = make_model("nt", get_activation("quadratic"), weights, [plain.a0[:3].numpy(), plain.a0[3:8].numpy(),
                     plain.a0[8:].numpy()], [0.1, 0.2, 0.05], tangent_preconditioner=pre, **kwargs)
     for k, t in plain.parameters().items():
         cond.parameters()[k].copy_(t)
@@ -386,5 +386,5 @@ def test_tangent_preconditioner_multiplies_each_networks_step(task, second_layer
 
 def test_tangent_preconditioner_is_refused_outside_nt():
     with pytest.raises(ValueError, match="tangent_preconditioner applies to regime 'nt'"):
-        Networks("nn", get_activation("quadratic"), [random_weights(D, 3, seed=0)], [np.ones(3)], [0.1],
+        make_model("nn", get_activation("quadratic"), [random_weights(D, 3, seed=0)], [np.ones(3)], [0.1],
                  tangent_preconditioner=[np.eye(3)])

@@ -12,8 +12,6 @@ import os
 
 import numpy as np
 
-REGIMES = ("rf", "nt", "nn")
-
 
 def _show(value, limit: int = 60) -> str:
     text = repr(value)
@@ -82,11 +80,6 @@ def check_device(device) -> str:
     elif not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("device 'mps': Apple's Metal GPU is not available here; use device = 'cpu'")
     return device
-
-
-def check_regime(regime) -> str:
-    """Validate a regime name: one of ``'rf'``, ``'nt'``, ``'nn'``."""
-    return check_choice("regime", regime, REGIMES)
 
 
 def check_finite_matrix(name: str, value, *, square: bool = True, symmetric: bool = False,

@@ -23,11 +23,11 @@ from .figures import (REGIME_STYLE, legend_below, new_figure, paper_style, plot_
                       plot_risk_vs_alpha, plot_risk_vs_neurons, plot_weight_change_vs_alpha,
                       save_figure)
 from .records import make_row, write_csv
+from .regimes import REGIMES
 from .theory import theory_risk
 from .theory.hermite import degree_theory
 from .weights import random_weights
 
-REGIMES = ("rf", "nt", "nn")
 
 
 def run_records(spec, out, progress: bool = True, **execution) -> list[dict]:

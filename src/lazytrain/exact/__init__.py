@@ -15,7 +15,8 @@ How a task's formulas are found (docs/architecture.md):
 
 from __future__ import annotations
 
-from .._validation import check_regime, check_weights
+from .._validation import check_weights
+from ..regimes import check_regime
 from ..activations import get_activation
 from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, Task
 from . import general, hermite, mixture, quadratic

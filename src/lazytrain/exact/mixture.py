@@ -22,7 +22,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from .._validation import check_regime, check_weights
+from .._validation import check_weights
+from ..regimes import check_regime
 from ..tasks import GaussianMixture
 from ._linalg import psd_solve
 from .quadratic import row_space_basis

@@ -5,7 +5,8 @@ All risks are normalised by R0, the risk of the best constant predictor.
 
 from __future__ import annotations
 
-from .._validation import check_options, check_positive_int, check_regime
+from .._validation import check_options, check_positive_int
+from ..regimes import check_regime
 from ..activations import get_activation
 from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget
 from . import activation as _activation

@@ -11,130 +11,11 @@ sample, with its standard error); the population flow calls
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
-import torch
-
-from .._validation import (check_choice, check_device, check_positive_float, check_positive_int,
-                           check_regime)
-from ..activations import get_activation
+from .config import (A0_LAWS, DEFAULT_AVERAGE, DEFAULT_OFFSET_MULT, DEFAULT_PRECONDITION,
+                     DEFAULT_SCHEDULE, SCHEDULES, TrainConfig, default_lr, default_steps, lazy_lr)
 from .flow import run_flow
 from .result import History, TrainResult
-from .sgd import lazy_lr, run_sgd
-
-#: Named step-size schedules, as (fraction of the steps, lr factor): the authors' step-down
-#: schedules (their scripts for arXiv:1906.08899) and a constant step.
-SCHEDULES = {
-    "nn": ((0.7, 1.0), (0.15, 0.1), (0.15, 1 / 15)),   # MeanFieldNN_Quadratic.py
-    "rf": ((0.8, 1.0), (0.1, 0.1), (0.1, 1 / 15)),     # NTK_Training_Quadratic.py
-    "nt": ((0.8, 1.0), (0.1, 0.1), (0.1, 1 / 15)),
-    "constant": ((1.0, 1.0),),
-    # the NN default since 2026-12-03: the step-down half of the run in four phases (DEFAULT_SCHEDULE)
-    "anneal": ((0.5, 1.0), (0.15, 0.2), (0.15, 0.1), (0.2, 0.05)),
-}
-
-#: The schedule each regime trains with by default (a key of ``SCHEDULES``). RF: the authors'.
-#: NN: 'anneal', 50 % of the steps at ε then 15 % at ε/5, 15 % at ε/10 and 20 % at ε/20. With
-#: the authors' 70/15/15 % at ε, ε/10, ε/15 the NN ended +0.005 to +0.006 above Theorem 3 at
-#: N = 30-120 (d = 450): the risk is still falling at the end, as SGD's noise from the constant
-#: phase (which hovers 0.02-0.05 above) anneals slowly at the small final steps, and the risk
-#: there already stops falling by 10 % of the run. Half the run at ε and a longer, lower descent:
-#: +0.003 to +0.004; 50/25/25 % at ε, ε/10, ε/15 gave +0.0034 to +0.0041 (docs/reproduction.md).
-#: NT: a constant step whose noise the tail average removes (``DEFAULT_AVERAGE``):
-#: at d = 450 the authors' step-downs left NT 0.014 above its exact risk at N = 90, where the
-#: risk is all SGD noise that the short ε/10, ε/15 phases do not anneal (a tangent direction
-#: relaxes at a rate ∝ ε/N); the constant step with the average of its last half ends 0.006
-#: above (docs/reproduction.md, "RF and NT trained by the same SGD").
-DEFAULT_SCHEDULE = {"nn": "anneal", "rf": "rf", "nt": "constant"}
-
-#: Fraction of the steps at the end of an SGD run whose iterates are averaged (Polyak–Ruppert
-#: tail averaging, :class:`lazytrain.train.sgd.TailAverage`); 0: the last iterate. NT averages
-#: its last half (see ``DEFAULT_SCHEDULE``); for the NN the average of the last 30 % (the two
-#: step-down phases) was worse than the last iterate at d = 450 (+0.008 to +0.010 against
-#: +0.005 at N = 30-120: the risk is still descending there), so the NN keeps the last iterate.
-DEFAULT_AVERAGE = {"nn": 0.0, "rf": 0.0, "nt": 0.5}
-
-#: Regimes whose SGD steps are preconditioned by default (``precondition``), with an even
-#: quadratic activation: NT, whose tangent features are ill-conditioned for N near d (at d = 450
-#: plain SGD ended 0.08 / 0.11 above the exact risk at N = 390 / 450 after 10⁵ steps;
-#: preconditioned, 0.0014 / 0.0019). The preconditioner is the Gram of the tangent features for
-#: σ = u² only; with ReLU (d = 20, N = 40, 4000 steps) it was worse than plain SGD (0.77 against
-#: 0.64, exact 0.16), so other activations train plain by default.
-DEFAULT_PRECONDITION = ("nt",)
-
-#: η_c, the offset's step multiplier (see docs/reproduction.md for the measurement).
-DEFAULT_OFFSET_MULT = 30.0
-
-#: Laws of the per-neuron second-layer start a0_i (see :func:`train`).
-A0_LAWS = ("signs", "ones")
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def default_steps(regime: str, d: int, method: str = "sgd") -> int:
-    """Default number of SGD steps (or flow steps); chosen by measurement, docs/reproduction.md."""
-    if method == "flow":
-        return 1500
-    return 100_000
-
-
-def default_lr(regime: str, d: int, method: str = "sgd") -> float:
-    """Default base step size; chosen by measurement, docs/reproduction.md.
-
-    For the flow it is the initial time step (it then adapts). SGD: 2·10⁻³,
-    and for the NN above d = 300 the smaller 0.6/d (1.33·10⁻³ at d = 450):
-    the stability limit of the step falls like 1/d, and at d = 450 the step
-    2·10⁻³ kept the constant phase at the noise level (risk 0.12-0.28) and
-    left the NN 0.014 above Theorem 3 at N = 450 after 10⁵ steps, where 0.6/d
-    ends at 0.00025 (docs/reproduction.md, "The NN floor").
-
-    NT: 5·10⁻³, with its defaults of a constant schedule, the tail average
-    of the last half (``DEFAULT_AVERAGE``) and the Gram preconditioner
-    (``DEFAULT_PRECONDITION``). Preconditioned, every tangent direction
-    relaxes at a rate ≈ 8ε/N per step (σ = u², docs/reproduction.md), so
-    the step is what sets how far the slowest ones get in 10⁵ steps; the
-    average removes the noise that a larger step leaves, and 5·10⁻³ is
-    about a sixth of the step at which gradient descent on a batch of 2000
-    becomes unstable at d = 450 (``stable_scale``: 0.029, set by the offset c with
-    η_c = 30 together with the trace of M). Measured at d = 450 (N = 90, 300,
-    390, 450): within 0.006 of the exact NT risk, against +0.014 to +0.11
-    with the authors' 2·10⁻³ and step-downs.
-    """
-    if method == "flow":
-        return 0.02
-    if regime == "nn":
-        return min(2e-3, 0.6 / d)
-    if regime == "nt":
-        return 5e-3
-    return 2e-3
-
-
-def _check_lrs(lr, regime, d, method, k):
-    if lr is None:
-        return [default_lr(regime, d, method)] * k
-    if isinstance(lr, numbers.Real) or np.ndim(lr) == 0:
-        return [check_positive_float("lr", lr)] * k
-    lrs = [check_positive_float("lr", x) for x in lr]
-    if len(lrs) != k:
-        raise ValueError(f"lr must be one number or one per width ({k}), got {len(lrs)} values")
-    return lrs
-
-
-def _check_schedule(schedule, regime):
-    if schedule is None:
-        return SCHEDULES[DEFAULT_SCHEDULE[regime]]
-    if isinstance(schedule, str):
-        return SCHEDULES[check_choice("schedule", schedule, tuple(SCHEDULES))]
-    try:
-        sched = tuple((float(f), float(g)) for f, g in schedule)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"schedule must be a name in {sorted(SCHEDULES)} or pairs (fraction, factor), got {schedule!r}"
-        ) from None
-    if not sched or any(f <= 0 or g <= 0 or not np.isfinite(f + g) for f, g in sched):
-        raise ValueError(f"schedule needs positive finite (fraction, factor) pairs, got {schedule!r}")
-    return sched
+from .sgd import run_sgd
 
 
 def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_size=100, lr=None,
@@ -155,101 +36,26 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     -------
     list of TrainResult, one per width, in the order given.
     """
-    regime = check_regime(regime)
-    method = check_choice("method", method, ("sgd", "flow"))
-    widths = [check_positive_int("n_neurons", n) for n in np.atleast_1d(widths).tolist()]
-    if not widths:
-        raise ValueError("widths must hold at least one width")
-    act = get_activation(activation)
-    d = task.d
-    steps = default_steps(regime, d, method) if steps is None else check_positive_int("steps", steps)
-    lrs = _check_lrs(lr, regime, d, method, len(widths))
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
-    n_history = check_positive_int("n_history", n_history)
-    alphas, shared_a = _check_alpha(alpha, regime, shared_a, len(widths))
-    a0 = check_choice("a0", a0, A0_LAWS)
-    settings = dict(task=repr(task), regime=regime, activation=act.name, method=method, steps=steps,
-                    seed=seed, shared_a=bool(shared_a))
-    if a0 != "signs":
-        settings["a0"] = a0
-    if regime == "nt":
-        settings["second_layer"] = bool(second_layer)
-    if method == "flow":
-        if average:
-            raise ValueError(f"average={average!r} (tail averaging of SGD iterates) needs method='sgd'")
-        if alphas is not None:
-            raise ValueError(f"alpha={alpha!r} (lazy scaling) is trained by SGD only; use method='sgd'")
-        if regime != "nn" or not act.is_even_quadratic:
-            raise ValueError(
-                f"method='flow' (population gradient flow) needs regime='nn' and an even quadratic "
-                f"activation (closed-form risk), got regime={regime!r}, activation={act.name!r}"
-            )
+    cfg = TrainConfig(regime, widths, task.d, activation, steps, batch_size, lr, seed, device, dtype,
+                      method, schedule=schedule, shared_a=shared_a, second_layer=second_layer,
+                      offset_mult=offset_mult, alpha=alpha, a0=a0, average=average,
+                      precondition=precondition, n_history=n_history, n_test=n_test, progress=progress)
+    return run(task, cfg)
+
+
+def run(task, cfg: TrainConfig) -> list:
+    """Train as ``cfg`` says (a :class:`TrainConfig`); one TrainResult per width."""
+    if cfg.method == "flow":
         if not callable(getattr(task, "predictor_risk_grad", None)):
             raise ValueError(
                 f"method='flow' needs task.predictor_risk_grad(M, c) (the gradient of the closed-form "
                 f"risk of c + xᵀMx); {type(task).__name__} does not provide it"
             )
-        return [run_flow(task, act, n, steps=steps, lr=lr_k, seed=seed, shared_a=shared_a, a0=a0,
-                         n_history=n_history, settings=dict(settings))
-                for n, lr_k in zip(widths, lrs)]
-    batch_size = check_positive_int("batch_size", batch_size)
-    n_test = check_positive_int("n_test", n_test)
-    dtype_t = _DTYPES[check_choice("dtype", str(dtype).replace("torch.", ""), tuple(_DTYPES))]
-    device = torch.device(check_device(str(device) if isinstance(device, torch.device) else device))
-    sched = _check_schedule(schedule, regime)
-    offset_mult = (DEFAULT_OFFSET_MULT if offset_mult is None
-                   else check_positive_float("offset_mult", offset_mult))
-    average = DEFAULT_AVERAGE[regime] if average is None else _check_average(average)
-    precondition = _check_precondition(precondition, regime, act)
-    settings.update(batch_size=batch_size, schedule=sched, dtype=str(dtype_t).replace("torch.", ""),
-                    device=str(device), offset_mult=offset_mult, average=average,
-                    precondition=precondition)
-    return run_sgd(task, regime, widths, act, steps=steps, batch_size=batch_size, lrs=lrs, seed=seed,
-                   device=device, dtype=dtype_t, schedule=sched, shared_a=shared_a,
-                   second_layer=second_layer, offset_mult=offset_mult, n_history=n_history,
-                   n_test=n_test, progress=progress, settings=settings, alphas=alphas, a0=a0,
-                   average=average, precondition=precondition)
-
-
-def _check_average(average) -> float:
-    if (isinstance(average, (bool, str, bytes)) or not isinstance(average, numbers.Real)
-            or not 0.0 <= float(average) < 1.0):
-        raise ValueError(f"average must be a fraction of the steps in [0, 1) (0: no averaging), "
-                         f"got {average!r}")
-    return float(average)
-
-
-def _check_precondition(precondition, regime, act) -> bool:
-    if precondition is None:  # derived and measured for σ = u² (the Gram of the tangent features)
-        return regime in DEFAULT_PRECONDITION and act.is_even_quadratic
-    if not isinstance(precondition, (bool, np.bool_)):
-        raise ValueError(f"precondition must be True or False, got {precondition!r}")
-    if precondition and regime != "nt":
-        raise ValueError(f"precondition=True (the Gram preconditioner of the tangent weights) "
-                         f"applies to regime 'nt', got regime={regime!r}")
-    return bool(precondition)
-
-
-def _check_alpha(alpha, regime, shared_a, k):
-    """Validate the lazy-scaling factor(s); returns (None or a list of k floats, the resolved shared_a)."""
-    if alpha is None:
-        return None, True if shared_a is None else bool(shared_a)
-    if regime != "nn":
-        raise ValueError(f"alpha (lazy scaling) applies to regime 'nn', got regime={regime!r} with "
-                         f"alpha={alpha!r}; RF and NT are already linear in their parameters")
-    if isinstance(alpha, (str, bytes)) or np.ndim(alpha) == 0:
-        alphas = [check_positive_float("alpha", alpha)] * k
-    else:
-        alphas = [check_positive_float("alpha", x) for x in alpha]
-        if len(alphas) != k:
-            raise ValueError(f"alpha must be one number or one per width ({k}), got {len(alphas)} values")
-    if shared_a:
-        raise ValueError("alpha (lazy scaling) needs per-neuron second-layer weights a_i starting at "
-                         "a0_i (shared_a=False or None): around a shared a = 0 the first layer "
-                         "has no tangent direction")
-    return alphas, False
+        settings = cfg.settings(task)
+        return [run_flow(task, cfg.activation, n, steps=cfg.steps, lr=lr_k, seed=cfg.seed,
+                         shared_a=cfg.shared_a, a0=cfg.a0, n_history=cfg.n_history, settings=dict(settings))
+                for n, lr_k in zip(cfg.widths, cfg.lr)]
+    return run_sgd(task, cfg)
 
 
 def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_size=100, lr=None,
@@ -381,4 +187,6 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
     return result
 
 
-__all__ = ["A0_LAWS", "DEFAULT_AVERAGE", "DEFAULT_PRECONDITION", "DEFAULT_SCHEDULE", "History", "SCHEDULES", "lazy_lr", "TrainResult", "default_lr", "default_steps", "train", "train_sweep"]
+__all__ = ["A0_LAWS", "DEFAULT_AVERAGE", "DEFAULT_OFFSET_MULT", "DEFAULT_PRECONDITION", "DEFAULT_SCHEDULE",
+           "History", "SCHEDULES", "TrainConfig", "TrainResult", "default_lr", "default_steps", "lazy_lr",
+           "run", "train", "train_sweep"]

@@ -11,7 +11,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..weights import random_weights
-from .networks import Networks
+from .config import TrainConfig
+from .models import MODELS, make_model
 from .result import History, TrainResult
 
 #: Risk (normalised, the trivial predictor has 1) above which a run counts as diverged.
@@ -77,21 +78,8 @@ def checkpoints(steps: int, n_history: int) -> np.ndarray:
     return np.unique(np.concatenate([[0, steps], np.round(geo), np.round(lin)]).astype(int))
 
 
-def lazy_lr(lr: float, alpha: float) -> float:
-    """Step size of a lazily scaled network: lr·min(1, α).
-
-    For α ≥ 1 the loss divided by α² already makes the training time the
-    same for every α (docs/theory.md); below 1 the weights must grow for
-    α(h - h0) to fit the target and the scaled loss stiffens, so the step
-    shrinks with α (measured: at d = 30, N = 10 the step 0.01 diverges at
-    α = 0.3 and 0.1, 0.01·α trains down to α = 0.1).
-    """
-    return lr * min(1.0, alpha)
-
-
 @torch.no_grad()
-def stable_scale(task, regime, widths, act, lrs, *, seed, shared_a, second_layer, offset_mult,
-                 batch=2000, iters=30) -> float:
+def stable_scale(task, cfg: TrainConfig, batch=2000, iters=30) -> float:
     """The factor f such that the step sizes f·lrs are stable at the initial weights.
 
     One SGD step on a fixed batch maps the parameters θ to θ − Δ(θ), Δ = lr·P·∇L
@@ -100,13 +88,15 @@ def stable_scale(task, regime, widths, act, lrs, *, seed, shared_a, second_layer
     power iteration on finite differences of Δ (float64, a batch of ``batch``
     fresh samples). f = 1/λ: half the stability limit, since the curvature grows
     as the network learns (measured in the tests: training with f·lr converges
-    where lr diverged).
+    where lr diverged). The estimate uses the regime without the lazy scaling, with ±1 signs
+    for a0, plain steps (no preconditioner) and cfg.lr (not the lazy step).
     """
+    seed, widths = cfg.seed, cfg.widths
     weights = [random_weights(task.d, n, seed=seed) for n in widths]
     a0_full = initial_signs(seed, max(widths))
-    nets = Networks(regime, act, weights, [a0_full[:n] for n in widths], lrs, shared_a=shared_a,
-                    second_layer=second_layer, offset_mult=offset_mult, device="cpu",
-                    dtype=torch.float64)
+    nets = make_model(cfg.name, cfg.activation, weights, [a0_full[:n] for n in widths], cfg.lr,
+                      shared_a=cfg.shared_a, second_layer=cfg.second_layer,
+                      offset_mult=cfg.offset_mult, device="cpu", dtype=torch.float64)
     gen = torch.Generator()
     gen.manual_seed(stream_seed(seed, 3))
     x, y = task.sample_torch(batch, gen, "cpu", torch.float64)
@@ -158,24 +148,19 @@ def _diverged(lr, regime, widths, step, value, stable=None):
     )
 
 
-def run_sgd(task, regime, widths, act, *, batch_size, device, **kwargs):
+def run_sgd(task, cfg: TrainConfig):
     """Train one network per width on a shared sample stream; one TrainResult per width.
 
     On divergence the ValueError suggests a step size from the curvature at the
     initial weights (:func:`stable_scale`), or lr/4 if even that estimate fails.
     """
-    matrices = {"rf": 1, "nn": 2, "nt": 3}[regime]
-    with cpu_threads(device, 2 * matrices * batch_size * task.d * sum(widths)):
+    products = MODELS[type(cfg.regime)].products
+    with cpu_threads(cfg.device, 2 * products * cfg.batch_size * task.d * sum(cfg.widths)):
         try:
-            return _run_sgd(task, regime, widths, act, batch_size=batch_size, device=device,
-                            **kwargs)
+            return _run_sgd(task, cfg)
         except _Diverged as exc:
             try:
-                stable = stable_scale(task, regime, widths, act, kwargs["lrs"], seed=kwargs["seed"],
-                                      shared_a=kwargs["shared_a"],
-                                      second_layer=kwargs["second_layer"],
-                                      offset_mult=kwargs["offset_mult"])
-                stable = min(stable, 0.5)  # always a smaller step than the one that diverged
+                stable = min(stable_scale(task, cfg), 0.5)  # always a smaller step than the one that diverged
             except Exception:  # noqa: BLE001 - the hint is a courtesy; report the divergence
                 stable = None
             raise _diverged(*exc.args, stable=stable) from None
@@ -185,25 +170,23 @@ class _Diverged(Exception):
     """Internal: carries (lrs, regime, widths, step, value) out of the loop."""
 
 
-def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device, dtype,
-            schedule, shared_a, second_layer, offset_mult, n_history, n_test, progress, settings,
-            alphas=None, a0="signs", average=0.0, precondition=False):
-    d = task.d
+def _run_sgd(task, cfg: TrainConfig):
+    d, widths, seed, regime, lrs, alphas = task.d, cfg.widths, cfg.seed, cfg.name, cfg.lr, cfg.alpha
+    steps, batch_size, device, dtype = cfg.steps, cfg.batch_size, cfg.device, cfg.dtype
     weights = [random_weights(d, n, seed=seed) for n in widths]
-    a0_full = initial_signs(seed, max(widths), a0)
-    steps_lr = lrs if alphas is None else [lazy_lr(lr, a) for lr, a in zip(lrs, alphas)]
+    a0_full = initial_signs(seed, max(widths), cfg.a0)
+    steps_lr = cfg.step_lrs
     a0s = [a0_full[:n] for n in widths]
-    nets = Networks(regime, act, weights, a0s, steps_lr,
-                    shared_a=shared_a, second_layer=second_layer, offset_mult=offset_mult,
-                    alpha=alphas, device=device, dtype=dtype,
-                    tangent_preconditioner=gram_preconditioners(weights, a0s) if precondition else None)
+    pre = gram_preconditioners(weights, a0s) if cfg.precondition else None
+    nets = make_model(cfg.regime, cfg.activation, weights, a0s, steps_lr, alpha=alphas,
+                      offset_mult=cfg.offset_mult, device=device, dtype=dtype, tangent_preconditioner=pre)
     gen = torch.Generator(device=device)
     gen.manual_seed(stream_seed(seed, 0))
     # a quadratic-activation network is c + xᵀMx: exact risk when the task has predictor_risk
-    exact = act.is_even_quadratic and callable(getattr(task, "predictor_risk", None))
-    factors = schedule_factors(steps, schedule)
+    exact = cfg.activation.is_even_quadratic and callable(getattr(task, "predictor_risk", None))
+    factors = schedule_factors(steps, cfg.schedule)
     times = np.concatenate([[0.0], np.cumsum(factors)])  # in units of the base lr
-    marks = set(checkpoints(steps, n_history).tolist())
+    marks = set(checkpoints(steps, cfg.n_history).tolist())
     recorded = {"steps": [], "risk": [], "weight_change": []}
     r0 = float(task.r0)
 
@@ -223,12 +206,12 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
         recorded["risk"].append(risks)
         recorded["weight_change"].append(nets.weight_changes())
 
-    averager = TailAverage(nets.parameters(), steps, average)
+    averager = TailAverage(nets.parameters(), steps, cfg.average)
     start = time.perf_counter()
     if exact:
         record(0, 0)
     last_mark, since_check = 0, 0
-    bar = tqdm(total=steps, disable=not progress, desc=f"SGD {regime} N={_short(widths)}",
+    bar = tqdm(total=steps, disable=not cfg.progress, desc=f"SGD {regime} N={_short(widths)}",
                unit="step", mininterval=0.5, leave=False)
     for step in range(steps):
         x, y = task.sample_torch(batch_size, gen, device, dtype)
@@ -257,7 +240,7 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
     if exact:
         final = [(x, "exact", 0.0) for x in recorded["risk"][-1]]
     else:
-        final = monte_carlo_risks(task, nets, n_test, stream_seed(seed, 2), device, dtype)
+        final = monte_carlo_risks(task, nets, cfg.n_test, stream_seed(seed, 2), device, dtype)
         bad = [m for m, _, _ in final if not math.isfinite(m) or m > BLOWUP]
         if bad:
             raise _Diverged(lrs, regime, widths, steps, bad[0])
@@ -267,6 +250,7 @@ def _run_sgd(task, regime, widths, act, *, steps, batch_size, lrs, seed, device,
     step_hist = np.array(recorded["steps"], dtype=int)
     change_hist = np.array(recorded["weight_change"], dtype=float)
     final_change = nets.weight_changes()
+    settings = cfg.settings(task)
     out = []
     for k, n in enumerate(widths):
         params = nets.numpy_params(k)
@@ -303,7 +287,7 @@ def gram_preconditioners(weights, a0s, delta: float = 1e-3) -> list:
     the optimum, and the exact risk it is compared with, do not change.
     For N > d the Gram's null space (eigenvalues below ``NULL_EIGENVALUE``
     relative to m) is left as it is (P = I there). The matrices go to
-    :class:`Networks` (``tangent_preconditioner``), which applies them inside
+    :class:`~lazytrain.train.models.NTModel` (``tangent_preconditioner``), which applies them inside
     the step.
     """
     out = []

@@ -1,0 +1,185 @@
+"""The contract every regime meets (the seam between regimes and the solvers).
+
+A regime is a class of predictors f(x) = c + Σ_i (what neuron i contributes), with the first-layer
+weights W (N, d) fixed or trained. Everything a solver needs from a regime is defined once, in
+the regime's own file of this package, against numpy and torch alike:
+
+``features(x, W, activation)``
+    The feature map of the regime's linear class at fixed W: one row φ(x) per input, in the order
+    of the coefficient layout (RF: σ(⟨w_i, x⟩); NT: x σ'(⟨w_i, x⟩) per neuron, then σ(⟨w_i, x⟩)
+    with the second layer). ``x`` and ``W`` are both numpy arrays or both torch tensors.
+``layout(N, d)``
+    The typed :class:`CoefLayout` of those coefficients: which blocks (the tangent block b (N, d),
+    the second-layer block a (N,)), how a flat vector splits into them and joins back.
+``predict(x, W, activation, coef)``
+    c + φ(x)ᵀβ for a :class:`Coef`, without forming φ.
+``quadratic_form(params, activation)``
+    For σ(u) = p2 u² + p0 the trained network of the regime (its SGD parameters, one network) as
+    c + xᵀMx.
+
+The SGD models of :mod:`lazytrain.train.models` are built from a regime object; the exact solver,
+``fit`` and ``degree_risks`` ask it for the layout and the features. A new regime is one file
+here and one line in :data:`lazytrain.regimes.REGISTRY` (docs/architecture.md, "How to add a
+regime").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def namespace(x):
+    """The array library of ``x``: numpy, or torch for a torch tensor (imported only then)."""
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        return torch
+    return np
+
+
+def concat(parts, xp):
+    """Concatenate 1-D or 2-D arrays along the last axis, in numpy or torch."""
+    if xp is np:
+        return np.concatenate(parts, axis=-1)
+    return xp.cat(parts, dim=-1)
+
+
+@dataclass(frozen=True)
+class Coef:
+    """The coefficients of one predictor of a linear regime at fixed W.
+
+    f(x) = offset + Σ_i ⟨b_i, x⟩ σ'(⟨w_i, x⟩) + Σ_i a_i σ(⟨w_i, x⟩); a block a regime does not have
+    is None. :meth:`as_dict` is the dict view ``FitResult.coef`` keeps.
+    """
+
+    offset: float
+    a: np.ndarray | None = None
+    b: np.ndarray | None = None
+
+    def as_dict(self) -> dict:
+        out = {"offset": self.offset}
+        if self.b is not None:
+            out["b"] = self.b
+        if self.a is not None:
+            out["a"] = self.a
+        return out
+
+    @classmethod
+    def from_dict(cls, coef: dict) -> "Coef":
+        return cls(offset=float(coef["offset"]), a=coef.get("a"), b=coef.get("b"))
+
+
+@dataclass(frozen=True)
+class CoefLayout:
+    """Where the coefficients of a linear regime live in one flat vector β.
+
+    The tangent block b (N·d entries, row-major (N, d)) comes first when present, then the
+    second-layer block a (N entries).
+    """
+
+    n_neurons: int
+    d: int
+    tangent: bool
+    scalar: bool
+
+    @property
+    def size(self) -> int:
+        """P, the number of coefficients (without the offset)."""
+        return self.n_neurons * self.d * self.tangent + self.n_neurons * self.scalar
+
+    @property
+    def tangent_size(self) -> int:
+        return self.n_neurons * self.d if self.tangent else 0
+
+    def split(self, beta):
+        """(b (N, d) or None, a (N,) or None): views of the flat vector ``beta`` (numpy or torch)."""
+        nd = self.tangent_size
+        b = beta[:nd].reshape(self.n_neurons, self.d) if self.tangent else None
+        a = beta[nd:] if self.scalar else None
+        return b, a
+
+    def join(self, b=None, a=None):
+        """The flat vector of blocks b (N, d) and a (N,) (numpy or torch), those the layout has."""
+        parts = []
+        if self.tangent:
+            parts.append(b.reshape(-1))
+        if self.scalar:
+            parts.append(a)
+        return concat(parts, namespace(parts[0]))
+
+    def coef(self, offset, beta) -> Coef:
+        """The typed coefficients of the flat vector ``beta`` and the offset."""
+        b, a = self.split(beta)
+        return Coef(offset=float(offset), a=a, b=b)
+
+    def flat(self, coef: Coef):
+        """β of a :class:`Coef` (the inverse of :meth:`coef`, without the offset)."""
+        return self.join(coef.b, coef.a)
+
+
+class Regime:
+    """One regime: a frozen, hashable description (a variant is an instance with other fields).
+
+    Subclasses are frozen dataclasses that set ``name`` and implement the methods below;
+    ``tangent``/``scalar`` say which blocks their linear class has.
+    """
+
+    name: str = ""
+    #: Does the linear class at fixed W have the tangent block x σ'(⟨w_i, x⟩) / the block σ(⟨w_i, x⟩)?
+    tangent: bool = False
+    scalar: bool = False
+    #: Is the regime a linear class at fixed W (solved exactly by least squares)?
+    linear: bool = True
+    #: Is it the lazily scaled variant of a network (trained with a laziness factor α)?
+    lazy: bool = False
+    #: Does the population gradient flow train it (quadratic σ, a task with predictor_risk_grad)?
+    flow: bool = False
+
+    @classmethod
+    def variant(cls, **options) -> "Regime":
+        """The regime's variant for these options (keywords of other regimes' variants are ignored)."""
+        return cls()
+
+    def settings(self) -> dict:
+        """The variant's fields as recorded in a training run's settings (besides the name)."""
+        return {}
+
+    def layout(self, n_neurons: int, d: int) -> CoefLayout:
+        """The coefficient layout of the linear class (``linear`` regimes)."""
+        if not self.linear:
+            raise ValueError(f"regime {self.name!r} is not a linear class at fixed W: it has no "
+                             "coefficient layout")
+        return CoefLayout(int(n_neurons), int(d), self.tangent, self.scalar)
+
+    def features(self, x, W, activation):
+        """φ(x) for every row of x: shape (n, P), in the order of :meth:`layout` (numpy or torch)."""
+        xp = namespace(x)
+        u = x @ W.T
+        parts = []
+        if self.tangent:
+            D = activation.derivative(u)
+            n, N = D.shape
+            parts.append((D[:, :, None] * x[:, None, :]).reshape(n, N * x.shape[1]))
+        if self.scalar:
+            parts.append(activation.fn(u))
+        return parts[0] if len(parts) == 1 else concat(parts, xp)
+
+    def predict(self, x, W, activation, coef: Coef):
+        """c + φ(x)ᵀβ at the rows of x, without forming φ: shape (n,) (numpy or torch)."""
+        xp = namespace(x)
+        u = x @ W.T
+        out = coef.offset
+        if self.tangent:
+            out = out + xp.einsum("ni,ni->n", activation.derivative(u), x @ coef.b.T)
+        if self.scalar:
+            out = out + activation.fn(u) @ coef.a
+        return out
+
+    def quadratic_form(self, params: dict, activation):
+        """(M, c) with f(x) = c + xᵀMx for one trained network (see the subclasses)."""
+        raise NotImplementedError(f"regime {self.name!r} has no quadratic form")
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,100 @@
+"""The regime definitions (lazytrain.regimes) against independent computations."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from lazytrain import QuadraticTarget, random_weights
+from lazytrain.activations import Activation, get_activation
+from lazytrain.regimes import NN, NT, REGIMES, RF, LazyNN, check_regime, get_regime
+from lazytrain.train.config import TrainConfig
+from lazytrain.train.models import MODELS, make_model
+
+VARIANTS = [RF(), NT(), NT(second_layer=True)]
+
+
+def test_one_registry_and_the_variants():
+    assert REGIMES == ("rf", "nt", "nn")
+    assert get_regime("NT ", second_layer=True) == NT(second_layer=True)
+    assert get_regime("nn", shared_a=False) == NN(shared_a=False)
+    assert get_regime("nn", lazy=True) == LazyNN() and LazyNN().limit == NT(second_layer=True)
+    assert get_regime("rf", second_layer=True) == RF()  # another regime's variant keyword is ignored
+    assert check_regime(NT(second_layer=True)) == "nt"
+    with pytest.raises(ValueError, match=r"regime must be one of \['rf', 'nt', 'nn'\], got 'xx'"):
+        get_regime("xx")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        NT().second_layer = True
+    with pytest.raises(ValueError, match="shared_a"):
+        LazyNN(shared_a=True)
+
+
+@pytest.mark.parametrize("regime", VARIANTS, ids=str)
+@pytest.mark.parametrize("act", ["relu", "tanh", "quadratic"])
+def test_features_by_hand_in_numpy_and_torch(regime, act):
+    """φ against a loop over neurons written from the definitions; predict against φβ; torch = numpy."""
+    act = get_activation(act)
+    rng = np.random.default_rng(0)
+    n, N, d = 7, 4, 5
+    x, W = rng.standard_normal((n, d)), rng.standard_normal((N, d)) / np.sqrt(d)
+    cols = []
+    if regime.tangent:
+        for i in range(N):
+            cols.append(x * act.derivative(x @ W[i])[:, None])     # x σ'(⟨w_i, x⟩), block i
+    if regime.scalar:
+        cols.append(act.fn(x @ W.T))
+    ref = np.concatenate(cols, axis=1)
+    layout = regime.layout(N, d)
+    assert layout.size == ref.shape[1]
+    np.testing.assert_allclose(regime.features(x, W, act), ref, rtol=1e-13, atol=1e-15)
+    torch_phi = regime.features(torch.as_tensor(x), torch.as_tensor(W), act)
+    np.testing.assert_allclose(torch_phi.numpy(), ref, rtol=1e-12, atol=1e-14)
+    beta = rng.standard_normal(layout.size)
+    coef = layout.coef(0.7, beta)
+    np.testing.assert_array_equal(layout.flat(coef), beta)
+    assert set(coef.as_dict()) == {"offset"} | ({"b"} if regime.tangent else set()) | (
+        {"a"} if regime.scalar else set())
+    np.testing.assert_allclose(regime.predict(x, W, act, coef), 0.7 + ref @ beta, rtol=1e-12, atol=1e-13)
+
+
+def test_nn_has_no_linear_layout():
+    with pytest.raises(ValueError, match="not a linear class"):
+        NN().layout(3, 4)
+
+
+@pytest.mark.parametrize("regime, kw", [("rf", {}), ("nt", {}), ("nt", {"second_layer": True}),
+                                        ("nn", {}), ("nn", {"shared_a": False}), ("nn", {"alpha": [3.0, 0.5]})])
+def test_quadratic_form_is_the_trained_network(regime, kw):
+    """The regime's c + xᵀMx against the model's own forward pass, at a random state (σ = u² + 0.5)."""
+    act = Activation.polynomial((0.5, 0.0, 1.0))
+    assert act.is_even_quadratic
+    widths = (3, 5)
+    weights = [random_weights(12, n, seed=i) for i, n in enumerate(widths)]
+    a0 = [np.where(np.arange(n) % 2 == 0, 1.0, -1.0) for n in widths]
+    net = make_model(regime, act, weights, a0, [0.1, 0.2], dtype=torch.float64, **kw)
+    assert isinstance(net, MODELS[type(net.regime)])
+    gen = torch.Generator().manual_seed(1)
+    for t in net.parameters().values():
+        t += 0.2 * torch.randn(t.shape, generator=gen, dtype=torch.float64)
+    x, _ = QuadraticTarget.paper(d=12).sample_torch(40, gen, "cpu", torch.float64)
+    f = net.predict(x).numpy()
+    xs = x.numpy()
+    for k in range(net.K):
+        M, c = net.quadratic_form(k)
+        np.testing.assert_allclose(f[:, k], c + np.einsum("bi,ij,bj->b", xs, M, xs), rtol=1e-10, atol=1e-11)
+
+
+def test_config_is_validated_frozen_and_resolved():
+    cfg = TrainConfig("NT", [4, 9], 20, second_layer=True, lr=0.01)
+    assert cfg.regime == NT(second_layer=True) and cfg.name == "nt" and cfg.widths == (4, 9)
+    assert cfg.lr == (0.01, 0.01) and cfg.schedule == ((1.0, 1.0),) and cfg.average == 0.5
+    assert cfg.dtype is torch.float32 and cfg.settings("t")["second_layer"] is True
+    lazy = TrainConfig("nn", [4, 4], 20, alpha=[10.0, 0.5], lr=0.01)
+    assert lazy.regime == LazyNN() and lazy.step_lrs == (0.01, 0.005) and lazy.shared_a is False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.steps = 3
+    for kw, name in [({"batch_size": 0}, "batch_size"), ({"n_test": -1}, "n_test"), ({"lr": [1, 2, 3]}, "lr"),
+                     ({"precondition": True}, "precondition"), ({"a0": "gauss"}, "a0")]:
+        with pytest.raises(ValueError, match=name):
+            TrainConfig("rf", [4, 9], 20, **kw)
