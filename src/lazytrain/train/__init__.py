@@ -16,9 +16,10 @@ import numbers
 import numpy as np
 import torch
 
-from .._validation import (check_choice, check_device, check_positive_float, check_positive_int,
-                           check_regime)
+from .._validation import (_show, check_choice, check_device, check_memory, check_positive_float,
+                           check_positive_int, check_regime, sgd_memory)
 from ..activations import get_activation
+from ..tasks import check_task
 from .flow import run_flow
 from .result import History, TrainResult
 from .sgd import lazy_lr, run_sgd
@@ -141,7 +142,7 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
                 seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None,
                 shared_a=None, second_layer=False, offset_mult=None, alpha=None, a0="signs",
                 average=None, precondition=None, n_history=60, n_test=200_000,
-                progress=False) -> list:
+                progress=False, max_memory=None) -> list:
     """Train one network per width, all on one stream of samples; see :func:`train`.
 
     The widths share every batch, so one matrix product serves them all
@@ -155,6 +156,7 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     -------
     list of TrainResult, one per width, in the order given.
     """
+    task = check_task(task)
     regime = check_regime(regime)
     method = check_choice("method", method, ("sgd", "flow"))
     widths = [check_positive_int("n_neurons", n) for n in np.atleast_1d(widths).tolist()]
@@ -197,6 +199,9 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     batch_size = check_positive_int("batch_size", batch_size)
     n_test = check_positive_int("n_test", n_test)
     dtype_t = _DTYPES[check_choice("dtype", str(dtype).replace("torch.", ""), tuple(_DTYPES))]
+    check_memory(sum(sgd_memory(d, widths, batch_size, steps, dtype_t.itemsize, regime).values()), max_memory,
+                 f"SGD on widths {_show(widths)} together (total N = {sum(widths)}, d = {d}, batch_size = "
+                 f"{batch_size})", "use smaller or fewer widths (train them in separate runs) or batch_size")
     device = torch.device(check_device(str(device) if isinstance(device, torch.device) else device))
     sched = _check_schedule(schedule, regime)
     offset_mult = (DEFAULT_OFFSET_MULT if offset_mult is None
@@ -255,7 +260,7 @@ def _check_alpha(alpha, regime, shared_a, k):
 def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_size=100, lr=None,
           seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None, shared_a=None,
           second_layer=False, offset_mult=None, alpha=None, a0="signs", average=None,
-          precondition=None, n_history=60, n_test=200_000, progress=False) -> TrainResult:
+          precondition=None, n_history=60, n_test=200_000, progress=False, max_memory=None) -> TrainResult:
     """Train a two-layer network as the paper does and report its population risk.
 
     Parameters
@@ -351,6 +356,11 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
         returned, averaged network.
     progress : bool, default False
         Show a tqdm progress bar.
+    max_memory : int or str, optional
+        Bytes (or a size such as '4GB') the run may use; default
+        ``$LAZYTRAIN_MAX_MEMORY`` or the memory available. A run whose estimate
+        (:func:`lazytrain._validation.sgd_memory`) is larger is refused with
+        :class:`~lazytrain.MemoryLimitError` before anything is allocated.
 
     Returns
     -------
@@ -377,7 +387,7 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
                             dtype, method, schedule=schedule, shared_a=shared_a,
                             second_layer=second_layer, offset_mult=offset_mult, alpha=alpha, a0=a0,
                             average=average, precondition=precondition, n_history=n_history, n_test=n_test,
-                            progress=progress)
+                            progress=progress, max_memory=max_memory)
     return result
 
 
