@@ -5,6 +5,8 @@ samples, exact_risk (the class optimum), another solver, or a wide random-
 feature average for the kernels.
 """
 
+import math
+
 import numpy as np
 import pytest
 
@@ -210,16 +212,31 @@ def test_memory_refused_up_front():
         fit(task, "nt", W, 1000, max_memory=10**6)
 
 
-def test_fit_ridges_equals_separate_fits():
-    task = TASKS["mixture"]
-    W = random_weights(D, 5, seed=2)
+@pytest.mark.parametrize("regime,n", [("nt", 25), ("rf", 40)])
+def test_fit_ridges_against_an_independent_least_squares_solve(regime, n):
+    """Each ridge of fit_ridges (and fit) against numpy's lstsq on the same features and samples:
+    min (1/n)Σ(y − c − βᵀφ)² + λN‖β‖², written as the stacked system [Φc; √(nλN) I] β = [yc; 0]
+    with centred Φc, yc (the free offset); λ = 0 is the minimum-norm solution (P > n for NT)."""
+    from lazytrain.exact.general import nt_features, rf_features
+    from lazytrain.fitting import fit_ridges, sample_generator
+
+    task, act = TASKS["mixture"], get_activation("relu")
+    N = 5
+    W = random_weights(D, N, seed=2)
     ridges = [0.0, 1e-4, 1e-1]
-    path = __import__("lazytrain.fitting", fromlist=["fit_ridges"]).fit_ridges(
-        task, "nt", W, 25, ridges, activation="relu", seed=3)
+    path = fit_ridges(task, regime, W, n, ridges, activation=act, seed=3)
+    X, y = task.sample(n, sample_generator(3))
+    phi = rf_features if regime == "rf" else nt_features
+    Phi = phi(X, W, act)
+    Pc, yc = Phi - Phi.mean(axis=0), y - y.mean()
+    x_test = np.random.default_rng(5).standard_normal((200, D))
     for lam, res in zip(ridges, path):
-        one = fit(task, "nt", W, 25, ridge=lam, activation="relu", seed=3)
-        assert res.risk == pytest.approx(one.risk, rel=1e-10)
+        A = np.vstack([Pc, math.sqrt(n * lam * N) * np.eye(Pc.shape[1])]) if lam else Pc
+        beta = np.linalg.lstsq(A, np.concatenate([yc, np.zeros(A.shape[0] - n)]), rcond=None)[0]
+        c = y.mean() - Phi.mean(axis=0) @ beta
+        np.testing.assert_allclose(res.predict(x_test), c + phi(x_test, W, act) @ beta, rtol=1e-7, atol=1e-9)
         assert res.settings["ridge"] == lam
+        assert fit(task, regime, W, n, ridge=lam, activation=act, seed=3).risk == res.risk
 
 
 @pytest.mark.parametrize("task_name", list(TASKS))
@@ -241,8 +258,9 @@ def test_auto_goes_matrix_free_when_the_features_do_not_fit(monkeypatch):
     W = random_weights(D, 60, seed=4)  # P = 360 NT parameters, n < P < 2n
     n = 190
     dense = fit(task, "nt", W, n, ridge=1e-3, activation="relu", seed=1, method="dense")
-    budget = fitmod.memory_estimate("dual", n, 360, 60, D) + 1
-    assert budget < fitmod.memory_estimate("dense", n, 360, 60, D)
+    moments = fitmod.moments_memory(task, "nt", 60, D, "relu")
+    budget = fitmod.memory_estimate("dual", n, 360, 60, D) + moments + 1
+    assert budget < fitmod.memory_estimate("dense", n, 360, 60, D) + moments
     dual = fit(task, "nt", W, n, ridge=1e-3, activation="relu", seed=1, max_memory=budget)
     monkeypatch.setattr(fitmod, "DUAL_MAX_SAMPLES", 100)
     cg = fit(task, "nt", W, n, ridge=1e-3, activation="relu", seed=1, max_memory=budget)

@@ -348,11 +348,11 @@ def test_flow_reaches_eckart_young_at_d450():
 
 
 def test_flow_needs_the_task_risk_gradient():
-    class NoGradient:
-        d, r0 = 5, 1.0
+    class NoGradient(QuadraticTarget):
+        predictor_risk_grad = None  # a task without the gradient of its closed-form risk
 
     with pytest.raises(ValueError, match="predictor_risk_grad"):
-        train(NoGradient(), "nn", 3, method="flow")
+        train(NoGradient(np.eye(5)), "nn", 3, method="flow")
 
 
 @pytest.mark.parametrize("second_layer", [False, True])

@@ -20,6 +20,7 @@ from ._version import __version__
 _EXPORTS = {
     "Activation": "activations",
     "MomentAccuracyError": "activations",
+    "MemoryLimitError": "_validation",
     "get_activation": "activations",
     "register_activation": "activations",
     "bayes_risk": "bayes",

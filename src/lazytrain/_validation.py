@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 
 import numpy as np
 
@@ -182,3 +183,85 @@ def available_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
         return 2**62
+
+
+# ---------------------------------------------------------------- memory, refused up front
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6,
+          "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12,
+          "tib": 2**40}
+
+
+class MemoryLimitError(MemoryError, ValueError):
+    """A job refused before it allocates: its estimated memory exceeds the limit (``max_memory``)."""
+
+
+def parse_size(value, name: str = "max_memory") -> int:
+    """Bytes from an int or a string such as '8GB', '512MiB', '2.5G' (binary for K, M, G, T)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a size such as '8GB' or a number of bytes, got {value!r}")
+    if isinstance(value, numbers.Real):
+        size = float(value)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+        if not m or m.group(2).lower() not in _UNITS:
+            raise ValueError(f"{name} must be a size such as '8GB', '512MiB' or a number of "
+                             f"bytes, got {_show(value)}")
+        size = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    if not size > 0 or size == float("inf"):
+        raise ValueError(f"{name} must be a positive size, got {_show(value)}")
+    return int(size)
+
+
+def format_size(n: float) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def memory_limit(max_memory=None) -> tuple[int, str]:
+    """The memory limit in bytes and where it comes from: ``max_memory`` (bytes or '4GB'), else
+    the environment variable ``LAZYTRAIN_MAX_MEMORY``, else the memory available now."""
+    if max_memory is not None:
+        return parse_size(max_memory), "max_memory"
+    env = os.environ.get("LAZYTRAIN_MAX_MEMORY")
+    if env:
+        return parse_size(env, "LAZYTRAIN_MAX_MEMORY"), "LAZYTRAIN_MAX_MEMORY"
+    return available_memory(), "the memory available on this machine"
+
+
+def check_memory(need: float, max_memory, job: str, advice: str) -> int:
+    """Refuse (:class:`MemoryLimitError`) a job whose estimated peak ``need`` (bytes) exceeds the
+    limit of :func:`memory_limit`, before anything is allocated; returns the limit."""
+    limit, source = memory_limit(max_memory)
+    if need > limit:
+        raise MemoryLimitError(f"{job} needs about {format_size(need)} of memory, more than the limit "
+                               f"{format_size(limit)} ({source}); {advice}, or raise max_memory")
+    return limit
+
+
+def sgd_memory(d: int, widths, batch_size: int, steps: int = 0, width: int = 4, regime: str = "nt") -> dict:
+    """Estimated peak memory (bytes) of one SGD run that trains ``widths`` together, by the spec
+    field that drives each term. All widths share each batch, so the (batch, ΣN) pre-activations,
+    features and their gradients grow with the SUM of the widths, not the largest; NT's per-width
+    N×N matrices (the Gram preconditioner) with Σ N². ``width``: bytes per float of the training
+    dtype. Checked against peaks measured in a subprocess (tests/test_memory_limits.py): rf, nt
+    and nn, quadratic and ReLU, d = 30, ΣN = 1500-6000, batch 2000-8000 peaked at 2.1-5.4
+    (batch, ΣN) arrays, overheads included; the estimate counts :data:`SGD_BATCH_ARRAYS`, plus
+    4 N×N float64 per NT width and 64 MiB of torch workspace."""
+    widths = [int(n) for n in widths]
+    total = sum(widths)
+    batch = int(batch_size)
+    per_row = width * batch * SGD_BATCH_ARRAYS * total      # (batch, ΣN) arrays alive at once
+    return {
+        "task.d": 8 * 4 * d * d,                            # the task; the network as c + xᵀMx
+        # weights, copies, gradients; the N×N matrices; half the (batch, ΣN) arrays
+        "N": (8 * 4 + width * 4) * total * d + per_row / 2 + 64 * 2**20
+             + (8 * 4 * sum(n * n for n in widths) if regime == "nt" else 0),
+        "training.batch_size": width * batch * 2 * d + per_row / 2,  # a batch of (x, y)
+        "training.steps": 8 * 2 * int(steps),               # the step-size schedule
+    }
+
+
+#: (batch, ΣN) arrays an SGD step is counted to hold at once (pre-activations, σ, σ', gradients).
+SGD_BATCH_ARRAYS = 5

@@ -33,7 +33,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from ._validation import _show, as_generator, available_memory, check_choice, check_positive_int, check_weights
+from ._validation import (_show, as_generator, check_choice, check_memory, check_positive_int, check_weights,
+                          memory_limit)
 from .activations import Activation, get_activation
 from .exact.general import NTGram, nt_features, rf_covariance, rf_features
 from .kernels import kernel_matrix, quadratic_kernel_form
@@ -44,8 +45,6 @@ FIT_METHODS = ("auto", "dense", "dual", "cg")
 DENSE_MAX_ENTRIES = 20_000_000
 #: 'auto' uses the n × n dual up to this many samples, conjugate gradients beyond.
 DUAL_MAX_SAMPLES = 20_000
-#: Fraction of the available memory a fit may plan to use (``max_memory=None``).
-MEMORY_FRACTION = 0.8
 
 
 # ---------------------------------------------------------------- the task's moments (one adapter)
@@ -227,6 +226,17 @@ def memory_estimate(method, n, P, N, d) -> int:
         "kernel": 5 * n * n,
     }[method]
     return 8 * (base + per)
+
+
+def moments_memory(task, regime, N, d, activation, second_layer=False) -> int:
+    """Bytes of the population moments that score a fitted RF/NT predictor (0 for the kernels):
+    the exact solver's estimate, :func:`lazytrain.exact.memory_estimate`."""
+    if regime.endswith("_kernel"):
+        return 0
+    from .exact import memory_estimate as exact_memory
+
+    return exact_memory(task, regime, (N, d), activation, second_layer=second_layer, closed_form=False,
+                        method="cg")
 
 
 def plan(regime, n, N, d, second_layer=False, method="auto", limit=float("inf")) -> tuple[str, int]:
@@ -438,9 +448,11 @@ def fit(task, regime, W, n_samples, ridge=0.0, activation="quadratic", seed=0, s
         then CG.
         ``tol`` (CG relative residual, default 1e-10), ``maxiter`` (default
         10·P; a RuntimeWarning says when CG stops short).
-        ``max_memory``: bytes the fit may plan to use (default 80 % of the
-        available memory); a fit that would need more is refused before
-        anything is allocated (MemoryError).
+        ``max_memory``: bytes (or a size such as '4GB') the fit may use
+        (default ``$LAZYTRAIN_MAX_MEMORY`` or the memory available); a fit
+        whose estimate (the solver's plan and the population moments) is
+        larger is refused before anything is allocated
+        (:class:`~lazytrain.MemoryLimitError`, a MemoryError).
         ``risk_rtol``, ``max_test_samples``: kernel regimes with a
         non-quadratic σ, whose population risk is a Monte Carlo average over
         fresh samples drawn until its standard error is ≤ risk_rtol·risk
@@ -500,7 +512,9 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
     if second_layer and regime in ("rf", "rf_kernel"):
         raise ValueError(f"second_layer=True applies to the NT regimes only, got regime {regime!r}")
     if kernel:
-        W = None if W is None else check_weights(W, d)
+        if W is not None:
+            raise ValueError(f"W: regime {regime!r} is the infinite-width kernel limit and uses no "
+                             f"weights; pass W=None, got {_show(W)}")
         N = P = None
     else:
         if W is None:
@@ -511,17 +525,11 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
     scalar = regime == "rf" or (regime == "nt" and second_layer)
     if not kernel:
         P = N * d * tangent + N * scalar
-    limit = int(MEMORY_FRACTION * available_memory()) if max_memory is None else int(max_memory)
-
-    # choose the method, refuse up front if it cannot fit in memory
-    chosen, _ = plan(regime, n, N or 0, d, second_layer, method, limit)
-    need = memory_estimate(chosen, n, P or 0, N or 0, d)
-    if need > limit:
-        raise MemoryError(
-            f"fit(regime={regime!r}, n_samples={n}, N={N}, d={d}) with method {chosen!r} would need "
-            f"about {need / 2**30:.3g} GiB, more than the {limit / 2**30:.3g} GiB allowed "
-            "(max_memory, default 80% of the available memory); lower n_samples or N"
-        )
+    # choose the method, refuse up front if it (and the population moments) cannot fit in memory
+    moments = moments_memory(task, regime, N, d, act, second_layer)
+    chosen, _ = plan(regime, n, N or 0, d, second_layer, method, memory_limit(max_memory)[0] - moments)
+    check_memory(memory_estimate(chosen, n, P or 0, N or 0, d) + moments, max_memory, f"fit(regime={regime!r}, n_samples={n}, N={N}, d={d}) with method {chosen!r}",
+                 "lower n_samples or N")
 
     def settings(lam):
         return {"regime": regime, "n_samples": n, "ridge": lam, "activation": act.name,

@@ -15,10 +15,12 @@ How a task's formulas are found (docs/architecture.md):
 
 from __future__ import annotations
 
-from .._validation import check_weights
+import numpy as np
+
+from .._validation import check_memory, check_weights
 from ..regimes import check_regime
 from ..activations import get_activation
-from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, Task
+from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, check_task
 from . import general, hermite, mixture, quadratic
 from .quadratic import require_quadratic_activation
 
@@ -43,18 +45,50 @@ def lookup(table: dict, task):
     return None
 
 
-def check_task(task) -> Task:
-    """``task`` itself, or a ValueError when it is not a lazytrain task."""
-    if not isinstance(task, Task):
-        raise ValueError(
-            f"task must be a lazytrain task (a subclass of lazytrain.tasks.Task, e.g. QuadraticTarget, "
-            f"GaussianMixture, HermiteTarget), got {type(task).__name__}"
-        )
-    return task
+def memory_estimate(task, regime: str, shape, activation, *, second_layer=False, closed_form=True,
+                    method="auto") -> int:
+    """Estimated peak memory (bytes) of :func:`exact_risk` for weights of ``shape`` (N, d): a
+    generous upper bound of the arrays the solver holds at once (float64), checked before any.
+
+    NN: the weights. The quadratic closed forms: a few N×N Grams and N×d products (the QR of W).
+    The general solver, per Gaussian component of the input law: the N×N pair moments and their
+    error estimates (up to 16, with the NT coefficients), the N×d pushed weights; CG's work
+    vectors (12 N×d); the 2-D quadrature's chunk (:data:`lazytrain.activations._CHUNK_ELEMENTS`,
+    8 arrays; 114 MiB measured for ReLU-like σ with every pair in the quadrature); and the dense NT Gram (3 P×P, P = N·d (+ N)) when the NT solve is dense.
+    """
+    from ..activations import _CHUNK_ELEMENTS
+    from .general import DENSE_MAX
+
+    N, d = (int(x) for x in shape)
+    if regime == "nn":
+        return 8 * N * d
+    act = get_activation(activation)
+    if closed_form and act.is_even_quadratic and lookup(CLOSED_FORMS, task) is not None:
+        return 8 * (6 * N * N + 6 * N * d + 2 * d * min(N, d))
+    comps = len(task.components)
+    need = 8 * (comps * (16 * N * N + 2 * N * d) + 12 * N * d)
+    if act.poly is None:
+        need += 8 * 8 * min(_CHUNK_ELEMENTS, N * N * 20_000)
+    P = N * d + (N if second_layer else 0)
+    if regime == "nt" and (method == "dense" or (method == "auto" and P <= DENSE_MAX)):
+        need += 8 * 3 * P * P
+    return int(need)
+
+
+def check_job_memory(task, regime, W, activation, max_memory, job: str, **options) -> None:
+    """Refuse, before allocating, an exact RF/NT/NN job whose estimate exceeds ``max_memory``
+    (bytes or '4GB'; None: $LAZYTRAIN_MAX_MEMORY or the memory available)."""
+    shape = np.shape(W)
+    if len(shape) != 2:
+        return  # check_weights names the bad shape
+    need = memory_estimate(task, regime, shape, activation, **options)
+    check_memory(need, max_memory, f"{job}(regime={regime!r}, N={shape[0]}, d={shape[1]})",
+                 "use fewer neurons N or a smaller d")
 
 
 def exact_risk(task, regime, W, activation="quadratic", *, second_layer=False, closed_form=True,
-               method="auto", tol=1e-10, maxiter=None, info=None, risk_tol=1e-6, on_miss="raise") -> float:
+               method="auto", tol=1e-10, maxiter=None, info=None, risk_tol=1e-6, on_miss="raise",
+               max_memory=None) -> float:
     """Population risk R/R0 of the best predictor of a regime, for weights W.
 
     Parameters
@@ -94,6 +128,11 @@ def exact_risk(task, regime, W, activation="quadratic", *, second_layer=False, c
     on_miss : {'raise', 'warn'}, default 'raise'
         What a CG solve that misses ``tol`` (residual recomputed after CG)
         does: raise :class:`~lazytrain.SolverAccuracyError` or warn.
+    max_memory : int or str, optional
+        Bytes (or a size such as '4GB', as ``--max-memory`` takes) the job may
+        use; default ``$LAZYTRAIN_MAX_MEMORY`` or the memory available now. A
+        job whose estimate (:func:`memory_estimate`) exceeds it is refused
+        with :class:`~lazytrain.MemoryLimitError` before anything is allocated.
 
     Returns
     -------
@@ -115,8 +154,10 @@ def exact_risk(task, regime, W, activation="quadratic", *, second_layer=False, c
     """
     regime = check_regime(regime)
     task = check_task(task)
-    W = check_weights(W, task.d)
     act = get_activation(activation)
+    check_job_memory(task, regime, W, act, max_memory, "exact_risk", second_layer=second_layer,
+                     closed_form=closed_form, method=method)
+    W = check_weights(W, task.d)
     if regime == "nn":
         require_quadratic_activation(act)
         risk = task.nn_risk(W.shape[0])
@@ -143,4 +184,4 @@ def best_quadratic_form(task, regime, W, activation="quadratic"):
     return solver(task, regime, check_weights(W, task.d))
 
 
-__all__ = ["BEST_QUADRATIC_FORMS", "CLOSED_FORMS", "best_quadratic_form", "exact_risk"]
+__all__ = ["BEST_QUADRATIC_FORMS", "CLOSED_FORMS", "best_quadratic_form", "exact_risk", "memory_estimate"]

@@ -129,7 +129,7 @@ def _hermite_view(task):
 
 
 def degree_risks(task, regime, W, activation, *, second_layer=False, method="auto", tol=1e-10,
-                 maxiter=None) -> dict:
+                 maxiter=None, max_memory=None) -> dict:
     r"""The best RF or NT predictor's risk, split by Hermite degree (fractions of R0).
 
     Parameters
@@ -141,6 +141,9 @@ def degree_risks(task, regime, W, activation, *, second_layer=False, method="aut
     second_layer, method, tol, maxiter
         As for :func:`lazytrain.exact.exact_risk` (the general solver is always used:
         the accounting needs the predictor's coefficients).
+    max_memory : int or str, optional
+        As for :func:`lazytrain.exact.exact_risk`: a job whose estimate exceeds it
+        is refused before anything is allocated.
 
     Returns
     -------
@@ -164,9 +167,13 @@ def degree_risks(task, regime, W, activation, *, second_layer=False, method="aut
 
     if regime not in ("rf", "nt"):
         raise ValueError(f"regime must be 'rf' or 'nt' for the per-degree accounting, got {regime!r}")
+    from . import check_job_memory
+
     target = _hermite_view(task)
-    W = check_weights(W, target.d)
     activation = get_activation(activation)
+    check_job_memory(target, regime, W, activation, max_memory, "degree_risks", closed_form=False,
+                     second_layer=second_layer, method=method)
+    W = check_weights(W, target.d)
     L = target.degree
     var = target.degree_variances()
     if activation.is_even_quadratic and not second_layer:

@@ -41,7 +41,7 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from .._validation import check_choice, check_neuron_variances, check_positive_float, check_positive_int
-from ..activations import Activation, MomentAccuracyError
+from ..activations import PARALLEL_TOL, Activation, MomentAccuracyError
 from ..tasks.base import STANDARD, Component, Task  # noqa: F401  (Component, STANDARD: re-exported)
 from ._linalg import psd_solve
 
@@ -81,6 +81,100 @@ def nt_features(x: np.ndarray, W: np.ndarray, activation: Activation, second_lay
     return np.column_stack([F, activation.fn(u)]) if second_layer else F
 
 
+# ---------------------------------------------------------------- repeated neurons
+def repeated_rows(W: np.ndarray):
+    """(first, inverse, same): the first occurrence of each distinct row of W, the index into
+    ``first`` of every row, and the N×N mask of pairs of identical rows (the diagonal included).
+
+    A repeated neuron adds nothing to the RF or NT class (its features are copies), so the Gaussian
+    pair moments are computed for the distinct rows only and a pair of copies takes the
+    one-dimensional (diagonal) moment: the Gram of the repeat is exactly that of a copy, and the
+    solvers (a pseudo-inverse, CG on a consistent system) give the risk without the repeat.
+    """
+    _, first, inverse = np.unique(W, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return first, inverse, inverse[:, None] == inverse[None, :]
+
+
+def pair_moments(activation: Activation, W: np.ndarray, comp: Component, orders):
+    """Pair moments (value, error) of ``activation`` under one component, computed for the distinct
+    rows of W and spread to the copies; and the mask of identical pairs, where the caller puts the
+    one-dimensional moment (see :func:`repeated_rows`)."""
+    first, inverse, same = repeated_rows(W)
+    if any(max(o) >= 2 for o in orders) or any(gap == 0.0 for _, gap in nearly_parallel(W, (comp,))):
+        check_not_parallel(activation, W, (comp,))
+    cov = comp.pre_activation_cov(W[first])
+    P, Pe = activation.pair_moments(cov, orders=orders, return_error=True)
+    spread = np.ix_(inverse, inverse)
+    return {o: m[spread] for o, m in P.items()}, {o: m[spread] for o, m in Pe.items()}, same
+
+
+def nearly_parallel(W: np.ndarray, components=STANDARD, tol: float = PARALLEL_TOL):
+    """Pairs (i, j), i < j, of distinct rows of W with |correlation| > 1 - ``tol`` under some
+    component (the original row indices), and their 1 − |ρ|, closest first."""
+    first, _, _ = repeated_rows(W)
+    first = np.sort(first)
+    out = {}
+    for comp in components:
+        cov = comp.pre_activation_cov(W[first])
+        q = np.sqrt(np.diag(cov))
+        gap = 1.0 - np.abs(cov) / np.outer(q, q)
+        for a, b in zip(*np.nonzero(np.triu(gap < tol, 1))):
+            key = (int(first[a]), int(first[b]))
+            out[key] = min(out.get(key, np.inf), max(float(gap[a, b]), 0.0))
+    return sorted(out.items(), key=lambda kv: kv[1])
+
+
+def check_not_parallel(activation: Activation, W: np.ndarray, components=STANDARD) -> None:
+    """Refuse distinct rows of W that are parallel to within :data:`PARALLEL_TOL` (w_j ≈ c w_i):
+    the NT Gram's second-derivative moments are singular there (an exact repeat is fine: it is
+    dropped, :func:`repeated_rows`)."""
+    pairs = nearly_parallel(W, components)
+    if pairs:
+        (i, j), gap = pairs[0]
+        raise ValueError(
+            f"activation {activation.name!r}: rows {i} and {j} of W are parallel or nearly so "
+            f"(1 − |correlation| = {gap:.3g} < {PARALLEL_TOL:g}; {len(pairs)} such pair(s)), but not "
+            "equal: the Gaussian moments of their pair are singular there. An exact repeat of a row "
+            "is dropped (it does not change the class); drop one of the two rows or move them apart")
+
+
+def unresolved_pairs(K: np.ndarray, K_err: np.ndarray, same: np.ndarray, factor: float = 10.0):
+    """Pairs (i, j), i < j, of features whose difference the Gram cannot resolve: the variance of
+    φ_i − φ_j, K_ii + K_jj − 2K_ij, is below ``factor`` × its own error (the moments' errors plus
+    rounding). Nearly parallel rows of W give such pairs: their difference lies along a direction
+    of K whose eigenvalue (∝ the rows' distance²) is below the accuracy of K, so how much of the
+    target it explains (anything up to Var y) is not determined. Pairs of repeated rows are exact
+    copies and are not counted (see :func:`repeated_rows`)."""
+    d = np.diag(K)
+    de = np.diag(K_err)
+    var = d[:, None] + d[None, :] - 2.0 * K
+    err = de[:, None] + de[None, :] + 2.0 * K_err + 8 * np.finfo(float).eps * (np.abs(d)[:, None]
+                                                                             + np.abs(d)[None, :])
+    bad = np.triu(~same & ~(var > factor * err), 1)
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(bad))]
+
+
+def refuse_unresolved(K: np.ndarray, W: np.ndarray, feature: str) -> np.ndarray:
+    """K itself, or a ValueError when nearly parallel rows of W make a closed-form Gram K
+    (exact up to rounding) unable to resolve the difference of two features (:func:`unresolved_pairs`)."""
+    pairs = unresolved_pairs(K, np.zeros_like(K), repeated_rows(W)[2])
+    if pairs:
+        i, j = pairs[0]
+        raise ValueError(f"rows {i} and {j} of W are nearly parallel: in float64 the RF Gram cannot "
+                         f"resolve the difference of their features {feature} ({len(pairs)} such "
+                         "pair(s)), so the risk is not determined; drop one row of each pair (an "
+                         "exact repeat is fine: it does not change the class) or move them apart")
+    return K
+
+
+def put_same(M: np.ndarray, same: np.ndarray, values) -> np.ndarray:
+    """M with M_ij = values_i on the pairs of identical rows (the diagonal and repeats)."""
+    values = np.asarray(values, dtype=np.float64)
+    M[same] = np.broadcast_to(values[:, None] if values.ndim else values, M.shape)[same]
+    return M
+
+
 # ---------------------------------------------------------------- RF
 def rf_covariance(activation: Activation, W: np.ndarray, components=STANDARD, return_error: bool = False):
     """Centred RF Gram K (N×N) and feature means m (N,) under the input mixture.
@@ -94,12 +188,10 @@ def rf_covariance(activation: Activation, W: np.ndarray, components=STANDARD, re
     mean = np.zeros(n)
     mean_err = np.zeros(n)
     for comp in components:
-        cov = comp.pre_activation_cov(W)
-        mom, mom_err = activation.moments(np.diag(cov), return_error=True)
-        P, Perr = activation.pair_moments(cov, orders=[(0, 0)], return_error=True)
-        E, Ee = P[(0, 0)], Perr[(0, 0)]
-        np.fill_diagonal(E, mom.second)
-        np.fill_diagonal(Ee, mom_err.second)
+        mom, mom_err = activation.moments(variances(W, comp), return_error=True)
+        P, Perr, same = pair_moments(activation, W, comp, [(0, 0)])
+        E = put_same(P[(0, 0)], same, mom.second)
+        Ee = put_same(Perr[(0, 0)], same, mom_err.second)
         second += comp.weight * E
         second_err += comp.weight * Ee
         mean += comp.weight * mom.mean
@@ -127,13 +219,17 @@ def check_risk_accuracy(activation, W, components, explained_err, r0, risk_tol, 
     bound = explained_err / r0
     if not bound <= risk_tol:
         worst = max(parts, key=parts.get)
+        close = nearly_parallel(W, components, tol=1e-6)
+        near = (f"; rows {close[0][0][0]} and {close[0][0][1]} of W are nearly parallel "
+                f"(1 − |correlation| = {close[0][1]:.3g}): drop one or move them apart" if close else "")
         raise MomentAccuracyError(
             activation.name, weight_norm_range(W, components), f"the risk R/R0 (dominated by {worst})",
             bound, risk_tol,
             hint="Either a moment is not resolved (a kink of σ that was not declared or detected, a "
                  "feature narrower than the quadrature: declare it, Activation.from_function(fn, "
                  "kinks=[...])), or the Gram matrix is too ill-conditioned for the accuracy of its "
-                 "moments (tiny weight norms, nearly parallel rows: rescale W); or pass a larger risk_tol",
+                 f"moments (tiny weight norms: rescale W; nearly parallel rows{near}); or pass a "
+                 "larger risk_tol",
         )
     return bound
 
@@ -147,6 +243,11 @@ def rf_explained(activation: Activation, W: np.ndarray, cross: np.ndarray, compo
     ``risk_tol``·r0 raises :class:`MomentAccuracyError`.
     """
     K, _, K_err, _ = rf_covariance(activation, W, components, return_error=True)
+    if r0 is not None and not float(np.linalg.norm(cross)) > 1e-12 * math.sqrt(max(r0 * np.trace(K), 0.0)):
+        # v = 0 up to rounding (an odd σ against an even target; Cauchy-Schwarz: ‖v‖² ≤ Var y·Tr K)
+        if info is not None:
+            info["error_bound"], info["coef"] = 0.0, np.zeros_like(cross)
+        return 0.0
     beta = psd_solve(K, cross)
     explained = float(cross @ beta)
     if r0 is not None:
@@ -154,6 +255,12 @@ def rf_explained(activation: Activation, W: np.ndarray, cross: np.ndarray, compo
         ce = 0.0 if cross_err is None else float(np.linalg.norm(cross_err))
         parts = {"E σ(u_i)σ(u_j) (the Gram)": nb * nb * float(np.linalg.norm(K_err)),
                  "the cross moments Cov(y, σ(u_i))": 2 * nb * ce}
+        pairs = unresolved_pairs(K, K_err, repeated_rows(W)[2])
+        if pairs:
+            # each such pair may explain anything up to Var y = r0 (Cauchy-Schwarz)
+            i, j = pairs[0]
+            parts[f"rows {i} and {j} of W, nearly parallel: the Gram cannot resolve σ(u_{i}) − σ(u_{j}) "
+                  f"({len(pairs)} such pair(s); drop one row of each or move them apart)"] = r0 * len(pairs)
         bound = check_risk_accuracy(activation, W, components, sum(parts.values()), r0, risk_tol, parts)
         if info is not None:
             info["error_bound"] = bound
@@ -165,42 +272,41 @@ def rf_explained(activation: Activation, W: np.ndarray, cross: np.ndarray, compo
 class _ComponentBlocks:
     """Coefficient matrices of the NT Gram under one Gaussian component (see module docstring).
 
-    Diagonals are set so that the i ≠ j formula also gives the i = j block:
+    Diagonals (and pairs of repeated rows, :func:`repeated_rows`) are set so that the i ≠ j
+    formula also gives the i = j block:
     k0_ii = E σ'², A_ii = E[(σ'²)''], C_ii = D_ii = 0, S_ii = E[(σσ')'] − E σ'².
     """
 
     def __init__(self, activation, W, comp, second_layer):
-        cov = comp.pre_activation_cov(W)
-        q = np.diag(cov).copy()
         orders = [(1, 1), (2, 2), (3, 1)] + ([(0, 0), (2, 0)] if second_layer else [])
-        P, Pe = activation.pair_moments(cov, orders=orders, return_error=True)
-        mom, me = activation.moments(q, return_error=True)
+        P, Pe, same = pair_moments(activation, W, comp, orders)
+        mom, me = activation.moments(variances(W, comp), return_error=True)
         self.p = comp.weight
         self.Sigma = comp.cov
         self.What = comp.push(W)
         self.k0, self.k0_err = P[(1, 1)], Pe[(1, 1)]
-        np.fill_diagonal(self.k0, mom.d_second)
-        np.fill_diagonal(self.k0_err, me.d_second)
+        put_same(self.k0, same, mom.d_second)
+        put_same(self.k0_err, same, me.d_second)
         self.A, self.A_err = P[(3, 1)], Pe[(3, 1)]
-        np.fill_diagonal(self.A, mom.d_second_curv)
-        np.fill_diagonal(self.A_err, me.d_second_curv)
+        put_same(self.A, same, mom.d_second_curv)
+        put_same(self.A_err, same, me.d_second_curv)
         self.C, self.C_err = P[(2, 2)], Pe[(2, 2)]
-        np.fill_diagonal(self.C, 0.0)
-        np.fill_diagonal(self.C_err, 0.0)
+        put_same(self.C, same, 0.0)
+        put_same(self.C_err, same, 0.0)
         self.D, self.D_err = P[(3, 1)].T.copy(), Pe[(3, 1)].T.copy()
-        np.fill_diagonal(self.D, 0.0)
-        np.fill_diagonal(self.D_err, 0.0)
+        put_same(self.D, same, 0.0)
+        put_same(self.D_err, same, 0.0)
         self.mu, self.mu_err = mom.d2_mean, me.d2_mean
         self.mean_vec = self.mu[:, None] * self.What  # E[x σ'(u_i)] = E[σ''(u_i)] ŵ_i
         self.diag_scale = mom.d_second  # block_ii = E σ_i'² Σ + E[(σ'²)''] ŵ_iŵ_iᵀ
         self.diag_rank1 = mom.d_second_curv
         if second_layer:
             self.R, self.R_err = P[(0, 0)], Pe[(0, 0)]
-            np.fill_diagonal(self.R, mom.second)
-            np.fill_diagonal(self.R_err, me.second)
+            put_same(self.R, same, mom.second)
+            put_same(self.R_err, same, me.second)
             self.S, self.S_err = P[(2, 0)], Pe[(2, 0)]
-            np.fill_diagonal(self.S, mom.cross_grad - mom.d_second)
-            np.fill_diagonal(self.S_err, me.cross_grad + me.d_second)
+            put_same(self.S, same, mom.cross_grad - mom.d_second)
+            put_same(self.S_err, same, me.cross_grad + me.d_second)
             self.mean_sc, self.mean_sc_err = mom.mean, me.mean
         for name in ("k0", "A", "C", "D") + (("R", "S") if second_layer else ()):
             if not np.all(np.isfinite(getattr(self, name))):

@@ -26,6 +26,7 @@ from .._validation import check_weights
 from ..regimes import check_regime
 from ..tasks import GaussianMixture
 from ._linalg import psd_solve
+from .general import refuse_unresolved
 from .quadratic import row_space_basis
 
 
@@ -39,7 +40,7 @@ def rf_kappa(task: GaussianMixture, W: np.ndarray, return_matrix: bool = False):
     G = W @ W.T
     WD = W * task._diag if task.is_diagonal else W @ task.Delta
     H = WD @ W.T
-    K = G * G + H * H
+    K = refuse_unresolved(G * G + H * H, W, "(w_i·x)²")
     u = np.einsum("ij,ij->i", WD, W)
     alpha = psd_solve(K, u)
     kappa = 0.5 * float(u @ alpha)

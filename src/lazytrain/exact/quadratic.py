@@ -24,8 +24,10 @@ from ._linalg import psd_solve, psd_solve_quadform  # noqa: F401  (re-exported f
 
 def rf_explained(task: QuadraticTarget, W: np.ndarray) -> float:
     """Variance of f* explained by the best RF predictor: vᵀK⁺v (un-normalised)."""
+    from .general import refuse_unresolved
+
     G = W @ W.T
-    K = 2.0 * G * G
+    K = refuse_unresolved(2.0 * G * G, W, "(w_i·x)²")
     v = 2.0 * np.einsum("ij,ij->i", W @ task.B, W)
     return psd_solve_quadform(K, v)
 

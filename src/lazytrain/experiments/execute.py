@@ -146,11 +146,19 @@ def _sigint_held_back():
         yield  # signals are the main thread's business: leave them alone
         return
     if hasattr(signal, "pthread_sigmask"):
+        # The mask is per thread: a Ctrl-C sent to the process may be taken by another thread
+        # (BLAS, Dask), whose Python handler would raise inside the window. So the window also
+        # records it, and delivers it again, to this thread, once the window is closed.
+        caught = []
+        handler = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             yield
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending Ctrl-C arrives here
+            signal.signal(signal.SIGINT, handler)
+            if caught:
+                signal.raise_signal(signal.SIGINT)  # to the handler there was before the window
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

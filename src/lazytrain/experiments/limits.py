@@ -17,44 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
-import re
 
-from .._validation import available_memory
+from .._validation import _show, format_size, parse_size, sgd_memory
+from .._validation import memory_limit as _memory_limit
 
 #: A grid (n_neurons range table) may hold at most this many values; a larger one is refused
 #: before it is materialised.
 MAX_GRID = 10_000
 
-_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6,
-          "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12,
-          "tib": 2**40}
-
 _limit: contextvars.ContextVar = contextvars.ContextVar("lazytrain_max_memory", default=None)
-
-
-def parse_size(value) -> int:
-    """Bytes from an int or a string such as '8GB', '512MiB', '2.5G' (binary for K, M, G, T)."""
-    if isinstance(value, bool):
-        raise ValueError(f"max_memory must be a size such as '8GB' or a number of bytes, got {value!r}")
-    if isinstance(value, (int, float)):
-        size = float(value)
-    else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
-        if not m or m.group(2).lower() not in _UNITS:
-            raise ValueError(f"max_memory must be a size such as '8GB', '512MiB' or a number of "
-                             f"bytes, got {value!r}")
-        size = float(m.group(1)) * _UNITS[m.group(2).lower()]
-    if not size > 0 or size == float("inf"):
-        raise ValueError(f"max_memory must be a positive size, got {value!r}")
-    return int(size)
-
-
-def format_size(n: float) -> str:
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{int(n)} B"
 
 
 def memory_limit() -> tuple[int, str]:
@@ -62,10 +33,7 @@ def memory_limit() -> tuple[int, str]:
     explicit = _limit.get()
     if explicit is not None:
         return explicit, "--max-memory"
-    env = os.environ.get("LAZYTRAIN_MAX_MEMORY")
-    if env:
-        return parse_size(env), "LAZYTRAIN_MAX_MEMORY"
-    return available_memory(), "the memory available on this machine"
+    return _memory_limit(None)
 
 
 @contextlib.contextmanager
@@ -97,17 +65,12 @@ def _exact(d, n, regime, training):
 
 
 def _sgd(d, n, regime, training):
-    width = 8 if (training or {}).get("dtype") == "float64" else 4
-    batch = int((training or {}).get("batch_size") or 100)
-    steps = int((training or {}).get("steps") or 0)
-    activations = width * batch * 8 * n  # (batch, N) pre-activations, outputs and gradients
-    return {
-        "task.d": task_memory(d) + 8 * 3 * d * d,          # the task; the network as c + xᵀMx
-        # weights, copies, gradients; half the activations (they grow with N and the batch)
-        "N": 8 * 4 * n * d + width * 4 * n * d + activations / 2,
-        "training.batch_size": width * batch * 2 * d + activations / 2,  # a batch of (x, y)
-        "training.steps": 8 * 2 * steps,                    # the step-size schedule
-    }
+    # ``n``: one width, or the widths of a group trained together (they share every batch)
+    training = training or {}
+    width = 8 if training.get("dtype") == "float64" else 4
+    widths = list(n) if isinstance(n, (tuple, list)) else [n]
+    return sgd_memory(d, widths, int(training.get("batch_size") or 100),
+                      int(training.get("steps") or 0), width, regime)
 
 
 def _generic(d, n, regime, training):
@@ -136,7 +99,8 @@ ESTIMATES = {"theory": _theory, "exact": _exact, "sgd": _sgd, "fit": _fit}
 
 
 def _terms(kind, d, n, regime, training) -> dict:
-    return ESTIMATES.get(kind, _generic)(int(d), int(n), regime, training)
+    n = tuple(int(k) for k in n) if isinstance(n, (tuple, list)) else int(n)
+    return ESTIMATES.get(kind, _generic)(int(d), n, regime, training)
 
 
 def point_memory(kind: str, d: int, n: int, regime: str = "nn", training: dict | None = None) -> int:
@@ -149,7 +113,7 @@ def check_task(d: int, field: str = "task.d") -> None:
     limit, source = memory_limit()
     need = task_memory(d)
     if need > limit:
-        raise ValueError(f"{field} = {d}: building the task needs about {format_size(need)} "
+        raise ValueError(f"{field}: d = {d}: building the task needs about {format_size(need)} "
                          f"(a {d}×{d} float64 matrix and work copies), more than the limit "
                          f"{format_size(limit)} ({source}); use a smaller d or raise the limit "
                          "with --max-memory")
@@ -158,8 +122,9 @@ def check_task(d: int, field: str = "task.d") -> None:
 def check_points(d: int, kinds_grid, training: dict | None = None) -> None:
     """Refuse a spec whose costliest point of any kind exceeds the memory limit.
 
-    ``kinds_grid``: (kind, largest N of that kind, regimes) triples. The estimates grow with
-    N, so the largest N of each kind is the one to check.
+    ``kinds_grid``: (kind, largest N of that kind, regimes) triples; for SGD the N may be the
+    widths of the costliest group trained together. The estimates grow with N, so the largest
+    N of each kind is the one to check.
     """
     limit, source = memory_limit()
     for kind, n, regimes in kinds_grid:
@@ -169,10 +134,16 @@ def check_points(d: int, kinds_grid, training: dict | None = None) -> None:
             need = sum(terms.values())
             if need > limit:
                 field = max(terms, key=terms.get)  # the field that drives the estimate
+                what = f"N = {n}"
                 if field == "N":
                     field = "training.n_neurons" if kind == "sgd" else "n_neurons"
+                if isinstance(n, (tuple, list)) and len(n) > 1:
+                    what = (f"widths {_show(list(n))} trained together (total N = {sum(n)}; "
+                            "training.groups splits them)")
+                elif isinstance(n, (tuple, list)):
+                    what = f"N = {n[0]}"
                 raise ValueError(
-                    f"{field}: the {kind} point at N = {n} (d = {d}, regime {regime!r}) needs about "
+                    f"{field}: the {kind} point at {what} (d = {d}, regime {regime!r}) needs about "
                     f"{format_size(need)} of memory, more than the limit {format_size(limit)} "
                     f"({source}); use smaller N, d or batch_size, or raise the limit with "
                     "--max-memory")

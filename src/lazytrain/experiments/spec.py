@@ -314,12 +314,21 @@ class ExperimentSpec(BaseModel):
         (see :mod:`.limits`): checked before the task is built or anything is written."""
         limits.check_task(self.d)
         options = self.training.train_options()
-        limits.check_points(self.d, [(k, max(self.neurons(k)), self.regimes_for(k))
+        limits.check_points(self.d, [(k, self.costliest_n(k), self.regimes_for(k))
                                      for k in self.kinds if k != "fit"], options)
         if self.fit is not None:
             samples = {"n_samples": max(self.fit.n_samples)}
             for regime in self.regimes_for("fit"):
                 limits.check_points(self.d, [("fit", max(self.fit_neurons(regime)), [regime])], samples)
+
+    def costliest_n(self, kind: str):
+        """The N that drives a point's memory: the largest N, or for SGD the widths of the group
+        with the largest total width, trained together (they share every batch, ``training.groups``)."""
+        if kind == "sgd" and self.training.method == "sgd":
+            from .points import cotrain_groups
+
+            return max(cotrain_groups(self.neurons("sgd"), self.training.groups), key=sum)
+        return max(self.neurons(kind))
 
     # ----------------------------------------------------------------- grids
     @property

@@ -21,6 +21,8 @@ import numpy as np
 from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt,
                       PrivateAttr, model_validator)
 
+from . import limits
+
 SPECTRA = ("exponential", "uniform", "power-law", "low-rank")
 
 
@@ -88,15 +90,16 @@ class NpyTarget(TaskRecipe):
         if self._array is not None:
             return self._array
         path = Path(self.path)
-        if not path.is_file():
-            raise ValueError(f"task.path: no such file {str(path)!r}")
+        shape, dtype = self.header()
+        if len(shape) != 2 or shape[0] != shape[1] or not np.issubdtype(dtype, np.number):
+            raise ValueError(f"task.path: {str(path)!r} must hold a square numeric matrix B, "
+                             f"got dtype {dtype} and shape {shape}")
+        # refused from the header, before the file is read: the matrix and the task built on it
+        limits.check_task(shape[0], "task.path")
         try:
             B = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise ValueError(f"task.path: {str(path)!r} is not a readable .npy array ({exc})") from None
-        if B.ndim != 2 or B.shape[0] != B.shape[1] or not np.issubdtype(B.dtype, np.number):
-            raise ValueError(f"task.path: {str(path)!r} must hold a square numeric matrix B, "
-                             f"got dtype {B.dtype} and shape {B.shape}")
         B = np.ascontiguousarray(B, dtype=np.float64)
         digest = hashlib.sha256(repr(B.shape).encode() + B.tobytes()).hexdigest()
         if self.sha256 is not None and digest != self.sha256:
@@ -104,6 +107,37 @@ class NpyTarget(TaskRecipe):
                              f"expanded (sha256 {digest[:12]}..., expected {self.sha256[:12]}...)")
         self._array, self._digest = B, digest
         return B
+
+    def header(self) -> tuple:
+        """(shape, dtype) from the file's .npy header, without reading the array; a ValueError
+        that says what the path is when it is not a .npy file."""
+        path = Path(self.path)
+        if not path.exists():
+            raise ValueError(f"task.path: no such file {str(path)!r}")
+        if path.is_dir():
+            raise ValueError(f"task.path: {str(path)!r} is a directory, not a .npy file")
+        if not path.is_file():
+            raise ValueError(f"task.path: {str(path)!r} is not a regular file (a device, FIFO or "
+                             "socket); give a .npy file written by numpy.save")
+        try:
+            with open(path, "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(fh)
+                start = fh.tell()
+        except (ValueError, OSError, SyntaxError) as exc:
+            raise ValueError(f"task.path: {str(path)!r} is not a .npy file written by numpy.save (a "
+                             f"text file? its header cannot be read: {exc})") from None
+        if dtype.hasobject:
+            raise ValueError(f"task.path: {str(path)!r} holds Python objects (dtype {dtype}), not "
+                             "numbers")
+        expected = start + int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if path.stat().st_size < expected:
+            raise ValueError(f"task.path: {str(path)!r} is truncated: its header promises shape "
+                             f"{shape} of {dtype} ({expected} bytes), the file has "
+                             f"{path.stat().st_size}")
+        return tuple(int(n) for n in shape), dtype
 
     def pinned(self) -> "NpyTarget":
         """This recipe with ``sha256`` filled in from the file's current content."""

@@ -10,4 +10,16 @@ from .hermite import HermiteTarget
 from .mixture import GaussianMixture
 from .quadratic import QuadraticTarget
 
-__all__ = ["ArrayOps", "Component", "GaussianMixture", "HermiteTarget", "QuadraticTarget", "STANDARD", "Task"]
+
+
+def check_task(task) -> Task:
+    """``task`` itself, or a ValueError naming what a task can be when it is not a lazytrain task."""
+    if not isinstance(task, Task):
+        raise ValueError(
+            f"task must be a lazytrain task: QuadraticTarget (e.g. QuadraticTarget.paper(d=30)), "
+            f"GaussianMixture (e.g. GaussianMixture.paper(d=30)), HermiteTarget, or another subclass "
+            f"of lazytrain.tasks.Task; got {type(task).__name__} {task!r:.60}")
+    return task
+
+
+__all__ = ["ArrayOps", "Component", "GaussianMixture", "HermiteTarget", "QuadraticTarget", "STANDARD", "Task", "check_task"]

@@ -11,6 +11,8 @@ sample, with its standard error); the population flow calls
 
 from __future__ import annotations
 
+from .._validation import _show, check_memory, sgd_memory
+from ..tasks import check_task
 from .config import (A0_LAWS, DEFAULT_AVERAGE, DEFAULT_OFFSET_MULT, DEFAULT_PRECONDITION,
                      DEFAULT_SCHEDULE, SCHEDULES, TrainConfig, default_lr, default_steps, lazy_lr)
 from .flow import run_flow
@@ -22,7 +24,7 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
                 seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None,
                 shared_a=None, second_layer=False, offset_mult=None, alpha=None, a0="signs",
                 average=None, precondition=None, n_history=60, n_test=200_000,
-                progress=False) -> list:
+                progress=False, max_memory=None) -> list:
     """Train one network per width, all on one stream of samples; see :func:`train`.
 
     The widths share every batch, so one matrix product serves them all
@@ -36,10 +38,17 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     -------
     list of TrainResult, one per width, in the order given.
     """
+    task = check_task(task)
     cfg = TrainConfig(regime, widths, task.d, activation, steps, batch_size, lr, seed, device, dtype,
                       method, schedule=schedule, shared_a=shared_a, second_layer=second_layer,
                       offset_mult=offset_mult, alpha=alpha, a0=a0, average=average,
                       precondition=precondition, n_history=n_history, n_test=n_test, progress=progress)
+    if cfg.method == "sgd":
+        d, widths = task.d, list(cfg.widths)
+        check_memory(sum(sgd_memory(d, widths, cfg.batch_size, cfg.steps, cfg.dtype.itemsize, cfg.name).values()),
+                     max_memory, f"SGD on widths {_show(widths)} together (total N = {sum(widths)}, d = {d}, "
+                     f"batch_size = {cfg.batch_size})",
+                     "use smaller or fewer widths (train them in separate runs) or batch_size")
     return run(task, cfg)
 
 
@@ -61,7 +70,7 @@ def run(task, cfg: TrainConfig) -> list:
 def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_size=100, lr=None,
           seed=0, device="cpu", dtype="float32", method="sgd", *, schedule=None, shared_a=None,
           second_layer=False, offset_mult=None, alpha=None, a0="signs", average=None,
-          precondition=None, n_history=60, n_test=200_000, progress=False) -> TrainResult:
+          precondition=None, n_history=60, n_test=200_000, progress=False, max_memory=None) -> TrainResult:
     """Train a two-layer network as the paper does and report its population risk.
 
     Parameters
@@ -157,6 +166,11 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
         returned, averaged network.
     progress : bool, default False
         Show a tqdm progress bar.
+    max_memory : int or str, optional
+        Bytes (or a size such as '4GB') the run may use; default
+        ``$LAZYTRAIN_MAX_MEMORY`` or the memory available. A run whose estimate
+        (:func:`lazytrain._validation.sgd_memory`) is larger is refused with
+        :class:`~lazytrain.MemoryLimitError` before anything is allocated.
 
     Returns
     -------
@@ -183,7 +197,7 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
                             dtype, method, schedule=schedule, shared_a=shared_a,
                             second_layer=second_layer, offset_mult=offset_mult, alpha=alpha, a0=a0,
                             average=average, precondition=precondition, n_history=n_history, n_test=n_test,
-                            progress=progress)
+                            progress=progress, max_memory=max_memory)
     return result
 
 
