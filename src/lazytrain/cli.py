@@ -162,6 +162,8 @@ def results(directory, fmt, output):
     from .experiments.results import export, tidy_rows
     from .experiments.store import ResultStore
 
+    if output is not None:
+        ResultStore.check_not_store_file(directory, output)
     if fmt == "sqlite":
         if output is None:
             raise click.UsageError("--format sqlite writes a database file: give --output FILE")
@@ -195,6 +197,8 @@ def report(directory, output):
     from .experiments.store import ResultStore
     from .report import write_report
 
+    if output is not None:
+        ResultStore.check_not_store_file(directory, output)
     with ResultStore.open(directory) as store:
         empty = len(store) == 0
     path = write_report(directory, output)

@@ -421,7 +421,10 @@ def write_report(directory, output=None) -> Path:
 
     Default: DIR/report.html, or ``./<DIR name>-report.html`` when DIR is
     read-only (the store is read without writing anything next to it).
+    An ``output`` that is the store itself, or one of its -wal/-shm files, is refused.
     """
+    if output is not None:
+        ResultStore.check_not_store_file(directory, output)
     with ResultStore.open(directory) as store:
         records, runs = store.records(), store.runs()
     path = Path(output) if output else default_output(directory)
