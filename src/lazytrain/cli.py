@@ -22,15 +22,49 @@ from ._version import __version__
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lazytrain")
-def main():
+@click.option("--debug", is_flag=True, envvar="LAZYTRAIN_DEBUG",
+              help="Show the full traceback of an error [also: LAZYTRAIN_DEBUG=1].")
+def main(debug):
     """lazytrain: how far lazy training (RF, NT) falls behind real training (NN).
 
     Every risk is normalised by R0, the risk of the best constant predictor.
     """
 
 
+def _raised_here(exc: BaseException) -> bool:
+    """Whether lazytrain's own code raised ``exc`` (its innermost frame is in the package)."""
+    import os
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    package = os.path.dirname(os.path.abspath(__file__))
+    return tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(package + os.sep)
+
+
+def _expected(exc: BaseException) -> bool:
+    """Whether an error is one a user can cause and fix, rather than a bug in lazytrain: bad input
+    and files (ValueError, OSError), lazytrain's own errors (SpecError, StoreError, a PointError
+    whose point failed that way, accuracy errors), and the RuntimeError, TypeError and
+    ArithmeticError that lazytrain raises itself with a message (an unreachable scheduler, a
+    solver that did not converge, an unknown option). Anything else (an AttributeError, a
+    KeyError, an error from inside numpy or torch, ...) is a bug."""
+    if type(exc).__module__.split(".")[0] == "lazytrain":
+        cause = exc.__cause__  # a failed point: was the point's own error expected?
+        return cause is None or not hasattr(exc, "point") or _expected(cause)
+    if isinstance(exc, (ValueError, OSError, MemoryError)):
+        return True
+    return type(exc) in (RuntimeError, TypeError, ArithmeticError) and _raised_here(exc)
+
+
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))
+
+
 def _friendly_errors(fn):
-    """Turn the toolkit's expected errors into one-line messages (exit code 1)."""
+    """Turn the toolkit's expected errors into one-line messages (exit code 1); any other error
+    is named (its type) as a bug; ``--debug`` shows the full traceback of either."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -38,14 +72,32 @@ def _friendly_errors(fn):
         # without importing them: the reading commands must not load the whole toolkit)
         try:
             return fn(*args, **kwargs)
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise click.ClickException(str(exc)) from None
-        except KeyboardInterrupt:
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt as exc:
+            from pathlib import Path
+
             out = kwargs.get("out")
-            where = f" in {out}/results.sqlite" if out else ""
-            click.echo(f"\ninterrupted: the finished points are stored{where}; run the same "
-                       "command again to resume", err=True)
-            sys.exit(130)
+            store = Path(out, "results.sqlite") if out else None
+            how = "terminated (SIGTERM)" if getattr(exc, "exit_code", None) else "interrupted"
+            if store is not None and store.exists():
+                click.echo(f"\n{how}: the finished points are stored in {store}; run the same "
+                           "command again to resume", err=True)
+            else:
+                click.echo(f"\n{how} before any point was stored", err=True)
+            sys.exit(getattr(exc, "exit_code", 130))
+        except Exception as exc:
+            if _debug():
+                raise
+            if _expected(exc):
+                raise click.ClickException(str(exc)) from None
+            import traceback
+
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            raise click.ClickException(
+                f"internal error: {detail}\nThis is a bug, please report it (with the command, "
+                "`lazytrain --version` and the traceback that `lazytrain --debug ...` or "
+                "LAZYTRAIN_DEBUG=1 shows).") from None
 
     return wrapper
 

@@ -448,7 +448,7 @@ class ResultStore:
             self.conn.execute("UPDATE runs SET workers = ? WHERE run_id = ?", (workers, run_id))
 
     def end_run(self, run_id: int, status: str) -> None:
-        """Record how a run ended: 'done', 'interrupted' or 'failed: <why>'."""
+        """Record how a run ended: 'done', 'interrupted' (Ctrl-C), 'terminated' (SIGTERM) or 'failed: <why>'."""
         with self.conn:
             self.conn.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
                               (status, _now(), run_id))
@@ -496,7 +496,7 @@ class ResultStore:
     def runs(self) -> list[dict]:
         """The runs that filled the store, oldest first.
 
-        ``status``: 'done', 'failed: ...', 'interrupted', 'running' (a run
+        ``status``: 'done', 'failed: ...', 'interrupted', 'terminated', 'running' (a run
         holds the directory's lock now) or 'killed' (a run that stopped
         without recording how, e.g. SIGKILL or a power cut).
         """
