@@ -18,6 +18,7 @@ import time
 import click
 
 from ._version import __version__
+from .experiments.catalog import FIGURE_PRESETS, KIND_NAMES, PRESET_NAMES, listing
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -165,25 +166,30 @@ def _echo_unavailable(entries) -> None:
 @_execution_options
 @_friendly_errors
 def run(spec, quick, out, seed, progress, max_memory, executor, workers, scheduler):
-    """Compute the points of an experiment, resuming where a previous run stopped.
-
-    SPEC is a TOML file or a preset: fig1, fig2, fig3, fig4 (add --quick for the
-    small variant). Each finished point is stored at once in DIR/results.sqlite;
-    running again skips the stored points. An impossible spec, or one whose
-    points cannot fit in memory, is refused before anything is written.
-    """
     from .experiments.execute import run_spec
-    from .experiments.presets import load_spec
+    from .experiments.presets import load_specs
 
-    spec_obj = load_spec(spec, quick=quick, max_memory=max_memory)
-    _echo_unavailable(spec_obj.unavailable())
+    specs = load_specs(spec, quick=quick, max_memory=max_memory)
+    for s in specs:
+        _echo_unavailable(s.unavailable())
     if seed is not None:
-        spec_obj = spec_obj.with_updates(seeds=[seed])
-    summary = run_spec(spec_obj, out, progress=progress, max_memory=max_memory,
-                       **_execution(executor, workers, scheduler))
+        specs = [s.with_updates(seeds=[seed]) for s in specs]
+    summary = run_spec(specs if len(specs) > 1 else specs[0], out, progress=progress,
+                       max_memory=max_memory, **_execution(executor, workers, scheduler))
     click.echo(f"{summary.spec_name}: {summary.total} points, {summary.skipped} already stored, "
                f"{summary.computed} computed in {summary.wall_s:.1f} s -> {out}/results.sqlite")
     click.echo(f"next: lazytrain results {out}   |   lazytrain report {out}", err=True)
+
+
+run.help = f"""Compute the points of an experiment, resuming where a previous run stopped.
+
+    SPEC is a TOML file or a preset: {listing(PRESET_NAMES)} (add --quick for
+    the small variant). A figure's preset runs every point its figure needs: fig5
+    its α sweep, fig6 its three panels. Each finished point is stored at once in
+    DIR/results.sqlite; running again skips the stored points. An impossible spec,
+    or one whose points cannot fit in memory, is refused before anything is
+    written.
+    """
 
 
 @main.command()
@@ -200,7 +206,7 @@ def results(directory, fmt, output):
 
     \b
     Columns, in order:
-      task, regime, activation, d, n_neurons, rho (N/d), kind (theory, exact, sgd),
+      task, regime, activation, d, n_neurons, rho (N/d), kind ({KINDS}),
       seed (empty for theory), risk (R/R0);
       the point's settings: for SGD points steps, lr, batch_size, dtype, method,
       device and any other training option, cotrained (the widths trained together);
@@ -233,6 +239,9 @@ def results(directory, fmt, output):
         click.echo(f"{len(rows)} rows -> {output}", err=True)
 
 
+results.help = results.help.replace("{KINDS}", ", ".join(KIND_NAMES))
+
+
 @main.command()
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--output", "output", metavar="FILE", type=click.Path(dir_okay=False), default=None,
@@ -261,8 +270,7 @@ def report(directory, output):
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "all"],
-                                          case_sensitive=False))
+@click.argument("figure", type=click.Choice([*FIGURE_PRESETS, "all"], case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
 @click.option("--task", "task", type=click.Choice(["paper", "mixture"]), default="paper",
               show_default=True, help="fig5 only: the quadratic target or the Gaussian mixture.")

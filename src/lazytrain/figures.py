@@ -72,6 +72,7 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
         Keyword arguments for :func:`add_legend` (``loc``, ``anchor``, ``extra``
         entries such as a Bayes-risk line drawn by the caller).
     """
+    lined = set()  # the regimes drawn with a line (their legend entry shows one)
     for regime, style in REGIME_STYLE.items():
         mine = [r for r in rows if r["regime"] == regime]
         if not mine and not (curves and regime in curves):
@@ -83,6 +84,7 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
             xs, ys = [s[0] for s in stats], [s[1] for s in stats]
         if len(xs):
             ax.plot(xs, ys, color=style["color"])
+            lined.add(regime)
         for kind, face, size in (("exact", "white", 4.5), ("sgd", style["color"], 4.5)):
             stats = seed_stats(mine, regime, kind)
             if not stats:
@@ -101,7 +103,7 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
     ax.set_ylim(-0.02, 1.05)
     ax.set_xlim(left=0)
     ax.grid(True, alpha=0.25, linewidth=0.6)
-    add_legend(ax, rows, **(legend or {}))
+    add_legend(ax, rows, lines=lined, **(legend or {}))
 
 
 def plot_learning_curves(ax, curves, theory, ylabel=None):
@@ -180,10 +182,11 @@ def plot_weight_change_vs_alpha(ax, alphas, moved):
     ax.set_title("relative movement of the first layer")
 
 
-def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
+def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06), lines=None):
     """One legend: a colour per regime, and the line/marker code for the kinds.
 
-    ``extra`` adds (handle, label) pairs (e.g. a Bayes-risk line).
+    ``extra`` adds (handle, label) pairs (e.g. a Bayes-risk line). ``lines``: the regimes drawn
+    with a line (default: those with theory rows); the others' entries show the marker alone.
     """
     from matplotlib.lines import Line2D
 
@@ -196,7 +199,9 @@ def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
             # filled when it has only SGD points, none when it has only lines
             mine = {r["kind"] for r in rows if r["regime"] == regime}
             face = ("white" if "exact" in mine else style["color"] if "sgd" in mine else None)
+            lined = regime in lines if lines is not None else "theory" in mine
             handles.append(Line2D([], [], color=style["color"], marker=style["marker"] if face else "",
+                                  linestyle="-" if lined else "none",
                                   markerfacecolor=face or "white", markersize=4.5))
             labels.append(style["label"])
     code = [("theory", Line2D([], [], color="0.3"), "theory (line)"),

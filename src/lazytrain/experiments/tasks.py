@@ -21,9 +21,6 @@ import numpy as np
 from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt,
                       PrivateAttr, model_validator)
 
-SPECTRA = ("exponential", "uniform", "power-law", "low-rank")
-
-
 class TaskRecipe(BaseModel):
     """Base class of the ``[task]`` recipes (one subclass per ``type``)."""
 

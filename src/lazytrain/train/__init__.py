@@ -72,8 +72,13 @@ A0_LAWS = ("signs", "ones")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def default_steps(regime: str, d: int, method: str = "sgd") -> int:
-    """Default number of SGD steps (or flow steps); chosen by measurement, docs/reproduction.md."""
+def default_steps(method: str = "sgd") -> int:
+    """Default number of SGD steps (or flow steps); chosen by measurement, docs/reproduction.md.
+
+    The same for every regime and dimension (the step size, :func:`default_lr`, is what depends
+    on them)."""
+    if method not in ("sgd", "flow"):
+        raise ValueError(f"method must be 'sgd' or 'flow', got {method!r}")
     if method == "flow":
         return 1500
     return 100_000
@@ -162,7 +167,7 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
         raise ValueError("widths must hold at least one width")
     act = get_activation(activation)
     d = task.d
-    steps = default_steps(regime, d, method) if steps is None else check_positive_int("steps", steps)
+    steps = default_steps(method) if steps is None else check_positive_int("steps", steps)
     lrs = _check_lrs(lr, regime, d, method, len(widths))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
