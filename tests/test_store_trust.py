@@ -337,7 +337,7 @@ def test_report_legend_is_beside_the_axes_not_over_the_curves():
     title = ax.title.get_text()
     plt.close(fig)
     assert legend.x0 >= axes.x1  # entirely to the right of the plotting area
-    assert title.endswith("cost $5")
+    assert title.endswith(r"cost \$5")  # store text drawn literally: '$' escaped for mathtext
 
 
 def test_legend_marker_matches_the_points_drawn():

@@ -53,7 +53,12 @@ def seed_stats(rows, regime: str, kind: str) -> list[tuple]:
             for n, v in sorted(groups.items())]
 
 
-def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None):
+#: A theory line drawn as a broad translucent band under the markers (the report: visible even
+#: where the exact points sit on it).
+THEORY_BAND = {"linewidth": 4.0, "alpha": 0.3, "zorder": 1, "solid_capstyle": "round"}
+
+
+def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None, theory_style=None):
     """Risk against N for each regime: theory lines, exact and SGD markers.
 
     Parameters
@@ -71,6 +76,8 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
     legend : dict, optional
         Keyword arguments for :func:`add_legend` (``loc``, ``anchor``, ``extra``
         entries such as a Bayes-risk line drawn by the caller).
+    theory_style : dict, optional
+        Line properties of the theory lines (e.g. :data:`THEORY_BAND`), also in the legend.
     """
     lined = set()  # the regimes drawn with a line (their legend entry shows one)
     for regime, style in REGIME_STYLE.items():
@@ -83,7 +90,7 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
             stats = seed_stats(mine, regime, "theory")
             xs, ys = [s[0] for s in stats], [s[1] for s in stats]
         if len(xs):
-            ax.plot(xs, ys, color=style["color"])
+            ax.plot(xs, ys, color=style["color"], **(theory_style or {}))
             lined.add(regime)
         for kind, face, size in (("exact", "white", 4.5), ("sgd", style["color"], 4.5)):
             stats = seed_stats(mine, regime, kind)
@@ -103,7 +110,7 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
     ax.set_ylim(-0.02, 1.05)
     ax.set_xlim(left=0)
     ax.grid(True, alpha=0.25, linewidth=0.6)
-    add_legend(ax, rows, lines=lined, **(legend or {}))
+    add_legend(ax, rows, lines=lined, theory_style=theory_style, **(legend or {}))
 
 
 def plot_learning_curves(ax, curves, theory, ylabel=None):
@@ -182,7 +189,8 @@ def plot_weight_change_vs_alpha(ax, alphas, moved):
     ax.set_title("relative movement of the first layer")
 
 
-def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06), lines=None):
+def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06), lines=None,
+               theory_style=None):
     """One legend: a colour per regime, and the line/marker code for the kinds.
 
     ``extra`` adds (handle, label) pairs (e.g. a Bayes-risk line). ``lines``: the regimes drawn
@@ -204,7 +212,8 @@ def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06), lines=
                                   linestyle="-" if lined else "none",
                                   markerfacecolor=face or "white", markersize=4.5))
             labels.append(style["label"])
-    code = [("theory", Line2D([], [], color="0.3"), "theory (line)"),
+    band = {k: v for k, v in (theory_style or {}).items() if k in ("linewidth", "alpha")}
+    code = [("theory", Line2D([], [], color="0.3", **band), "theory (line)"),
             ("exact", Line2D([], [], color="0.3", marker="o", linestyle="none",
                              markerfacecolor="white", markersize=4.5), "exact (open)"),
             ("sgd", Line2D([], [], color="0.3", marker="o", linestyle="none",
