@@ -307,7 +307,7 @@ def test_report_with_dollars_failed_runs_workers_and_an_empty_store(tmp_path):
     result = invoke("report", tmp_path)
     assert result.exit_code == 0, result.output
     page = (tmp_path / "report.html").read_text()
-    runs = re.search(r"<h2>Runs</h2>(.*?)</table>", page, re.S).group(1)
+    runs = re.search(r"<h2[^>]*>Runs</h2>(.*?)</table>", page, re.S).group(1)
     assert "failed: ValueError: boom" in runs and "interrupted" in runs and "killed" in runs
     assert runs.count("<td class=\"\">1</td>") >= 3  # the workers column is filled in
     empty = tmp_path / "empty"
