@@ -88,3 +88,22 @@ def test_one_spelling_of_the_monte_carlo_risk_method():
            "d": 4, "n_neurons": 2, "rho": 0.5, "kind": "sgd", "seed": 0, "risk": 0.5,
            "extra_json": '{"risk_method": "monte-carlo"}', "point_json": "{}"}
     assert tidy_rows([rec])[0]["risk_method"] == "monte_carlo"
+
+
+def test_a_regime_drawn_without_a_line_has_no_line_in_the_legend():
+    """Figure 3: NN is SGD markers only, so its legend entry is the marker alone (no line that no
+    data uses); RF and NT have lines through their points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lazytrain.figures import plot_risk_vs_neurons
+
+    rows = ([{"regime": "nn", "kind": "sgd", "n_neurons": n, "risk": 0.5, "seed": 0} for n in (4, 8)]
+            + [{"regime": "rf", "kind": "exact", "n_neurons": n, "risk": 0.9, "seed": 0} for n in (4, 8)])
+    fig, ax = plt.subplots()
+    plot_risk_vs_neurons(ax, rows, curves={"rf": ([4, 8], [0.9, 0.9])})
+    handles = dict(zip([t.get_text() for t in ax.get_legend().texts], ax.get_legend().legend_handles))
+    plt.close(fig)
+    assert handles["NN"].get_linestyle() == "None" and handles["RF"].get_linestyle() == "-"

@@ -81,9 +81,14 @@ def test_sgd_nn_beats_half_of_nt_at_d40():
 
 
 @pytest.mark.slow
-def test_reproduce_fig4_quick_writes_figure_and_csvs(tmp_path):
+def test_reproduce_fig4_quick_writes_figure_and_csvs(tmp_path, drawn):
     result = CliRunner().invoke(main, ["reproduce", "fig4", "--quick", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
+    # the left panel's legend is below the figure (beside the data it hid the NN at N = 4)
+    assert drawn["fig4"]["axes_legends"][0] is False and "NN" in drawn["fig4"]["figure_legends"][0]
+    # the two d → ∞ lines coincide: their dashes interleave, so both stay visible
+    limits = [dash for label, dash in drawn["fig4"]["lines"][1] if label.startswith("theory d → ∞")]
+    assert len(limits) == 2 and limits[0][1] == limits[1][1] and limits[0][0] != limits[1][0]
     for name in ("fig4.png", "fig4.pdf", "fig4.csv", "fig4_right.csv"):
         assert (tmp_path / name).stat().st_size > 0
     with open(tmp_path / "fig4.csv") as fh:

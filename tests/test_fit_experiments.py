@@ -74,13 +74,14 @@ def test_fig6_presets_validate():
 
 
 @pytest.mark.slow
-def test_reproduce_fig6_quick(tmp_path):
+def test_reproduce_fig6_quick(tmp_path, drawn):
     """The quick Figure 6 end to end (about 90 s): files written, peaks where they belong."""
     import csv
 
     from lazytrain.reproduce import fig6
 
     paths = fig6(tmp_path, quick=True, progress=False, workers=2)
+    assert all(drawn["fig6"]["ylabels"]) and len(drawn["fig6"]["ylabels"]) == 3  # every panel
     assert {p.name for p in paths} == {"fig6.csv", "fig6.png", "fig6.pdf"}
     rows = list(csv.DictReader(open(tmp_path / "fig6.csv")))
 
