@@ -105,6 +105,11 @@ def test_reading_a_wal_store_in_a_read_only_directory_writes_nothing_next_to_it(
         assert len(json.loads(res.stdout)) == 9
         rep = invoke("report", out, "--output", tmp_path / "r.html")
         assert rep.exit_code == 0, rep.output
+        spec = tmp_path / "s.toml"  # a run with nothing left to compute only reads, too
+        spec.write_text('name = "small"\nn_neurons = [3, 6, 12]\nkinds = ["theory"]\n'
+                        '[task]\ntype = "paper"\nd = 12\nseed = 100\n')
+        res = invoke("run", spec, "--out", out)
+        assert res.exit_code == 0 and "0 computed" in res.output, res.output
         assert {p.name: digest(p) for p in out.iterdir()} == before
 
 

@@ -225,7 +225,8 @@ class ResultStore:
             except OSError as exc:
                 raise StoreError(f"cannot create a result store in {str(out_dir)!r}: "
                                  f"{exc.strerror or exc}") from None
-        return cls._open_existing(path, readonly=not _writable(path))
+        writable = _writable(path)
+        return cls._open_existing(path, readonly=not writable, private=not writable)
 
     @staticmethod
     def _create(path: Path) -> None:
