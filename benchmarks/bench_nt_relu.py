@@ -29,8 +29,7 @@ def main():
     import lazytrain as lt
     from lazytrain.activations import get_activation
     from lazytrain.exact.general import NTGram, nt_explained
-    from lazytrain.exact.quadratic import general_cross_moments
-
+    
     d = args.d
     task = lt.QuadraticTarget.paper(d=d, seed=100)
     W = lt.random_weights(d, d, seed=0)
@@ -41,7 +40,7 @@ def main():
     K = NTGram(relu, W)
     v = np.random.default_rng(1).standard_normal(K.shape[0])
     t_matvec, _ = best_of(lambda: K.matvec(v), repeats=10)
-    rf_v, nt_v = general_cross_moments(task, W, relu)
+    rf_v, nt_v = task.cross_moments(W, relu)
 
     print(f"d = N = {d}, ReLU, quadratic target (paper, seed 100), W seed 0, {args.threads} thread(s)")
     print(f"one dense 450x450 eigh: {t_eigh * 1e3:.0f} ms;  one NT operator product: {t_matvec * 1e3:.1f} ms")

@@ -12,26 +12,59 @@ def random_symmetric(rng, d, psd=False):
     return A @ A.T / d if psd else (A + A.T) / 2
 
 
-@pytest.fixture(scope="session")
-def quick_figure(tmp_path_factory):
-    """``quick_figure("figN")``: run ``lazytrain reproduce figN --quick`` once per test session, as a
-    user would (the installed command, in a subprocess, into a fresh folder), check that it exited 0,
-    and return the folder. Tests of the same figure share the run."""
-    import subprocess
-    import sys
-    from pathlib import Path
+def _capture(fig) -> dict:
+    """What a matplotlib figure drew: the axes' y labels, texts and legends, the figure's own legends,
+    and each axes' lines (label, dashes)."""
+    return {
+        "ylabels": [ax.get_ylabel() for ax in fig.axes],
+        "texts": [t.get_text() for ax in fig.axes for t in ax.texts],
+        "axes_legends": [ax.get_legend() is not None for ax in fig.axes],
+        "figure_legends": [[t.get_text() for t in leg.texts] for leg in fig.legends],
+        "lines": [[(ln.get_label(), ln._unscaled_dash_pattern) for ln in ax.get_lines()] for ax in fig.axes],
+    }
 
-    done = {}
 
-    def run(fig: str):
-        if fig not in done:
-            out = tmp_path_factory.mktemp(f"reproduce-{fig}-quick")
-            result = subprocess.run([str(Path(sys.executable).parent / "lazytrain"), "reproduce", fig,
-                                     "--quick", "--out", str(out)], capture_output=True, text=True,
-                                    timeout=600)
-            done[fig] = (out, result)
-        out, result = done[fig]
-        assert result.returncode == 0, f"reproduce {fig} --quick failed:\n{result.stdout}\n{result.stderr}"
+class _QuickFigures:
+    """``lazytrain reproduce figN --quick`` run once per test session (the CLI, in this process, one
+    torch thread, into a fresh folder), with what each saved figure drew."""
+
+    def __init__(self, tmp_path_factory):
+        self.factory, self.runs, self.drawn = tmp_path_factory, {}, {}
+
+    def __call__(self, fig: str):
+        if fig not in self.runs:
+            import torch
+            from click.testing import CliRunner
+
+            import lazytrain.reproduce as reproduce
+            from lazytrain.cli import main
+
+            out = self.factory.mktemp(f"reproduce-{fig}-quick")
+            save, threads = reproduce.save_figure, torch.get_num_threads()
+
+            def capture(figure, out_dir, name):
+                self.drawn[name] = _capture(figure)
+                return save(figure, out_dir, name)
+
+            reproduce.save_figure = capture
+            torch.set_num_threads(1)
+            try:
+                self.runs[fig] = (out, CliRunner().invoke(main, ["reproduce", fig, "--quick", "--out", str(out)]))
+            finally:
+                reproduce.save_figure = save
+                torch.set_num_threads(threads)
+        out, result = self.runs[fig]
+        assert result.exit_code == 0, f"reproduce {fig} --quick failed:\n{result.output}\n{result.exception!r}"
         return out
 
-    return run
+
+@pytest.fixture(scope="session")
+def quick_figure(tmp_path_factory):
+    """``quick_figure("figN")`` -> the folder of the session's quick run of that figure."""
+    return _QuickFigures(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def drawn(quick_figure):
+    """``drawn["figN"]``: what the session's quick run of figure N drew (run ``quick_figure`` first)."""
+    return quick_figure.drawn

@@ -182,7 +182,7 @@ def test_numpy_user_activation_trains_to_its_exact_rf_risk():
     act = Activation.from_function(lambda u: np.sqrt(1.0 + u * u), name="np-hyperbola")
     res = lt.train(task, "rf", 8, activation=act, steps=6000, lr=0.01, seed=0)
     exact = exact_risk(task, "rf", random_weights(20, 8, seed=0), act)
-    assert res.risk_method == "monte-carlo"
+    assert res.risk_method == "monte_carlo"
     assert exact - 3 * res.risk_se <= res.risk <= exact + 0.03, (res.risk, exact)
 
 

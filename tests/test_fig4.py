@@ -80,8 +80,13 @@ def test_sgd_nn_beats_half_of_nt_at_d40():
         assert res.risk + 3 * res.risk_se < nt / 2, (n, res.risk, nt)
 
 
-def test_reproduce_fig4_quick_writes_figure_and_csvs(quick_figure):
+def test_reproduce_fig4_quick_writes_figure_and_csvs(quick_figure, drawn):
     tmp_path = quick_figure("fig4")
+    # the left panel's legend is below the figure (beside the data it hid the NN at N = 4)
+    assert drawn["fig4"]["axes_legends"][0] is False and "NN" in drawn["fig4"]["figure_legends"][0]
+    # the two d → ∞ lines coincide: their dashes interleave, so both stay visible
+    limits = [dash for label, dash in drawn["fig4"]["lines"][1] if label.startswith("theory d → ∞")]
+    assert len(limits) == 2 and limits[0][1] == limits[1][1] and limits[0][0] != limits[1][0]
     for name in ("fig4.png", "fig4.pdf", "fig4.csv", "fig4_right.csv"):
         assert (tmp_path / name).stat().st_size > 0
     with open(tmp_path / "fig4.csv") as fh:

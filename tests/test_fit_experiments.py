@@ -73,12 +73,13 @@ def test_fig6_presets_validate():
             assert "fit" in spec.kinds and expand(spec)
 
 
-def test_reproduce_fig6_quick(quick_figure):
-    """The quick Figure 6 end to end: files written, peaks where they belong."""
+def test_reproduce_fig6_quick(quick_figure, drawn):
+    """The quick Figure 6 end to end: files written, every panel labelled, peaks where they belong."""
     import csv
 
     tmp_path = quick_figure("fig6")
     assert all((tmp_path / f"fig6.{ext}").stat().st_size > 1000 for ext in ("csv", "png", "pdf"))
+    assert all(drawn["fig6"]["ylabels"]) and len(drawn["fig6"]["ylabels"]) == 3  # every panel
     rows = list(csv.DictReader(open(tmp_path / "fig6.csv")))
 
     def mean(regime, N, n, ridge):

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import random_symmetric
-from lazytrain import Activation, QuadraticTarget, exact_risk, get_activation, random_weights
+from lazytrain import Activation, GaussianMixture, QuadraticTarget, exact_risk, get_activation, random_weights
 from lazytrain.exact._linalg import psd_solve
 from lazytrain.exact.general import SolverAccuracyError, NTGram, nt_explained, nt_features, rf_covariance, rf_features
-from lazytrain.exact.quadratic import general_cross_moments
 
 torch = pytest.importorskip("torch")
 
@@ -47,7 +46,7 @@ def test_moments_against_monte_carlo(task, rng, name):
     W = random_weights(4, 3, seed=7) * np.array([[1.0], [1.6], [0.7]])
     K = NTGram(act, W, second_layer=True)
     m = np.concatenate([K.mean_vec.ravel(), K.mean_sc])
-    rf_v, nt_v = general_cross_moments(task, W, act)
+    rf_v, nt_v = task.cross_moments(W, act)
     v = np.concatenate([nt_v.ravel(), rf_v])
     Kd = K.dense()
     y_mean = task.offset + task.trace
@@ -84,7 +83,7 @@ def test_exact_risk_against_least_squares(task, rng, name, regime):
     fit on 200k samples does no better on the same test sample (paired difference) and only O(p/n) worse."""
     act = get_activation(name)
     W = random_weights(4, 5, seed=3)
-    rf_v, nt_v = general_cross_moments(task, W, act)
+    rf_v, nt_v = task.cross_moments(W, act)
     if regime == "rf":
         K, m = rf_covariance(act, W)
         beta = psd_solve(K, rf_v)
@@ -250,11 +249,11 @@ class _BinaryMixture:
 
 @pytest.mark.parametrize("name", ["relu", "gelu"])
 @pytest.mark.parametrize("regime", ["rf", "nt"])
-def test_binary_label_risk_against_least_squares(rng, name, regime):
+def test_mixture_exact_risk_against_least_squares(rng, name, regime):
     """The mixture path (two Gaussian components, cross moments = half-differences of class means):
     the exact optimum evaluated on fresh samples has the exact risk within 4 SE; a least-squares fit
     on 200k samples is no better (paired) and at most O(p/n) worse."""
-    from lazytrain.exact.general import Component, binary_label_risk, class_means
+    from lazytrain.exact.general import Component, class_means
 
     act = get_activation(name)
     mix = _BinaryMixture(rng)
@@ -271,7 +270,8 @@ def test_binary_label_risk_against_least_squares(rng, name, regime):
         beta = nt_explained(act, W, (npos - nneg) / 2, components=comps, method="dense").coef
         m = G.mean_vec.ravel()
         features = lambda x: nt_features(x, W, act)  # noqa: E731
-    exact = binary_label_risk(act, regime, W, I + mix.Delta, I - mix.Delta)
+    task = GaussianMixture(mix.Delta)
+    exact = exact_risk(task, regime, W, act)
     assert 0.5 < exact < 0.9995
     x, y = mix.sample(200_000, rng)
     coef, *_ = np.linalg.lstsq(np.column_stack([np.ones(len(y)), features(x)]), y, rcond=None)
@@ -284,9 +284,8 @@ def test_binary_label_risk_against_least_squares(rng, name, regime):
     se_diff = diff.std() / math.sqrt(len(yt))
     assert -4 * se_diff < diff.mean() < 4 * se_diff + 3 * (Ft.shape[1] + 1) / len(yt)
     if regime == "nt":
-        dense = binary_label_risk(act, "nt", W, I + mix.Delta, I - mix.Delta, second_layer=True)
-        cg = binary_label_risk(act, "nt", W, I + mix.Delta, I - mix.Delta, second_layer=True, method="cg",
-                               tol=1e-12)
+        dense = exact_risk(task, "nt", W, act, second_layer=True)
+        cg = exact_risk(task, "nt", W, act, second_layer=True, method="cg", tol=1e-12)
         assert abs(dense - cg) < 1e-9
 
 

@@ -270,7 +270,7 @@ def test_sgd_on_a_hermite_target_ends_just_above_the_exact_optimum(rng):
     res = train(task, "rf", N, activation="relu", steps=4000, lr=0.02, seed=1, n_test=100_000)
     exact = exact_risk(task, "rf", random_weights(d, N, seed=1), "relu")
     assert exact < 0.8
-    assert res.risk_method == "monte-carlo" and 0 < res.risk_se < 0.02
+    assert res.risk_method == "monte_carlo" and 0 < res.risk_se < 0.02
     assert exact - 4 * res.risk_se <= res.risk <= exact + 0.04, (res.risk, exact, res.risk_se)
     again = train(task, "rf", N, activation="relu", steps=4000, lr=0.02, seed=1, n_test=100_000)
     assert again.risk == res.risk  # the test sample is fixed by the seed

@@ -57,7 +57,7 @@ def test_large_alpha_relu_ends_at_the_relu_nt_second_layer_risk(wishart, seed):
                        second_layer=True)
     res = train(wishart, "nn", N, activation="relu", alpha=1000, steps=6000, lr=0.01, seed=seed,
                 n_test=100_000)
-    assert res.risk_method == "monte-carlo"
+    assert res.risk_method == "monte_carlo"
     assert abs(res.risk - exact) <= _tolerance(exact) + 3 * res.risk_se, (res.risk, res.risk_se, exact)
     assert res.weight_change < 0.05
 

@@ -275,7 +275,7 @@ def test_monte_carlo_risk_matches_the_exact_risk_of_the_same_model(task):
     hidden = Activation("square-mc", fn=lambda u: u * u, derivative=lambda u: 2 * u)
     mc = train(task, "nn", 5, activation=hidden, steps=1500, lr=0.01, n_test=50_000)
     ex = train(task, "nn", 5, steps=1500, lr=0.01)
-    assert mc.risk_method == "monte-carlo" and ex.risk_method == "exact"
+    assert mc.risk_method == "monte_carlo" and ex.risk_method == "exact"
     assert mc.history.kind == "online" and ex.history.kind == "exact"
     assert 0 < mc.risk_se < 0.05 * mc.risk
     assert abs(mc.risk - ex.risk) < 4 * mc.risk_se + 1e-3  # float32 training vs float32 training

@@ -10,9 +10,9 @@ The public names are imported when first used (PEP 562), so that
 only by what trains, Dask only by what runs on Dask.
 """
 
-import sys
-import types
-from importlib import import_module
+import sys as _sys
+import types as _types
+from importlib import import_module as _import_module
 
 from ._version import __version__
 
@@ -50,23 +50,24 @@ def __getattr__(name):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'lazytrain' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
+    value = getattr(_import_module(f".{module}", __name__), name)
     globals()[name] = value  # later look-ups skip this function
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+    """The public names and the module's dunders (not its private helpers)."""
+    return sorted(set(_EXPORTS) | {"__version__"} | {n for n in globals() if n.startswith("__")})
 
 
-class _Package(types.ModuleType):
+class _Package(_types.ModuleType):
     """``lazytrain.train`` is the function, as with an eager ``from .train import train``, even
     after the subpackage of the same name was imported (which binds the name to the module)."""
 
     def __getattribute__(self, name):
         if name == "train":
-            return import_module(".train", __name__).train
+            return _import_module(".train", __name__).train
         return super().__getattribute__(name)
 
 
-sys.modules[__name__].__class__ = _Package
+_sys.modules[__name__].__class__ = _Package

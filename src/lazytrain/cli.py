@@ -18,19 +18,54 @@ import time
 import click
 
 from ._version import __version__
+from .experiments.catalog import FIGURE_PRESETS, KIND_NAMES, PRESET_NAMES, listing
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lazytrain")
-def main():
+@click.option("--debug", is_flag=True, envvar="LAZYTRAIN_DEBUG",
+              help="Show the full traceback of an error [also: LAZYTRAIN_DEBUG=1].")
+def main(debug):
     """lazytrain: how far lazy training (RF, NT) falls behind real training (NN).
 
     Every risk is normalised by R0, the risk of the best constant predictor.
     """
 
 
+def _raised_here(exc: BaseException) -> bool:
+    """Whether lazytrain's own code raised ``exc`` (its innermost frame is in the package)."""
+    import os
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    package = os.path.dirname(os.path.abspath(__file__))
+    return tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(package + os.sep)
+
+
+def _expected(exc: BaseException) -> bool:
+    """Whether an error is one a user can cause and fix, rather than a bug in lazytrain: bad input
+    and files (ValueError, OSError), lazytrain's own errors (SpecError, StoreError, a PointError
+    whose point failed that way, accuracy errors), and the RuntimeError, TypeError and
+    ArithmeticError that lazytrain raises itself with a message (an unreachable scheduler, a
+    solver that did not converge, an unknown option). Anything else (an AttributeError, a
+    KeyError, an error from inside numpy or torch, ...) is a bug."""
+    if type(exc).__module__.split(".")[0] == "lazytrain":
+        cause = exc.__cause__  # a failed point: was the point's own error expected?
+        return cause is None or not hasattr(exc, "point") or _expected(cause)
+    if isinstance(exc, (ValueError, OSError, MemoryError)):
+        return True
+    return type(exc) in (RuntimeError, TypeError, ArithmeticError) and _raised_here(exc)
+
+
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))
+
+
 def _friendly_errors(fn):
-    """Turn the toolkit's expected errors into one-line messages (exit code 1)."""
+    """Turn the toolkit's expected errors into one-line messages (exit code 1); any other error
+    is named (its type) as a bug; ``--debug`` shows the full traceback of either."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -38,14 +73,32 @@ def _friendly_errors(fn):
         # without importing them: the reading commands must not load the whole toolkit)
         try:
             return fn(*args, **kwargs)
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise click.ClickException(str(exc)) from None
-        except KeyboardInterrupt:
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt as exc:
+            from pathlib import Path
+
             out = kwargs.get("out")
-            where = f" in {out}/results.sqlite" if out else ""
-            click.echo(f"\ninterrupted: the finished points are stored{where}; run the same "
-                       "command again to resume", err=True)
-            sys.exit(130)
+            store = Path(out, "results.sqlite") if out else None
+            how = "terminated (SIGTERM)" if getattr(exc, "exit_code", None) else "interrupted"
+            if store is not None and store.exists():
+                click.echo(f"\n{how}: the finished points are stored in {store}; run the same "
+                           "command again to resume", err=True)
+            else:
+                click.echo(f"\n{how} before any point was stored", err=True)
+            sys.exit(getattr(exc, "exit_code", 130))
+        except Exception as exc:
+            if _debug():
+                raise
+            if _expected(exc):
+                raise click.ClickException(str(exc)) from None
+            import traceback
+
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            raise click.ClickException(
+                f"internal error: {detail}\nThis is a bug, please report it (with the command, "
+                "`lazytrain --version` and the traceback that `lazytrain --debug ...` or "
+                "LAZYTRAIN_DEBUG=1 shows).") from None
 
     return wrapper
 
@@ -113,25 +166,30 @@ def _echo_unavailable(entries) -> None:
 @_execution_options
 @_friendly_errors
 def run(spec, quick, out, seed, progress, max_memory, executor, workers, scheduler):
-    """Compute the points of an experiment, resuming where a previous run stopped.
-
-    SPEC is a TOML file or a preset: fig1, fig2, fig3, fig4 (add --quick for the
-    small variant). Each finished point is stored at once in DIR/results.sqlite;
-    running again skips the stored points. An impossible spec, or one whose
-    points cannot fit in memory, is refused before anything is written.
-    """
     from .experiments.execute import run_spec
-    from .experiments.presets import load_spec
+    from .experiments.presets import load_specs
 
-    spec_obj = load_spec(spec, quick=quick, max_memory=max_memory)
-    _echo_unavailable(spec_obj.unavailable())
+    specs = load_specs(spec, quick=quick, max_memory=max_memory)
+    for s in specs:
+        _echo_unavailable(s.unavailable())
     if seed is not None:
-        spec_obj = spec_obj.with_updates(seeds=[seed])
-    summary = run_spec(spec_obj, out, progress=progress, max_memory=max_memory,
-                       **_execution(executor, workers, scheduler))
+        specs = [s.with_updates(seeds=[seed]) for s in specs]
+    summary = run_spec(specs if len(specs) > 1 else specs[0], out, progress=progress,
+                       max_memory=max_memory, **_execution(executor, workers, scheduler))
     click.echo(f"{summary.spec_name}: {summary.total} points, {summary.skipped} already stored, "
                f"{summary.computed} computed in {summary.wall_s:.1f} s -> {out}/results.sqlite")
     click.echo(f"next: lazytrain results {out}   |   lazytrain report {out}", err=True)
+
+
+run.help = f"""Compute the points of an experiment, resuming where a previous run stopped.
+
+    SPEC is a TOML file or a preset: {listing(PRESET_NAMES)} (add --quick for
+    the small variant). A figure's preset runs every point its figure needs: fig5
+    its α sweep, fig6 its three panels. Each finished point is stored at once in
+    DIR/results.sqlite; running again skips the stored points. An impossible spec,
+    or one whose points cannot fit in memory, is refused before anything is
+    written.
+    """
 
 
 @main.command()
@@ -148,7 +206,7 @@ def results(directory, fmt, output):
 
     \b
     Columns, in order:
-      task, regime, activation, d, n_neurons, rho (N/d), kind (theory, exact, sgd),
+      task, regime, activation, d, n_neurons, rho (N/d), kind ({KINDS}),
       seed (empty for theory), risk (R/R0);
       the point's settings: for SGD points steps, lr, batch_size, dtype, method,
       device and any other training option, cotrained (the widths trained together);
@@ -162,6 +220,8 @@ def results(directory, fmt, output):
     from .experiments.results import export, tidy_rows
     from .experiments.store import ResultStore
 
+    if output is not None:
+        ResultStore.check_not_store_file(directory, output)
     if fmt == "sqlite":
         if output is None:
             raise click.UsageError("--format sqlite writes a database file: give --output FILE")
@@ -177,6 +237,9 @@ def results(directory, fmt, output):
         sys.stdout.write(text)
     else:
         click.echo(f"{len(rows)} rows -> {output}", err=True)
+
+
+results.help = results.help.replace("{KINDS}", ", ".join(KIND_NAMES))
 
 
 @main.command()
@@ -195,6 +258,8 @@ def report(directory, output):
     from .experiments.store import ResultStore
     from .report import write_report
 
+    if output is not None:
+        ResultStore.check_not_store_file(directory, output)
     with ResultStore.open(directory) as store:
         empty = len(store) == 0
     path = write_report(directory, output)
@@ -205,8 +270,7 @@ def report(directory, output):
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "all"],
-                                          case_sensitive=False))
+@click.argument("figure", type=click.Choice([*FIGURE_PRESETS, "all"], case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
 @click.option("--task", "task", type=click.Choice(["paper", "mixture"]), default="paper",
               show_default=True, help="fig5 only: the quadratic target or the Gaussian mixture.")

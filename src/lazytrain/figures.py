@@ -53,7 +53,12 @@ def seed_stats(rows, regime: str, kind: str) -> list[tuple]:
             for n, v in sorted(groups.items())]
 
 
-def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None):
+#: A theory line drawn as a broad translucent band under the markers (the report: visible even
+#: where the exact points sit on it).
+THEORY_BAND = {"linewidth": 4.0, "alpha": 0.3, "zorder": 1, "solid_capstyle": "round"}
+
+
+def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None, theory_style=None):
     """Risk against N for each regime: theory lines, exact and SGD markers.
 
     Parameters
@@ -71,7 +76,10 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
     legend : dict, optional
         Keyword arguments for :func:`add_legend` (``loc``, ``anchor``, ``extra``
         entries such as a Bayes-risk line drawn by the caller).
+    theory_style : dict, optional
+        Line properties of the theory lines (e.g. :data:`THEORY_BAND`), also in the legend.
     """
+    lined = set()  # the regimes drawn with a line (their legend entry shows one)
     for regime, style in REGIME_STYLE.items():
         mine = [r for r in rows if r["regime"] == regime]
         if not mine and not (curves and regime in curves):
@@ -82,7 +90,8 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
             stats = seed_stats(mine, regime, "theory")
             xs, ys = [s[0] for s in stats], [s[1] for s in stats]
         if len(xs):
-            ax.plot(xs, ys, color=style["color"])
+            ax.plot(xs, ys, color=style["color"], **(theory_style or {}))
+            lined.add(regime)
         for kind, face, size in (("exact", "white", 4.5), ("sgd", style["color"], 4.5)):
             stats = seed_stats(mine, regime, kind)
             if not stats:
@@ -101,7 +110,7 @@ def plot_risk_vs_neurons(ax, rows, curves=None, d=None, ylabel=None, legend=None
     ax.set_ylim(-0.02, 1.05)
     ax.set_xlim(left=0)
     ax.grid(True, alpha=0.25, linewidth=0.6)
-    add_legend(ax, rows, **(legend or {}))
+    add_legend(ax, rows, lines=lined, theory_style=theory_style, **(legend or {}))
 
 
 def plot_learning_curves(ax, curves, theory, ylabel=None):
@@ -180,10 +189,12 @@ def plot_weight_change_vs_alpha(ax, alphas, moved):
     ax.set_title("relative movement of the first layer")
 
 
-def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
+def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06), lines=None,
+               theory_style=None):
     """One legend: a colour per regime, and the line/marker code for the kinds.
 
-    ``extra`` adds (handle, label) pairs (e.g. a Bayes-risk line).
+    ``extra`` adds (handle, label) pairs (e.g. a Bayes-risk line). ``lines``: the regimes drawn
+    with a line (default: those with theory rows); the others' entries show the marker alone.
     """
     from matplotlib.lines import Line2D
 
@@ -196,10 +207,13 @@ def add_legend(ax, rows, loc="lower right", extra=(), anchor=(1.0, 0.06)):
             # filled when it has only SGD points, none when it has only lines
             mine = {r["kind"] for r in rows if r["regime"] == regime}
             face = ("white" if "exact" in mine else style["color"] if "sgd" in mine else None)
+            lined = regime in lines if lines is not None else "theory" in mine
             handles.append(Line2D([], [], color=style["color"], marker=style["marker"] if face else "",
+                                  linestyle="-" if lined else "none",
                                   markerfacecolor=face or "white", markersize=4.5))
             labels.append(style["label"])
-    code = [("theory", Line2D([], [], color="0.3"), "theory (line)"),
+    band = {k: v for k, v in (theory_style or {}).items() if k in ("linewidth", "alpha")}
+    code = [("theory", Line2D([], [], color="0.3", **band), "theory (line)"),
             ("exact", Line2D([], [], color="0.3", marker="o", linestyle="none",
                              markerfacecolor="white", markersize=4.5), "exact (open)"),
             ("sgd", Line2D([], [], color="0.3", marker="o", linestyle="none",

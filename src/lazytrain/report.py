@@ -11,9 +11,10 @@ Points are averaged over seeds only when everything else that determines
 them is equal: points whose settings differ (e.g. SGD steps, lr, batch
 size; see :func:`lazytrain.experiments.results.settings_of`) get their own
 figure and table, titled by the settings that tell them apart. Every value
-that comes from the store or a spec is HTML-escaped, and drawn by
-matplotlib as plain text (no mathtext), so a crafted store cannot inject
-markup into the page.
+that comes from the store or a spec is HTML-escaped, and its '$' escaped
+for matplotlib (store text is never mathtext; our own tick labels are), so
+a crafted store cannot inject markup into the page. A table of contents
+links every section.
 """
 
 from __future__ import annotations
@@ -60,37 +61,47 @@ def _table(header, rows, left=()) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-#: Text from the store is drawn literally ('$' is not mathtext) in the report's figures.
-_PLAIN_TEXT = {"text.parse_math": False}
+def _mpl(text) -> str:
+    """Store text for a matplotlib title or label: drawn literally ('$' escaped, never mathtext;
+    mathtext stays on for the figures' own text, such as log-axis tick labels 10⁰)."""
+    return str(text).replace("$", r"\$")
 
 
-def risk_figure(rows, title: str, d: int):
-    """The report's risk-against-N figure (a matplotlib Figure): store text drawn literally, the
-    legend beside the axes so that it never covers a curve."""
+def _png(fig) -> str:
+    """A figure as base64 PNG (and closed)."""
     import matplotlib.pyplot as plt
 
-    from .figures import new_figure, paper_style, plot_risk_vs_neurons
-
-    with paper_style(), plt.rc_context(_PLAIN_TEXT):
-        fig, (ax,) = new_figure(width_per_panel=4.6)
-        plot_risk_vs_neurons(ax, rows, d=d, legend={"loc": "upper left", "anchor": (1.02, 1.0)})
-        ax.set_title(title)
-        fig.canvas.draw()  # lay out (and parse) the text inside the plain-text context
-    return fig
-
-
-def _figure_png(rows, title: str, d: int) -> str:
-    import matplotlib.pyplot as plt
-
-    fig = risk_figure(rows, title, d)
     buf = io.BytesIO()
-    with plt.rc_context(_PLAIN_TEXT):
-        fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
+    fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def risk_figure(rows, title: str, d: int):
+    """The report's risk-against-N figure (a matplotlib Figure): ``title`` (store text) drawn
+    literally, theory as a broad band under the markers (visible where the exact points sit on
+    it), the legend beside the axes so that it never covers a curve."""
+    from .figures import THEORY_BAND, new_figure, paper_style, plot_risk_vs_neurons
+
+    with paper_style():
+        fig, (ax,) = new_figure(width_per_panel=4.6)
+        plot_risk_vs_neurons(ax, rows, d=d, legend={"loc": "upper left", "anchor": (1.02, 1.0)},
+                             theory_style=THEORY_BAND)
+        ax.set_title(_mpl(title))
+        fig.canvas.draw()
+    return fig
+
+
+def _figure_png(rows, title: str, d: int) -> str:
+    return _png(risk_figure(rows, title, d))
+
+
 def _curves_png(records, title: str) -> str | None:
+    fig = curves_figure(records, title)
+    return None if fig is None else _png(fig)
+
+
+def curves_figure(records, title: str):
     """Learning curves of the SGD points (first seed): risk against samples seen, log-log."""
     curves = []
     for rec in records:
@@ -101,11 +112,9 @@ def _curves_png(records, title: str) -> str | None:
         return None
     first_seed = min(rec["seed"] for rec, _ in curves)
     curves = [(rec, h) for rec, h in curves if rec["seed"] == first_seed]
-    import matplotlib.pyplot as plt
-
     from .figures import REGIME_STYLE, new_figure, paper_style
 
-    with paper_style(), plt.rc_context(_PLAIN_TEXT):
+    with paper_style():
         fig, (ax,) = new_figure(width_per_panel=4.6)
         widths = sorted({rec["n_neurons"] for rec, _ in curves})
         for rec, hist in sorted(curves, key=lambda c: (c[0]["regime"], c[0]["n_neurons"])):
@@ -124,12 +133,10 @@ def _curves_png(records, title: str) -> str | None:
         ax.set_yscale("log")
         ax.set_xlabel("samples seen (steps × batch)")
         ax.set_ylabel("normalised risk R / R0")
-        ax.set_title(f"{title}\nSGD learning curves (seed {first_seed}; darker: larger N)")
+        ax.set_title(f"{_mpl(title)}\nSGD learning curves (seed {first_seed}; darker: larger N)")
         ax.grid(True, alpha=0.25, linewidth=0.6)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+        fig.canvas.draw()
+    return fig
 
 
 #: The kinds compared side by side per (regime, N); 'fit' points have their own table.
@@ -161,7 +168,33 @@ def _is_lazy(row) -> bool:
     return row.get("alpha") not in (None, "")
 
 
-def _lazy_section(rows) -> str:
+#: The largest N·d for which the report computes a lazy limit (exact NT + second layer) itself;
+#: σ = u² has a closed form at any size.
+LAZY_LIMIT_MAX_FEATURES = 20_000
+
+
+def lazy_limit(record) -> float | None:
+    """The exact NT + second-layer risk of a lazily trained point's initial weights (α → ∞):
+    ``exact_risk(task, 'nt', random_weights(d, N, seed), σ, second_layer=True)``, as Figure 5
+    draws it; None where it cannot be had cheaply (N·d above :data:`LAZY_LIMIT_MAX_FEATURES`
+    without a closed form) or the point's task cannot be rebuilt."""
+    point = json.loads(record.get("point_json") or "{}")
+    try:
+        n, d, act = int(record["n_neurons"]), int(record["d"]), str(record["activation"])
+        if act != "quadratic" and n * d > LAZY_LIMIT_MAX_FEATURES:
+            return None
+        from .exact import exact_risk
+        from .experiments.spec import validate_spec
+        from .weights import random_weights
+
+        task = validate_spec({"task": point["task"], "n_neurons": [n], "activations": [act]}).task.build()
+        return float(exact_risk(task, "nt", random_weights(d, n, seed=int(record["seed"])), act,
+                                second_layer=True))
+    except Exception:  # a point this version cannot rebuild: no line, the rest of the report stands
+        return None
+
+
+def _lazy_section(rows, records_by_key) -> str:
     """Risk and weight movement against α for the lazily scaled points of one task and activation."""
     lazy = sorted((r for r in rows if _is_lazy(r)), key=lambda r: (r["n_neurons"], r["seed"], r["alpha"]))
     if not lazy:
@@ -169,26 +202,22 @@ def _lazy_section(rows) -> str:
     optimum = {r["n_neurons"]: r["risk"] for r in rows if r["kind"] == "theory" and r["regime"] == "nn"}
     from .figures import new_figure, paper_style, plot_risk_vs_alpha, plot_weight_change_vs_alpha
 
-    imgs = []
+    imgs, limits = [], {}
     for (n, seed) in dict.fromkeys((r["n_neurons"], r["seed"]) for r in lazy):
         mine = [r for r in lazy if r["n_neurons"] == n and r["seed"] == seed]
+        limits[n, seed] = lazy_limit(records_by_key[mine[0]["key"]])
         with paper_style():
             fig, (ax, ax_w) = new_figure(ncols=2)
             plot_risk_vs_alpha(ax, [r["alpha"] for r in mine], [r["risk"] for r in mine], n,
-                               optimum=optimum.get(n))
+                               lazy_limit=limits[n, seed], optimum=optimum.get(n))
             ax.set_title(f"N = {n}, seed {seed}")
             plot_weight_change_vs_alpha(ax_w, [r["alpha"] for r in mine],
                                         [r.get("weight_change", float("nan")) for r in mine])
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", bbox_inches="tight", dpi=130)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        imgs.append(f"<img alt='lazy scaling, N = {n}' "
-                    f"src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'>")
-    table = _table(["N", "seed", "α", "SGD risk", "‖W − W0‖/‖W0‖", "NN optimum"],
+        imgs.append(f"<img alt='lazy scaling, N = {n}' src='data:image/png;base64,{_png(fig)}'>")
+    table = _table(["N", "seed", "α", "SGD risk", "‖W − W0‖/‖W0‖", "NT + second layer", "NN optimum"],
                    [[str(r["n_neurons"]), _esc(r["seed"]), f"{float(r['alpha']):g}", _fmt(r["risk"]),
-                     _fmt(r.get("weight_change"), 4), _fmt(optimum.get(r["n_neurons"]))] for r in lazy])
+                     _fmt(r.get("weight_change"), 4), _fmt(limits.get((r["n_neurons"], r["seed"]))),
+                     _fmt(optimum.get(r["n_neurons"]))] for r in lazy])
     return ("<h3>Lazy scaling: the NN trained as c + α(h(θ) − h(θ0))</h3><p class='note'>Large α: "
             "the network stays at its linearisation (NT + second layer); small α: it learns "
             "features.</p>" + "".join(imgs) + table)
@@ -315,6 +344,84 @@ def _by_degree(rows) -> str:
             "the best predictor; the columns add up to R/R0 (docs/theory.md §4).</p>" + _table(head, body, left=(0,)))
 
 
+def _without_d(params: str) -> str:
+    """A task label without its dimension: 'hermite(d=12, k=4)' -> 'hermite(k=4)'."""
+    import re
+
+    return re.sub(r"\bd=\d+(, )?", "", str(params)).replace(", )", ")")
+
+
+#: A panel with at most this many widths N may be part of a sweep over d (Figure 4, right).
+SWEEP_MAX_WIDTHS = 3
+
+
+def _dimension_sweeps(panels) -> dict:
+    """Panels that differ only in d, each with a few widths N = ρd (Figure 4's right panel: five
+    dimensions, N = d and 2d): one section against d rather than one two-point section per d.
+
+    Returns (task, label without d, activation) -> {'panels': the panels' keys, 'rows': their
+    rows, and those of the same family's other panels at the sweep's ρ = N/d}.
+    """
+    families: dict = {}
+    for key in panels:
+        task, params, activation, _d = key
+        families.setdefault((task, _without_d(params), activation), []).append(key)
+    sweeps = {}
+    for family, keys in families.items():
+        small = [k for k in keys
+                 if len({r["n_neurons"] for rs in panels[k].values() for r in rs}) <= SWEEP_MAX_WIDTHS]
+        if len({k[3] for k in small}) < 3:
+            continue
+        rows = [r for k in small for rs in panels[k].values() for r in rs]
+        rhos = {r["n_neurons"] / r["d"] for r in rows}
+        kinds = {(r["regime"], r["kind"]) for r in rows}
+        rows += [r for k in keys if k not in small for rs in panels[k].values() for r in rs
+                 if r["n_neurons"] / r["d"] in rhos and (r["regime"], r["kind"]) in kinds]
+        sweeps[family] = {"panels": small, "rows": rows}
+    return sweeps
+
+
+def _sweep_section(rows, title: str) -> str:
+    """Risk against d at each ρ = N/d (mean ± sd over seeds), a figure and a table."""
+    import statistics
+
+    from .figures import REGIME_STYLE, new_figure, paper_style
+
+    groups: dict = {}
+    for r in rows:
+        rho = r["n_neurons"] / r["d"]
+        groups.setdefault((r["regime"], r["kind"], rho), {}).setdefault(int(r["d"]), []).append(float(r["risk"]))
+    dashes = ["-", "--", ":", "-."]
+    rhos = sorted({g[2] for g in groups})
+    table = []
+    with paper_style():
+        fig, (ax,) = new_figure(width_per_panel=4.6)
+        for (regime, kind, rho), by_d in sorted(groups.items()):
+            style = REGIME_STYLE.get(regime, {"color": "0.3", "marker": "o", "label": regime})
+            ds = sorted(by_d)
+            mean = [statistics.fmean(by_d[x]) for x in ds]
+            sd = [statistics.stdev(by_d[x]) if len(by_d[x]) > 1 else 0.0 for x in ds]
+            ax.errorbar(ds, mean, yerr=sd, color=style["color"], capsize=1.5, linewidth=1.0,
+                        linestyle=dashes[rhos.index(rho) % len(dashes)],
+                        marker="" if kind == "theory" else style["marker"], markersize=4.5,
+                        markerfacecolor="white" if kind == "exact" else style["color"],
+                        label=f"{style['label']} {kind}, N = {'' if rho == 1 else f'{rho:g}'}d")
+            for x, m, e in zip(ds, mean, sd):
+                table.append([_esc(str(regime).upper()), _esc(kind), f"{rho:g}", str(x),
+                              _fmt(m) + (f" ± {_fmt(e)} <span class='note'>({len(by_d[x])})</span>"
+                                         if len(by_d[x]) > 1 else "")])
+        ax.set_xlabel("dimension d")
+        ax.set_ylabel("normalised risk R / R0")
+        ax.set_title(_mpl(title))
+        ax.grid(True, alpha=0.25, linewidth=0.6)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        fig.canvas.draw()
+    img = f"<img alt='{_esc(title)} against d' src='data:image/png;base64,{_png(fig)}'>"
+    return (img + "<h3>Risk against d at fixed ρ = N/d</h3>"
+            + _table(["regime", "kind", "ρ = N/d", "d", "R/R0"], table, left=(0, 1))
+            + _by_degree(rows))
+
+
 def render_report(records, runs, source: str) -> str:
     """The HTML text of the report for store ``records`` and ``runs``."""
     rows = tidy_rows(records)
@@ -336,17 +443,37 @@ def render_report(records, runs, source: str) -> str:
             continue
         panel = panels.setdefault((r["task"], r["task_params"], r["activation"], r["d"]), {})
         panel.setdefault(label[r["key"]], []).append(r)
-    parts = [f"<h1>lazytrain report</h1><p class='note'>{len(rows)} points from "
+    toc: list = []
+
+    def h2(title: str) -> str:
+        """A section heading with an anchor, listed in the table of contents."""
+        toc.append((f"s{len(toc) + 1}", title))
+        return f"<h2 id='{toc[-1][0]}'>{_esc(title)}</h2>"
+
+    intro = (f"<h1>lazytrain report</h1><p class='note'>{len(rows)} points from "
              f"<code>{_esc(source)}</code>; generated {_dt.datetime.now().isoformat(timespec='seconds')} "
              f"by lazytrain {_esc(__version__)}. Risks are normalised, R/R0 (R0: risk of the best "
              "constant predictor). Exact and SGD values with several seeds: mean ± standard "
              "deviation across seeds (number of seeds in brackets); points whose settings "
-             "differ are never averaged together.</p>"]
+             "differ are never averaged together.</p>")
+    parts = []
     if not rows:
         parts.append("<p class='bad'>This store holds no points yet: run "
                      "<code>lazytrain run SPEC --out DIR</code> to compute some.</p>")
+    sweeps = _dimension_sweeps(panels)
+    swept = {key for sweep in sweeps.values() for key in sweep["panels"]}
     for (task, params, activation, d), by_series in panels.items():
+        key = (task, params, activation, d)
+        if key in swept:
+            continue
         shared = by_series.pop("", [])
+        lazy_rows = lazy.pop(key, [])
+        everything = shared + [r for rs in by_series.values() for r in rs]
+        if lazy_rows and all(r["kind"] == "theory" for r in everything):
+            # Figure 5: the only other points are the NN optimum the α plot draws; no N plot
+            parts.append(h2(f"{task}: {params}, σ = {activation}: lazy scaling")
+                         + _lazy_section(lazy_rows + shared, by_key))
+            continue
         series = sorted(by_series) or [""]
         for s in series:
             mine = sorted(shared + by_series.get(s, []), key=lambda r: position[r["key"]]) if s else shared
@@ -356,15 +483,19 @@ def render_report(records, runs, source: str) -> str:
             curves = _curves_png([by_key[r["key"]] for r in mine], f"{params}, σ = {activation}")
             imgs = "".join(f"<img alt='{_esc(title)}' src='data:image/png;base64,{p}'>"
                            for p in (png, curves) if p)
-            parts.append(f"<h2>{_esc(title)}</h2>{imgs}"
+            parts.append(f"{h2(title)}{imgs}"
                          f"<h3>Theory, exact and SGD</h3>{_comparison(mine, varying)}"
                          f"{_by_degree(mine)}")
-        parts.append(_lazy_section(lazy.pop((task, params, activation, d), []) + shared))
+        if lazy_rows:
+            parts.append(_lazy_section(lazy_rows + shared, by_key))
+    for (task, family, activation), sweep in sweeps.items():
+        parts.append(h2(f"{task}: {family}, σ = {activation}: against the dimension d")
+                     + _sweep_section(sweep["rows"], f"{family}, σ = {activation}"))
     for (task, params, activation, _d), group in lazy.items():  # panels with lazy points only
-        parts.append(f"<h2>{_esc(f'{task}: {params}, σ = {activation}')}</h2>{_lazy_section(group)}")
+        parts.append(h2(f"{task}: {params}, σ = {activation}: lazy scaling") + _lazy_section(group, by_key))
     skipped = _unavailable_from_runs(runs)
     if skipped:
-        parts.append("<h2>Points not computed</h2><p class='note'>No formula or method exists for "
+        parts.append(h2("Points not computed") + "<p class='note'>No formula or method exists for "
                      "these combinations; the runs left them out.</p>" + _table(
                          ["spec", "kind", "regime", "σ", "N", "reason"],
                          [[_esc(u["spec"]), _esc(u["kind"]), _esc(u["regime"]), _esc(u["activation"]),
@@ -374,10 +505,10 @@ def render_report(records, runs, source: str) -> str:
     for r in fitted:
         fit_groups.setdefault((r["task"], r["task_params"], r["activation"]), []).append(r)
     for (task, params, activation), mine in fit_groups.items():
-        parts.append(f"<h2>{_esc(task)}: {_esc(params)}, σ = {_esc(activation)}: fitted on n samples</h2>"
-                     "<p class='note'>Population risk of RF / NT / kernel ridge predictors fitted on n "
+        parts.append(h2(f"{task}: {params}, σ = {activation}: fitted on n samples")
+                     + "<p class='note'>Population risk of RF / NT / kernel ridge predictors fitted on n "
                      "samples (ridge 'tuned': the best of its grid for each draw).</p>" + _fit_table(mine))
-    parts.append("<h2>Runs</h2>" + _table(
+    parts.append(h2("Runs") + _table(
         ["run", "started (UTC)", "spec", "executor", "workers", "status", "ended (UTC)", "version",
          "git commit", "host"],
         [[_esc(r["run_id"]), _esc(r["started_at"]), _esc(r["spec_name"]), _esc(r["executor"]),
@@ -398,14 +529,17 @@ def render_report(records, runs, source: str) -> str:
                      _esc(rec["device"]), _esc(rec["host"]), _fmt(rec["wall_s"], 3),
                      _esc(rec["finished_at"])])
     m = len(setting_names)
-    parts.append(f"<h2>Provenance of every point</h2><details><summary>{len(prov)} points "
+    parts.append(h2("Provenance of every point") + f"<details><summary>{len(prov)} points "
                  "(key = SHA-256 of everything that determines the value)</summary>" + _table(
                      ["key", "task", "kind", "regime", "σ", "N", "seed", *setting_names, "risk",
                       "run", "version", "git", "device", "host", "wall (s)", "finished (UTC)"],
                      prov, left=(0, 1, 2, 3, 4, 10 + m, 11 + m, 12 + m, 14 + m)) + "</details>")
+    contents = ("<nav id='contents'><h2>Contents</h2><ol>"
+                + "".join(f"<li><a href='#{anchor}'>{_esc(title)}</a></li>" for anchor, title in toc)
+                + "</ol></nav>") if toc else ""
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>lazytrain report</title><style>{_CSS}</style></head><body>"
-            + "\n".join(parts) + "</body></html>\n")
+            + "\n".join([intro, contents, *parts]) + "</body></html>\n")
 
 
 def default_output(directory) -> Path:
@@ -421,7 +555,10 @@ def write_report(directory, output=None) -> Path:
 
     Default: DIR/report.html, or ``./<DIR name>-report.html`` when DIR is
     read-only (the store is read without writing anything next to it).
+    An ``output`` that is the store itself, or one of its -wal/-shm files, is refused.
     """
+    if output is not None:
+        ResultStore.check_not_store_file(directory, output)
     with ResultStore.open(directory) as store:
         records, runs = store.records(), store.runs()
     path = Path(output) if output else default_output(directory)

@@ -66,11 +66,6 @@ def require_quadratic_activation(activation) -> None:
         )
 
 
-def general_cross_moments(task: QuadraticTarget, W: np.ndarray, activation):
-    """Cov(f*, σ(u_i)) (N,) and Cov(f*, x σ'(u_i)) (N, d): ``task.cross_moments`` (kept for old callers)."""
-    return task.cross_moments(W, activation)
-
-
 def closed_form_risk(task: QuadraticTarget, regime: str, W: np.ndarray) -> float:
     """R/R0 of RF or NT for σ(u) = a u² + c0, in closed form (see the module docstring)."""
     if regime == "rf":

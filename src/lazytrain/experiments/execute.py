@@ -40,9 +40,21 @@ class PointError(RuntimeError):
     """A point failed; the message names it. Points stored before it are kept."""
 
     def __init__(self, point: Point, exc: BaseException):
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        detail = (str(exc) if isinstance(exc, _WorkerDied) else
+                  "".join(traceback.format_exception_only(type(exc), exc)).strip())
         super().__init__(f"point {point.label()} failed: {detail}")
         self.point = point
+
+
+class RunTerminated(KeyboardInterrupt):
+    """The driver got SIGTERM: the run stops as on Ctrl-C and is recorded as 'terminated'."""
+
+    exit_code = 128 + 15
+
+
+#: How many times a point may be in flight on a worker process that dies (killed, out of memory, a
+#: crash in native code) before the run gives up on it, as Dask's ``allowed-failures``.
+MAX_WORKER_DEATHS = 3
 
 
 @dataclass(frozen=True)
@@ -180,28 +192,101 @@ def _stop_now(pool) -> None:
             proc.join(timeout=5)
 
 
+def _marked_unit(marks: str, unit):
+    """compute_unit, with a file in ``marks`` while it runs: after a worker dies, the files left
+    name the units that were in flight."""
+    mark = Path(marks) / f"{unit[0].key}.{os.getpid()}"
+    mark.touch()
+    try:
+        return compute_unit(unit)
+    finally:
+        mark.unlink(missing_ok=True)
+
+
+class _WorkerDied(RuntimeError):
+    """A local worker process died while computing the unit (in isolation) MAX_WORKER_DEATHS times."""
+
+    def __init__(self, deaths: int, others: int = 0):
+        also = f" ({others} other point(s) failed the same way)" if others else ""
+        super().__init__(f"the worker process computing it died {deaths} times (killed, out of memory, "
+                         f"or a crash in native code){also}; the other points were computed and stored")
+
+
 @contextlib.contextmanager
 def _local_executor(workers: int):
+    """Local worker processes. A worker that dies breaks its whole pool (every point in flight
+    fails with BrokenProcessPool); the points are then computed again on fresh workers: the ones
+    that were in flight are retried one at a time, so that the point that kills its worker is
+    told apart from its neighbours and given up after :data:`MAX_WORKER_DEATHS` deaths."""
     import multiprocessing
+    import tempfile
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_local_worker,
-                               initargs=(os.getpid(), _user_activations_blob()))
+    context = multiprocessing.get_context("spawn")
+    initargs = (os.getpid(), _user_activations_blob())
+    pools = []
+    marks = tempfile.TemporaryDirectory(prefix="lazytrain-inflight-")
+
+    def new_pool(n):
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=context,
+                                   initializer=_init_local_worker, initargs=initargs)
+        pools.append(pool)
+        return pool
 
     def run(units):
-        with _sigint_held_back():
-            futures = {pool.submit(compute_unit, u): u for u in units}  # starts the workers
-        yield from _results(as_completed(futures), futures.__getitem__)
+        pending = {u[0].key: u for u in units}
+        deaths: dict = {}  # unit key -> times it was in flight on a worker that died
+        barren = 0  # pools in a row that died before finishing any unit
+        given_up = []
+        while pending:
+            suspects = [k for k in pending if deaths.get(k)]
+            batch = [pending[suspects[0]]] if suspects else list(pending.values())
+            pool = new_pool(1 if suspects else min(workers, len(batch)))
+            with _sigint_held_back():
+                futures = {pool.submit(_marked_unit, marks.name, u): u for u in batch}  # starts the workers
+            broken = False
+            finished = 0
+            for future in as_completed(futures):
+                unit = futures[future]
+                if isinstance(future.exception(), BrokenProcessPool):
+                    broken = True
+                    continue
+                del pending[unit[0].key]
+                finished += 1
+                yield from _results([future], futures.__getitem__)
+            if broken:
+                _stop_now(pool)
+            else:
+                pool.shutdown(wait=True)
+            if not broken:
+                continue
+            barren = 0 if finished else barren + 1
+            in_flight = {m.name.split(".")[0] for m in Path(marks.name).iterdir()}
+            for m in Path(marks.name).iterdir():
+                m.unlink(missing_ok=True)
+            for key in in_flight & set(pending):
+                deaths[key] = deaths.get(key, 0) + 1
+                if deaths[key] >= MAX_WORKER_DEATHS:  # give up on it; compute the others
+                    given_up.append(pending.pop(key))
+            if not in_flight and barren >= MAX_WORKER_DEATHS:
+                raise RuntimeError(f"the local worker processes died {barren} times before computing "
+                                   "any point (at start-up?); see the messages above")
+        if given_up:
+            raise PointError(given_up[0][0], _WorkerDied(MAX_WORKER_DEATHS, len(given_up) - 1))
 
     run.workers = workers
     try:
         yield run
     except BaseException:
-        _stop_now(pool)
+        for pool in pools:
+            _stop_now(pool)
         raise
     else:
-        pool.shutdown(wait=True)
+        for pool in pools:
+            pool.shutdown(wait=True)
+    finally:
+        marks.cleanup()
 
 
 # ---------------------------------------------------------------------- dask executor
@@ -215,15 +300,18 @@ def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
     with contextlib.ExitStack() as stack:
         if scheduler:
             try:
-                # connect timeout: dask's distributed.comm.timeouts.connect (30 s by default)
-                client = stack.enter_context(Client(scheduler))
+                # reachable (check_scheduler) but maybe not a scheduler: fail in 15 s, not 30
+                client = stack.enter_context(Client(scheduler, timeout="15s"))
             except (OSError, TimeoutError) as exc:
                 raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
         else:
             with _sigint_held_back():  # the nannies and workers start with Ctrl-C held back
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=processes,
-                    dashboard_address=None, silence_logs=logging.WARNING))
+                    dashboard_address=None, silence_logs=logging.WARNING,
+                    # no dashboard; the scheduler's HTTP endpoints (health, metrics) on the
+                    # loopback, on a free port (dashboard_address=None alone still listens on 8787)
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}))
             client = stack.enter_context(Client(cluster))
         blob = _user_activations_blob()
         if blob is not None:  # the driver's register_activation names, on every worker
@@ -310,10 +398,10 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
         done = store.keys()
         todo = [p for p in points if p.key not in done]
         skipped = len(points) - len(todo)
-        if not todo:
+        if not todo and (store.readonly or not _unfinished(store, name)):
             return RunSummary(Path(out), name, keys, skipped, 0, None, time.perf_counter() - start,
                               unavailable)
-        if store.readonly:
+        if todo and store.readonly:
             raise StoreError(f"{str(store.path)!r} is read-only and {len(todo)} of the spec's "
                              f"{len(points)} points are not stored yet; make it writable or "
                              "choose another output directory")
@@ -322,13 +410,22 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
             todo = [p for p in points if p.key not in done]
             skipped = len(points) - len(todo)
             if not todo:
-                return RunSummary(Path(out), name, keys, skipped, 0, None,
+                # the last run of this spec stopped after storing its last point (Ctrl-C,
+                # SIGTERM, a kill): record that the spec is now complete
+                run_id = None
+                if _unfinished(store, name):
+                    run_id = store.begin_run(specs, executor, 0)
+                    store.end_run(run_id, "done")
+                return RunSummary(Path(out), name, keys, skipped, 0, run_id,
                                   time.perf_counter() - start, unavailable)
             cheap = [p for p in todo if KINDS[p.kind].cheap]
             costly = sorted(work_units(p for p in todo if not KINDS[p.kind].cheap), key=_cost,
                             reverse=True)
             n_workers = min(workers or default_workers(), len(costly)) if costly else 0
+            if scheduler and costly:  # before anything is stored: fail at once, not after 30 s
+                check_scheduler(scheduler)
             run_id = store.begin_run(specs, executor, None if scheduler else n_workers)
+            restore_sigterm = _sigterm_interrupts()
             try:
                 if cheap:
                     _compute_inline(store, cheap, run_id)
@@ -344,16 +441,63 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
                         for unit, results in run(costly):
                             store.add_many(zip(unit, results), run_id)  # a group: all or nothing
                             bar.update(len(unit))
-            except KeyboardInterrupt:
-                store.end_run(run_id, "interrupted")
+            except KeyboardInterrupt as exc:
+                store.end_run(run_id, "terminated" if isinstance(exc, RunTerminated) else "interrupted")
                 raise
             except BaseException as exc:
                 why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 store.end_run(run_id, f"failed: {why}"[:500])
                 raise
+            finally:
+                restore_sigterm()
             store.end_run(run_id, "done")
     return RunSummary(Path(out), name, keys, skipped, len(todo), run_id, time.perf_counter() - start,
                       unavailable)
+
+
+def _unfinished(store: ResultStore, name: str) -> bool:
+    """Whether the latest run of the spec(s) ``name`` ended other than 'done' (and none runs now)."""
+    mine = [r for r in store.runs() if r["spec_name"] == name]
+    return bool(mine) and mine[-1]["status"] not in ("done", "running")
+
+
+def _sigterm_interrupts():
+    """Make SIGTERM stop the run as Ctrl-C does (raising :class:`RunTerminated`, so that the run is
+    recorded as 'terminated' and the workers are stopped); returns the function restoring the
+    previous handler. Signals are the main thread's business: elsewhere, nothing changes."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise RunTerminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def check_scheduler(address: str, timeout: float = 5.0) -> None:
+    """RuntimeError, within ``timeout`` seconds, if nothing listens at a Dask scheduler's address
+    (tcp:// and tls://; other protocols are left to Dask)."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return
+        host, port = parse_host_port(location)
+    except ValueError as exc:
+        raise ValueError(f"--scheduler {address!r} is not a scheduler address such as "
+                         f"tcp://10.0.0.5:8786 ({exc})") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or exc
+        raise RuntimeError(f"cannot reach the Dask scheduler at {address!r} ({why} after at most "
+                           f"{timeout:g} s); nothing was computed or stored") from None
 
 
 def _compute_inline(store: ResultStore, points, run_id: int) -> None:

@@ -109,7 +109,7 @@ def resolved_training(settings, regime: str, d: int, n_neurons: int) -> str:
         # values stored under the authors' schedule are not taken for the new default's
         options["schedule"] = DEFAULT_SCHEDULE[regime]
     if options["steps"] is None:
-        options["steps"] = default_steps(regime, d, options["method"])
+        options["steps"] = default_steps(options["method"])
     if options["lr"] is None:
         options["lr"] = default_lr(regime, d, options["method"])
     options["lr"] = settings.lr_at(options["lr"], n_neurons)

@@ -242,6 +242,7 @@ def _fig5(quick: bool) -> dict:
     }
 
 
+#: The preset specs by name (their names: :data:`.catalog.PRESET_NAMES`, which the CLI's help lists).
 PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6,
            "fig6-samples": _fig6_samples, "fig6-theory": _fig6_theory}
 
@@ -259,6 +260,34 @@ def preset(name: str, quick: bool = False) -> ExperimentSpec:
         return validate_spec(PRESETS[key](quick))
     except SpecError as exc:
         raise SpecError(f"preset {key!r} cannot run in this installation: {exc}") from None
+
+
+def alpha_sweep(base: ExperimentSpec, alphas=FIG5_ALPHAS) -> list[ExperimentSpec]:
+    """Figure 5's sweep: ``base`` once per α (``training.alpha``), named ``<base>-alpha<α>``."""
+    training = base.training.model_dump(mode="json")
+    return [base.with_updates(name=f"{base.name}-alpha{a:g}", training={**training, "alpha": float(a)})
+            for a in alphas]
+
+
+def preset_specs(name: str, quick: bool = False) -> list[ExperimentSpec]:
+    """Every spec a preset's figure needs: Figure 5's preset once per α, the three presets of
+    Figure 6, else the preset alone (what ``lazytrain run PRESET`` runs)."""
+    from .catalog import FIGURE_PRESETS
+
+    key = str(name).lower()
+    if key == "fig5":
+        return alpha_sweep(preset(key, quick))
+    return [preset(p, quick) for p in FIGURE_PRESETS.get(key, (key,))]
+
+
+def load_specs(source, quick: bool = False, max_memory=None) -> list[ExperimentSpec]:
+    """The specs of a TOML file (one) or of a preset's figure (:func:`preset_specs`)."""
+    from . import limits
+
+    if str(source).lower() in PRESETS and not Path(source).is_file():
+        with limits.max_memory(max_memory):
+            return preset_specs(source, quick)
+    return [load_spec(source, quick, max_memory)]
 
 
 def load_spec(source, quick: bool = False, max_memory=None) -> ExperimentSpec:

@@ -78,6 +78,8 @@ def tidy_rows(records) -> list[dict]:
         settings = settings_of(rec.get("point_json") or "{}")
         row.update(settings)
         row.update({k: v for k, v in _scalars(rec.get("extra_json")).items() if k not in settings})
+        if row.get("risk_method") == "monte-carlo":  # stores written before 'monte_carlo' (fit's)
+            row["risk_method"] = "monte_carlo"
         row.update(task_params=rec["task_params"], key=rec["key"])
         row["_settings"] = json.dumps(settings, sort_keys=True)
         rows.append(row)

@@ -91,6 +91,17 @@ RECORD_COLUMNS = ("key", "task", "task_params", "regime", "activation", "d", "n_
 #: Columns added to the runs table after the first release (added to older stores on writing).
 _RUN_COLUMNS_ADDED = {"status": "TEXT", "finished_at": "TEXT"}
 
+#: Columns every lazytrain store has had since the first release (a file with our meta table
+#: but without them is not a store this version may read or write).
+_REQUIRED_COLUMNS = {
+    "points": set(RECORD_COLUMNS),
+    "runs": {"run_id", "started_at", "spec_name", "spec_json", "executor", "workers",
+             "package_version", "git_commit", "host"},
+}
+
+#: The files SQLite keeps next to a store (never a place to write an export or a report).
+COMPANION_SUFFIXES = ("", "-wal", "-shm", "-journal", ".lock")
+
 
 class StoreError(RuntimeError):
     """The output directory's result store is missing, foreign, corrupt, read-only or in use."""
@@ -171,7 +182,27 @@ class ResultStore:
         if not path.exists():
             raise StoreError(f"no result store in {str(out_dir)!r} (expected {str(path)!r}); "
                              "run `lazytrain run SPEC --out DIR` first")
-        return cls._open_existing(path, readonly=True)
+        # in a directory we may not write, read a private copy: SQLite would otherwise rewrite
+        # the -shm file of a store left in WAL mode (readers write nothing next to the store)
+        return cls._open_existing(path, readonly=True, private=not _writable(path))
+
+    @staticmethod
+    def check_not_store_file(out_dir, target, option: str = "--output") -> None:
+        """StoreError if writing ``target`` would overwrite the store of ``out_dir`` or one of
+        its companion files (``-wal``, ``-shm``, ``-journal``, the lock)."""
+        store = ResultStore.path_in(out_dir)
+        target = Path(target)
+        for suffix in COMPANION_SUFFIXES:
+            companion = store.with_name(store.name + suffix)
+            try:
+                same = (os.path.samefile(target, companion) if target.exists() and companion.exists()
+                        else target.resolve() == companion.resolve())
+            except OSError:
+                same = False
+            if same:
+                raise StoreError(f"{option} {str(target)!r} is the result store's own file "
+                                 f"{str(companion)!r}; writing there would destroy the store. "
+                                 "Choose another file.")
 
     @classmethod
     def open_or_create(cls, out_dir) -> "ResultStore":
@@ -194,7 +225,8 @@ class ResultStore:
             except OSError as exc:
                 raise StoreError(f"cannot create a result store in {str(out_dir)!r}: "
                                  f"{exc.strerror or exc}") from None
-        return cls._open_existing(path, readonly=not _writable(path))
+        writable = _writable(path)
+        return cls._open_existing(path, readonly=not writable, private=not writable)
 
     @staticmethod
     def _create(path: Path) -> None:
@@ -222,7 +254,7 @@ class ResultStore:
             Path(tmp).unlink(missing_ok=True)
 
     @classmethod
-    def _open_existing(cls, path: Path, readonly: bool = False) -> "ResultStore":
+    def _open_existing(cls, path: Path, readonly: bool = False, private: bool = False) -> "ResultStore":
         where = f"{str(path)!r}"
         keep = "It was left untouched: move it away or choose another output directory."
         if not path.is_file():
@@ -238,22 +270,31 @@ class ResultStore:
                              f"database ({what}). {keep}")
         scratch = None
         try:
-            try:
-                conn = sqlite3.connect(f"file:{path}?mode={'ro' if readonly else 'rw'}", uri=True,
-                                       timeout=60)
-                check = conn.execute("PRAGMA quick_check").fetchall()[0][0]
-            except sqlite3.OperationalError:
-                if not readonly:
-                    raise
-                # A store left in WAL mode (a killed run) in a directory we cannot write:
-                # SQLite cannot make its shared-memory file there, so read a private copy
-                # of the store and its log (which holds the killed run's committed points).
+            conn = None
+            if not private:
+                try:
+                    conn = sqlite3.connect(f"file:{path}?mode={'ro' if readonly else 'rw'}",
+                                           uri=True, timeout=60)
+                    check = conn.execute("PRAGMA quick_check").fetchall()[0][0]
+                except sqlite3.OperationalError:
+                    if not readonly:
+                        raise
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+            if conn is None:
+                # A store we may not write next to (read-only directory), or one left in WAL
+                # mode (a killed run) where SQLite cannot make its shared-memory file: read a
+                # private copy of the store and its log (which holds the killed run's
+                # committed points), so that nothing next to the store is written.
                 conn, scratch = _scratch_copy(path)
                 check = conn.execute("PRAGMA quick_check").fetchall()[0][0]
             if check != "ok":
                 raise sqlite3.DatabaseError(check)
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             meta = dict(conn.execute("SELECT name, value FROM meta")) if "meta" in tables else {}
+            missing = {t: sorted(cols - {r[1] for r in conn.execute(f"PRAGMA table_info({t})")})
+                       for t, cols in _REQUIRED_COLUMNS.items() if t in tables}
         except sqlite3.DatabaseError as exc:
             if scratch is not None:
                 scratch.cleanup()
@@ -262,6 +303,14 @@ class ResultStore:
             conn.close()
             raise StoreError(f"{where} is an SQLite database but not a lazytrain result store "
                              f"(tables {sorted(tables)}). {keep}")
+        missing = {t: cols for t, cols in missing.items() if cols}
+        if missing:
+            conn.close()
+            if scratch is not None:
+                scratch.cleanup()
+            what = "; ".join(f"table {t} lacks {', '.join(cols)}" for t, cols in missing.items())
+            raise StoreError(f"{where} has lazytrain's meta table but not its schema ({what}), "
+                             f"so it is not a store this version can read or write. {keep}")
         version = int(meta.get("schema_version", 0))
         if version > SCHEMA_VERSION:
             conn.close()
@@ -400,7 +449,7 @@ class ResultStore:
             self.conn.execute("UPDATE runs SET workers = ? WHERE run_id = ?", (workers, run_id))
 
     def end_run(self, run_id: int, status: str) -> None:
-        """Record how a run ended: 'done', 'interrupted' or 'failed: <why>'."""
+        """Record how a run ended: 'done', 'interrupted' (Ctrl-C), 'terminated' (SIGTERM) or 'failed: <why>'."""
         with self.conn:
             self.conn.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
                               (status, _now(), run_id))
@@ -448,7 +497,7 @@ class ResultStore:
     def runs(self) -> list[dict]:
         """The runs that filled the store, oldest first.
 
-        ``status``: 'done', 'failed: ...', 'interrupted', 'running' (a run
+        ``status``: 'done', 'failed: ...', 'interrupted', 'terminated', 'running' (a run
         holds the directory's lock now) or 'killed' (a run that stopped
         without recording how, e.g. SIGKILL or a power cut).
         """

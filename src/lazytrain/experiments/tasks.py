@@ -23,8 +23,6 @@ from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloa
 
 from . import limits
 
-SPECTRA = ("exponential", "uniform", "power-law", "low-rank")
-
 
 class TaskRecipe(BaseModel):
     """Base class of the ``[task]`` recipes (one subclass per ``type``)."""

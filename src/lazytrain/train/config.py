@@ -67,8 +67,13 @@ A0_LAWS = ("signs", "ones")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def default_steps(regime: str, d: int, method: str = "sgd") -> int:
-    """Default number of SGD steps (or flow steps); chosen by measurement, docs/reproduction.md."""
+def default_steps(method: str = "sgd") -> int:
+    """Default number of SGD steps (or flow steps); chosen by measurement, docs/reproduction.md.
+
+    The same for every regime and dimension (the step size, :func:`default_lr`, is what depends
+    on them)."""
+    if method not in ("sgd", "flow"):
+        raise ValueError(f"method must be 'sgd' or 'flow', got {method!r}")
     if method == "flow":
         return 1500
     return 100_000
@@ -227,7 +232,7 @@ class TrainConfig:
         act = get_activation(self.activation)
         put("activation", act)
         d = check_positive_int("d", self.d)
-        put("steps", default_steps(name, d, method) if self.steps is None
+        put("steps", default_steps(method) if self.steps is None
             else check_positive_int("steps", self.steps))
         put("lr", tuple(_check_lrs(self.lr, name, d, method, len(widths))))
         seed = self.seed

@@ -47,9 +47,9 @@ class TrainResult:
     risk : float
         Final normalised population risk R/R0 (R0 = risk of the best constant
         predictor).
-    risk_method : {'exact', 'monte-carlo'}
+    risk_method : {'exact', 'monte_carlo'}
         'exact' when the trained model is a quadratic form c + xᵀMx (even
-        quadratic activation): ``task.predictor_risk(M, c)``. 'monte-carlo':
+        quadratic activation): ``task.predictor_risk(M, c)``. 'monte_carlo':
         mean squared error on ``n_test`` fresh samples, standard error in
         ``risk_se``.
     risk_se : float

@@ -339,7 +339,7 @@ def _short(widths):
 
 @torch.no_grad()
 def monte_carlo_risks(task, nets, n_test, seed, device, dtype, chunk=8192):
-    """Normalised risk of each network on n_test fresh samples: [(mean, 'monte-carlo', se)]."""
+    """Normalised risk of each network on n_test fresh samples: [(mean, 'monte_carlo', se)]."""
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     s1 = torch.zeros(nets.K, dtype=torch.float64, device=device)
@@ -356,4 +356,4 @@ def monte_carlo_risks(task, nets, n_test, seed, device, dtype, chunk=8192):
     mean = s1 / n_test
     var = (s2 / n_test - mean**2).clamp_min(0) * n_test / max(n_test - 1, 1)
     se = (var / n_test).sqrt()
-    return [(float(a) / r0, "monte-carlo", float(b) / r0) for a, b in zip(mean, se)]
+    return [(float(a) / r0, "monte_carlo", float(b) / r0) for a, b in zip(mean, se)]
