@@ -193,7 +193,7 @@ def test_results_formats_agree_and_report_is_self_contained(tmp_path):
     assert rep.exit_code == 0, rep.output
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 1
-    assert not re.search(r"""(src|href)=['"](?!data:)""", page)  # nothing to fetch
+    assert not re.search(r"""(src|href)=['"](?!data:|#)""", page)  # nothing to fetch
     for r in json_rows:
         assert r["key"] in page  # provenance of every point
     assert " ± " in page  # three seeds: mean ± sd
