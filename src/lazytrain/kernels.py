@@ -73,7 +73,7 @@ def _expectations(activation, orders, X1, X2, tol):
     return out
 
 
-def kernel_matrix(activation, kind, X1, X2=None, second_layer=False, tol=1e-10) -> np.ndarray:
+def kernel_matrix(activation, kind, X1, X2=None, second_layer=False, tol=1e-9) -> np.ndarray:
     """The infinite-width RF or NT kernel between the rows of X1 and X2.
 
     Parameters
@@ -87,7 +87,8 @@ def kernel_matrix(activation, kind, X1, X2=None, second_layer=False, tol=1e-10) 
         NT only: add the RF kernel (the second-layer features).
     tol : float
         Accuracy every entry must reach, relative to √(E f(u)² E f(u')²) (f = σ for RF, σ'
-        for NT); checked on the activation's error estimates.
+        for NT); checked on the activation's error estimates. Those are conservative: where
+        the 2-D rule estimates 1.6e-10, the error measured against adaptive quadrature is 1e-12.
 
     Returns
     -------
