@@ -139,7 +139,7 @@ def test_relu_kernel_risk_is_accuracy_checked_monte_carlo():
     assert abs(res.risk - mc) <= 4 * np.hypot(se, res.info["risk_se"])
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "quadratic"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "quadratic", "hard_tanh"])
 @pytest.mark.parametrize("kind", ["rf", "nt"])
 def test_kernel_matrix_is_the_wide_limit(activation, kind):
     """k(x, x') against Φ(x)ᵀΦ(x')/N averaged over N = 200 000 random neurons (4 SE)."""
@@ -160,19 +160,21 @@ def test_kernel_matrix_is_the_wide_limit(activation, kind):
 
 
 def test_series_kernel_matches_quadrature():
-    """The Hermite-series kernel (smooth σ) against 2-D Gauss-Hermite quadrature on every pair,
-    with a strongly correlated pair (where the series falls back to quadrature itself)."""
-    from lazytrain.kernels import _geometry, _quadrature
+    """The kernel of a smooth σ (Mehler series where its tail bound meets tol) against the
+    activation's 2-D quadrature on every off-diagonal pair, with a strongly correlated pair."""
+    from lazytrain.activations.quadrature import quadrature_pairs
+    from lazytrain.kernels import _geometry
 
     act = get_activation("tanh")
     X = np.random.default_rng(1).standard_normal((5, D))
     X[1] = X[0] + 0.05 * X[1]
-    q1, q2, _, rho = _geometry(X, X)
-    for order, kind in ((0, "rf"), (1, "nt")):
-        quad = _quadrature(act, order, q1, q2, rho, np.ones(rho.shape, bool)).reshape(rho.shape)
-        if kind == "nt":
-            quad = quad * (X @ X.T)
-        np.testing.assert_allclose(kernel_matrix(act, kind, X), quad, rtol=1e-7, atol=1e-10)
+    q1, q2, rho, sin = _geometry(X, X)
+    off = ~np.eye(len(X), dtype=bool)
+    quad = {o: np.full(rho.shape, np.nan) for o in ((0, 0), (1, 1))}
+    quadrature_pairs(act, q1, rho, off, list(quad), quad, q2=q2, sin=sin)
+    for order, kind in (((0, 0), "rf"), ((1, 1), "nt")):
+        ref = quad[order] * (X @ X.T) if kind == "nt" else quad[order]
+        np.testing.assert_allclose(kernel_matrix(act, kind, X)[off], ref[off], rtol=1e-10, atol=1e-12)
 
 
 def test_wide_rf_approaches_the_kernel_fit():

@@ -36,7 +36,7 @@ Mehler series) and :mod:`.torch_bridge` (σ and σ' on numpy arrays and torch
 tensors alike). Import from here: ``from lazytrain.activations import X``.
 """
 
-from .base import Activation, GaussianMoments, MomentAccuracyError
+from .base import KERNEL_ORDERS, Activation, GaussianMoments, MomentAccuracyError
 from .closed_forms import _SQRT_2PI as _SQRT_2PI
 from .closed_forms import _LinearReLU as _LinearReLU
 from .closed_forms import _relu_hermite_unit as _relu_hermite_unit
@@ -76,7 +76,7 @@ from .torch_bridge import _stencil_derivative as _stencil_derivative
 from .torch_bridge import _TorchBridge as _TorchBridge
 
 __all__ = [
-    "Activation", "GaussianMoments", "MomentAccuracyError",
+    "Activation", "GaussianMoments", "MomentAccuracyError", "KERNEL_ORDERS",
     "BASE_2D", "L_1D", "L_2D", "MAX_SERIES_DEGREE", "P_1D", "P_2D", "PAIR_ORDERS", "PARALLEL_TOL", "RHO_SERIES",
     "derivative_coefficients", "detect_kinks", "gauss_hermite", "hermite_table",
     "BUILTIN", "LEAKY_SLOPE", "absolute", "gelu", "get_activation", "hard_tanh", "hermite23", "leaky_relu",

@@ -23,6 +23,10 @@ from . import quadrature as _kq
 from .quadrature import PAIR_ORDERS, RHO_SERIES, _check_not_parallel, _merge_close, _pair_geometry, detect_kinks
 from .torch_bridge import _is_torch, _numeric_derivative, _TorchBridge
 
+#: The expectations of the infinite-width kernels (:meth:`Activation.pair_expectations`):
+#: (0, 0) is E[σ(u) σ(u')], (1, 1) is E[σ'(u) σ'(u')].
+KERNEL_ORDERS = ((0, 0), (1, 1))
+
 
 class GaussianMoments(NamedTuple):
     """One-dimensional Gaussian expectations at u ~ N(0, q) (arrays over q).
@@ -359,8 +363,85 @@ class Activation:
             _kq.quadrature_pairs(self, q, rho, rest, orders, out, err)
         return (out, err) if return_error else out
 
+    def pair_expectations(self, q1, q2, rho, sin=None, orders=KERNEL_ORDERS, tol: float = 1e-12,
+                          return_error: bool = False):
+        """E[σ^(m)(u_i) σ^(n)(u'_j)] between two sets of pre-activations, for every pair (i, j).
+
+        The expectations of the infinite-width kernels (:mod:`lazytrain.kernels`): unlike
+        :meth:`pair_moments`, the rows and columns may differ and every entry is computed,
+        parallel pre-activations (ρ = ±1, e.g. a kernel's diagonal) included.
+
+        Parameters
+        ----------
+        q1, q2 : arrays of shape (n1,) and (n2,)
+            Variances of u_i and of u'_j (positive).
+        rho : array of shape (n1, n2)
+            Correlations Cov(u_i, u'_j)/√(q1_i q2_j), in [-1, 1].
+        sin : array of shape (n1, n2), optional
+            √(1 - ρ²) when it is known more accurately than from ρ (nearly parallel inputs:
+            from the angle between the vectors); 0 marks parallel pairs. Default: from ρ.
+        orders : iterable of (0, 0) and (1, 1)
+            (0, 0) is E σσ (the RF kernel), (1, 1) is E σ'σ' (the NT kernel's factor).
+        tol : float
+            Relative accuracy asked for: the Mehler series is used where its error bound (which
+            includes the Cauchy-Schwarz bound of its whole tail) is ≤ tol·√(E f² E g²); the
+            other non-parallel pairs use the 2-D rule split at the kinks, the parallel ones a
+            1-D rule split at the kinks of both factors. Each estimate is returned, not checked.
+        return_error : bool
+            Also return a dict of error estimates.
+
+        Returns
+        -------
+        dict mapping (m, n) to an (n1, n2) array (and the dict of error estimates).
+        """
+        q1, q2, rho, sin, orders = _kernel_arguments(self.name, q1, q2, rho, sin, orders)
+        out = {o: np.full(rho.shape, np.nan) for o in orders}
+        err = {o: np.full(rho.shape, np.nan) for o in orders}
+        parallel = sin == 0
+        if parallel.any() and self.poly is None:
+            _kq.parallel_pairs(self, q1, q2, rho, parallel, orders, out, err)
+        rest = ~parallel if self.poly is None else np.ones(rho.shape, dtype=bool)
+        if rest.any():
+            # the series where it meets tol (polynomials: everywhere, exact), the 2-D rule elsewhere
+            series = rest & ((np.abs(rho) < 1.0) | (self.poly is not None))
+            if series.any():
+                _kq.series_pairs(self, q1, rho, series, orders, out, err, q2=q2, bound=self.poly is None)
+            if self.poly is None:
+                mom1, mom2 = self.moments(q1), self.moments(q2)
+                second = {0: (mom1.second, mom2.second), 1: (mom1.d_second, mom2.d_second)}
+                for o in orders:
+                    scale = np.sqrt(np.outer(second[o[0]][0], second[o[1]][1]))
+                    rest &= ~(series & (err[o] <= tol * scale))
+                if rest.any():
+                    _kq.quadrature_pairs(self, q1, rho, rest, orders, out, err, q2=q2, sin=sin)
+        return (out, err) if return_error else out
+
     # the generic rules, as methods (the functions of :mod:`.quadrature`)
     _features = _kq.features
     _rules_1d = _kq.rules_1d
     _series_pairs = _kq.series_pairs
     _quadrature_pairs = _kq.quadrature_pairs
+
+
+def _kernel_arguments(name, q1, q2, rho, sin, orders):
+    """Check and normalise the arguments of :meth:`Activation.pair_expectations`."""
+    q1 = check_neuron_variances(np.asarray(q1, dtype=np.float64).reshape(-1).copy())
+    q2 = check_neuron_variances(np.asarray(q2, dtype=np.float64).reshape(-1).copy())
+    rho = np.asarray(rho, dtype=np.float64)
+    if rho.shape != (q1.size, q2.size):
+        raise ValueError(f"rho must have shape (len(q1), len(q2)) = {(q1.size, q2.size)}, got {rho.shape}")
+    if not np.all(np.abs(rho) <= 1.0):
+        raise ValueError(f"rho must hold correlations in [-1, 1], got values up to {np.nanmax(np.abs(rho)):.6g}")
+    if sin is None:
+        sin = np.sqrt(np.maximum(1.0 - rho * rho, 0.0))
+    else:
+        sin = np.asarray(sin, dtype=np.float64)
+        if sin.shape != rho.shape or not np.all((sin >= 0) & (sin <= 1)):
+            raise ValueError(f"sin must be an array of values in [0, 1] of rho's shape {rho.shape}")
+    try:
+        orders = [tuple(int(m) for m in o) for o in orders]
+    except (TypeError, ValueError):
+        raise ValueError(f"activation {name!r}: orders must be among {list(KERNEL_ORDERS)}, got {orders!r}") from None
+    if not orders or any(o not in KERNEL_ORDERS for o in orders):
+        raise ValueError(f"activation {name!r}: orders must be among {list(KERNEL_ORDERS)}, got {orders}")
+    return q1, q2, rho, sin, orders

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from .base import Activation, GaussianMoments
+from .base import KERNEL_ORDERS, Activation, GaussianMoments, _kernel_arguments
 from .quadrature import PAIR_ORDERS, _check_not_parallel, _pair_geometry
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -115,5 +115,24 @@ class _LinearReLU(Activation):
         if return_error:
             # arccos near ρ = ±1 loses digits: add eps/s for θ
             err = {o: _rounding(v) + (16 * np.finfo(float).eps / np.maximum(s, 1e-300)) * np.abs(v) for o, v in out.items()}
+            return out, err
+        return out
+
+    def pair_expectations(self, q1, q2, rho, sin=None, orders=KERNEL_ORDERS, tol=1e-12, return_error=False):
+        """The arc-cosine closed forms of :meth:`pair_moments` between two sets, every pair (the
+        diagonal and parallel pairs included: θ = 0 or π). θ = atan2(sin, ρ), accurate near ρ = ±1
+        when ``sin`` comes from the vectors; ``tol`` is not needed (exact up to rounding)."""
+        q1, q2, rho, sin, orders = _kernel_arguments(self.name, q1, q2, rho, sin, orders)
+        r = np.sqrt(np.outer(q1, q2))
+        theta = np.arctan2(sin, rho)
+        a, c = self.a, self.c
+        forms = {
+            (0, 0): lambda: c * c * r * (sin + (np.pi - theta) * rho) / (2 * np.pi) + (a * a + a * c) * rho * r,
+            (1, 1): lambda: c * c * (np.pi - theta) / (2 * np.pi) + a * a + a * c,
+        }
+        out = {o: forms[o]() for o in orders}
+        if return_error:
+            # θ from atan2 is accurate to a few ulps: 16 ulp of the value plus 16 ulp of θ's share
+            err = {o: _rounding(v) + 16 * np.finfo(float).eps * c * c * (1 + r) for o, v in out.items()}
             return out, err
         return out

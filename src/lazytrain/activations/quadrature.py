@@ -208,8 +208,18 @@ def moments(act, qf: np.ndarray):
     return fine, err
 
 
-def series_pairs(act, q, rho, mask, orders, out, err=None):
-    """Pair moments by the Mehler series on the entries in ``mask``, written into ``out`` (and ``err``)."""
+def series_pairs(act, q, rho, mask, orders, out, err=None, q2=None, bound=False):
+    """Pair moments by the Mehler series on the entries in ``mask``, written into ``out`` (and ``err``).
+
+    ``q`` holds the variances of the rows, ``q2`` those of the columns (default: the same, the
+    square case of :meth:`Activation.pair_moments`). The error estimate propagates the
+    coefficients' errors and adds the first omitted term over 1 - |ρ|; with ``bound`` (orders
+    with derivatives ≤ 1 only) also the Cauchy-Schwarz bound of the whole tail,
+    |ρ|^(K+1) √(T_f T_g) with T_f = E f² - Σ_{k≤K} f_k² (E f² from :meth:`Activation.moments`),
+    which holds whatever the signs and zeros of the omitted coefficients.
+    """
+    square = q2 is None
+    q2 = q if square else q2
     if act.poly is not None:
         degree = len(act.poly) - 1
     else:
@@ -219,9 +229,14 @@ def series_pairs(act, q, rho, mask, orders, out, err=None):
             degree = min(MAX_SERIES_DEGREE, int(math.ceil(-40.0 / math.log(r))) + 8)
     top = max(m for o in orders for m in o)
     b, db = act.hermite_coefficients(degree + top + 1, q, return_error=True)
+    b2, db2 = (b, db) if square else act.hermite_coefficients(degree + top + 1, q2, return_error=True)
     ms = {m for o in orders for m in o}
     coeff = {m: derivative_coefficients(b, q, m, degree + 1) for m in ms}
     dcoeff = {m: derivative_coefficients(db, q, m, degree + 1) for m in ms}
+    coeff2 = coeff if square else {m: derivative_coefficients(b2, q2, m, degree + 1) for m in ms}
+    dcoeff2 = dcoeff if square else {m: derivative_coefficients(db2, q2, m, degree + 1) for m in ms}
+    if bound:
+        tails = (_tail_energy(act, q, coeff, dcoeff, degree), _tail_energy(act, q2, coeff2, dcoeff2, degree))
     rho_m = np.where(mask, rho, 0.0)
     arho = np.abs(rho_m)
     for (m, k) in orders:
@@ -230,29 +245,62 @@ def series_pairs(act, q, rho, mask, orders, out, err=None):
         power = np.ones_like(rho_m)
         apower = np.ones_like(rho_m)
         for j in range(degree + 1):
-            acc += np.outer(coeff[m][:, j], coeff[k][:, j]) * power
-            e += (np.outer(dcoeff[m][:, j], np.abs(coeff[k][:, j]))
-                  + np.outer(np.abs(coeff[m][:, j]), dcoeff[k][:, j])) * apower
+            acc += np.outer(coeff[m][:, j], coeff2[k][:, j]) * power
+            e += (np.outer(dcoeff[m][:, j], np.abs(coeff2[k][:, j]))
+                  + np.outer(np.abs(coeff[m][:, j]), dcoeff2[k][:, j])) * apower
             power = power * rho_m
             apower = apower * arho
         # first omitted term, times 1/(1 - |ρ|) for the geometric tail
         if act.poly is None:
-            e += np.abs(np.outer(coeff[m][:, degree + 1], coeff[k][:, degree + 1])) * apower / (1 - arho)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                e += np.abs(np.outer(coeff[m][:, degree + 1], coeff2[k][:, degree + 1])) * apower / (1 - arho)
+            if bound:
+                e += np.sqrt(np.outer(tails[0][m], tails[1][k])) * apower
         out[(m, k)][mask] = acc[mask]
         if err is not None:
             err[(m, k)][mask] = e[mask] + 32 * _quad.EPS * np.abs(acc[mask])
 
 
-def quadrature_pairs(act, q, rho, mask, orders, out, err=None):
-    """Pair moments by the 2-D rule split at the kinks on the entries in ``mask``, written into ``out``."""
-    # one orientation per pair: (m, n) at (j, i) is (n, m) at (i, j)
-    I, J = np.nonzero(np.triu(mask | mask.T, 1))
-    both = sorted({o for o in orders} | {o[::-1] for o in orders})
+def _tail_energy(act, q, coeff, dcoeff, degree):
+    """Upper bounds of Σ_{k>K} f_k² = E f² - Σ_{k≤K} f_k² for f = σ (m = 0) and σ' (m = 1)."""
+    mom, merr = act.moments(q, return_error=True)
+    total = {0: (mom.second, merr.second), 1: (mom.d_second, merr.d_second)}
+    out = {}
+    for m in coeff:
+        if m not in total:
+            raise ValueError(f"the series tail bound needs derivative orders 0 or 1, got {m}")
+        c, dc = coeff[m][:, :degree + 1], dcoeff[m][:, :degree + 1]
+        head = np.sum(c * c, axis=1)
+        slack = total[m][1] + np.sum(2 * np.abs(c) * dc + dc * dc, axis=1) + 32 * _quad.EPS * total[m][0]
+        out[m] = np.maximum(total[m][0] - head + slack, 0.0)
+    return out
+
+
+def quadrature_pairs(act, q, rho, mask, orders, out, err=None, q2=None, sin=None):
+    """Pair moments by the 2-D rule split at the kinks on the entries in ``mask``, written into ``out``.
+
+    ``q`` holds the variances of the rows, ``q2`` those of the columns (default: the same, the
+    square symmetric case); ``sin`` is √(1 - ρ²) when known more accurately than from ρ (nearly
+    parallel inputs), > 0 on ``mask``.
+    """
+    square = q2 is None
+    q2 = q if square else q2
+    if square:
+        # one orientation per pair: (m, n) at (j, i) is (n, m) at (i, j)
+        I, J = np.nonzero(np.triu(mask | mask.T, 1))
+        both = sorted({o for o in orders} | {o[::-1] for o in orders})
+    else:
+        I, J = np.nonzero(mask)
+        both = sorted(set(orders))
     sq = np.sqrt(q)
-    kinks = act._detected(L_2D * float(np.max(sq)))
+    sq2 = sq if square else np.sqrt(q2)
+    kinks = act._detected(L_2D * float(np.max(sq) if square else max(np.max(sq), np.max(sq2))))
     feats = [0.0] + list(kinks)
     # the inner integral smooths σ(u_j) over a width ∝ √(1-ρ²): grade the outer panels that far too
-    s_min = float(np.sqrt(np.maximum(1.0 - np.max(rho[I, J] ** 2), 1e-300)))
+    if sin is None:
+        s_min = float(np.sqrt(np.maximum(1.0 - np.max(rho[I, J] ** 2), 1e-300)))
+    else:
+        s_min = max(float(np.min(sin[I, J])), 1e-150)
     depth_i = _quad.grading_depth(max(float(np.max(q[I])), 1.0 / s_min**2))
     need_s = any(0 in o for o in both)
     n1 = (int(2 * L_2D / BASE_2D) + 2 * (depth_i + 2) * (2 * len(feats)) + 4) * P_2D
@@ -260,14 +308,15 @@ def quadrature_pairs(act, q, rho, mask, orders, out, err=None):
     for start in range(0, I.size, chunk):
         i, j = I[start:start + chunk], J[start:start + chunk]
         r = rho[i, j][:, None]
-        s = np.sqrt(np.maximum(1.0 - r * r, 0.0))
-        qi, qj = q[i][:, None], q[j][:, None]
-        sqi, sqj = sq[i][:, None], sq[j][:, None]
+        s = np.sqrt(np.maximum(1.0 - r * r, 0.0)) if sin is None else sin[i, j][:, None]
+        qi, qj = q[i][:, None], q2[j][:, None]
+        sqi, sqj = sq[i][:, None], sq2[j][:, None]
         # outer features: 0, the kinks of σ(u_i), and where u_j's mean √q_j ρ z_i crosses a kink
-        f1 = np.concatenate([features(act, sq[i], L_2D)]
-                            + [(c / (sq[j] * rho[i, j]))[:, None] for c in kinks], axis=-1)
+        with np.errstate(divide="ignore"):
+            f1 = np.concatenate([features(act, sq[i], L_2D)]
+                                + [(c / (sq2[j] * rho[i, j]))[:, None] for c in kinks], axis=-1)
         br1 = _quad.graded_breaks(f1, depth_i, L_2D, base=BASE_2D)
-        depth_j = _quad.grading_depth(np.max(q[j] * s[:, 0] ** 2))
+        depth_j = _quad.grading_depth(np.max(q2[j] * s[:, 0] ** 2))
         vals = []
         for (z1, w1) in _quad.two_orders(br1, P_2D):                 # (P, n1)
             f2 = np.stack([(c / sqj - r * z1) / s for c in feats], axis=-1)  # (P, n1, F)
@@ -297,7 +346,7 @@ def quadrature_pairs(act, q, rho, mask, orders, out, err=None):
         for o in both:
             value = vals[1][o][0]
             e = _quad.estimate(vals[0][o][0], value, vals[1][o][1])
-            for (a, b, oo) in ((i, j, o), (j, i, o[::-1])):
+            for (a, b, oo) in ((i, j, o), (j, i, o[::-1])) if square else ((i, j, o),):
                 if oo in out:
                     sel = mask[a, b]
                     out[oo][a[sel], b[sel]] = value[sel]
@@ -343,3 +392,35 @@ def _check_not_parallel(rho, mask, name):
             "the second-derivative Gaussian moments of the NT Gram are singular there. "
             "Remove duplicated or parallel neurons."
         )
+
+
+def parallel_pairs(act, q1, q2, rho, mask, orders, out, err=None):
+    """E[σ^(m)(u) σ^(n)(u')] for parallel pre-activations (ρ = ±1) on the entries in ``mask``.
+
+    Then u = √q1 z and u' = ρ√q2 z: a 1-D expectation, by the 1-D rules (bisected panels for the
+    estimate) split at 0 and at the kinks of both factors, c/√q1 and ρc/√q2, and graded around them.
+    Derivative orders ≤ 1 only (σ''σ'' is singular there).
+    """
+    if any(max(o) > 1 for o in orders):
+        raise ValueError(f"activation {act.name!r}: parallel pre-activations (correlation ±1) have "
+                         f"finite moments of derivative orders ≤ 1 only, got orders {list(orders)}")
+    I, J = np.nonzero(mask)
+    sq1, sq2 = np.sqrt(q1), np.sqrt(q2)
+    kinks = act._detected(L_1D * float(max(np.max(sq1), np.max(sq2))))
+    depth = _quad.grading_depth(max(float(np.max(q1[I])), float(np.max(q2[J]))))
+    nodes = 2 * (int(2 * L_1D) + 2 * (depth + 2) * (1 + 2 * len(kinks)) + 4) * P_1D
+    chunk = max(1, _CHUNK_ELEMENTS // (4 * nodes))
+    for start in range(0, I.size, chunk):
+        i, j = I[start:start + chunk], J[start:start + chunk]
+        a, b = sq1[i][:, None], (rho[i, j] * sq2[j])[:, None]      # u = a z, u' = b z
+        feats = np.concatenate([np.zeros_like(a)] + [c / a for c in kinks] + [c / b for c in kinks], axis=-1)
+        vals = []
+        for z, w in _quad.two_rules(_quad.graded_breaks(feats, depth, L_1D), P_1D):
+            u, v = a * z, b * z
+            f = {0: (act._eval(u), act._eval(v)), 1: (act._eval(u, order=1), act._eval(v, order=1))}
+            vals.append({(m, n): f[m][0] * f[n][1] * w for (m, n) in orders})
+        for o in orders:
+            fine = vals[1][o].sum(-1)
+            out[o][i, j] = fine
+            if err is not None:
+                err[o][i, j] = _quad.estimate(vals[0][o].sum(-1), fine, np.abs(vals[1][o]).sum(-1))
