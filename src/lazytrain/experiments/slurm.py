@@ -58,6 +58,21 @@ _WALLTIME = re.compile(r"(\d+(:\d+){0,2}|\d+-\d+(:\d+){0,2}|UNLIMITED|INFINITE)"
 _WORD = re.compile(r"[A-Za-z0-9_.,+:@/-]+")
 
 
+def _jobqueue():
+    """dask_jobqueue, imported without its side effect: importing it replaces the SIGINT handler
+    with ``sys.exit()`` (for its SLURMRunner), which turned a Ctrl-C into a silent exit 0."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        import dask_jobqueue
+        import dask_jobqueue.slurm
+    finally:
+        if handler is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, handler)
+    return dask_jobqueue
+
+
 class SlurmError(RuntimeError):
     """No Slurm here, or Slurm refuses (or keeps ending) the worker jobs."""
 
@@ -157,8 +172,7 @@ class SlurmPlan:
 
     def job_script(self, scheduler: str = "tcp://127.0.0.1:8786") -> str:
         """The batch script of one worker job (for ``scheduler``), as it will be submitted."""
-        from dask_jobqueue.slurm import SLURMJob
-
+        SLURMJob = _jobqueue().slurm.SLURMJob
         return SLURMJob(scheduler, name="lazytrain-worker", **self.job_kwargs(log_directory=False)).job_script()
 
 
@@ -319,8 +333,7 @@ def slurm_cluster(plan: SlurmPlan, jobs: int):
 
     Yields the keeper (``.address``: the scheduler's; ``.error``: why it stopped the run).
     """
-    from dask_jobqueue import SLURMCluster
-
+    SLURMCluster = _jobqueue().SLURMCluster
     cluster = None
     keeper = None
     try:
