@@ -138,6 +138,7 @@ class SlurmPlan:
     processes: int      #: Dask worker processes per job, one point each at a time
     job_memory: int     #: bytes asked per job (``--mem``)
     point_limit: int    #: bytes a point may need (the specs were checked against it)
+    point_need: int     #: the estimate of the costliest point
     job_name: str       #: ``-J``: one name per run, so that its jobs can be found and cancelled
 
     def job_kwargs(self, log_directory: bool = True) -> dict:
@@ -185,8 +186,8 @@ def plan_jobs(specs, options: SlurmOptions, max_memory=None) -> SlurmPlan:
     """
     processes = options.cores // THREADS_PER_POINT
     source, option = None, "--slurm-memory"
+    peak = max(s.memory_estimate() for s in specs)
     if options.memory is None:
-        peak = max(s.memory_estimate() for s in specs)
         per_process = math.ceil((peak + PROCESS_OVERHEAD) / MEMORY_STEP) * MEMORY_STEP
         job_memory = per_process * processes
     else:
@@ -210,7 +211,7 @@ def plan_jobs(specs, options: SlurmOptions, max_memory=None) -> SlurmPlan:
             except ValueError as exc:
                 raise SpecError(f"invalid experiment spec:\n  {exc}") from None
     name = f"lazytrain-{secrets.token_hex(4)}"
-    return SlurmPlan(options, processes, job_memory, point_limit, name)
+    return SlurmPlan(options, processes, job_memory, point_limit, peak, name)
 
 
 def check_slurm(plan: SlurmPlan) -> None:
@@ -237,7 +238,7 @@ def check_slurm(plan: SlurmPlan) -> None:
                                   f"-t {o.walltime}", o.partition and f"-p {o.partition}",
                                   o.account and f"-A {o.account}", *o.sbatch) if x)
     raise SlurmError(f"--executor slurm: Slurm refuses the worker job ({asked}; the costliest point "
-                     f"may need up to {limits.format_size(plan.point_limit)}): sbatch says: {said}")
+                     f"needs about {limits.format_size(plan.point_need)}): sbatch says: {said}")
 
 
 def _squeue(job_name: str) -> set[str] | None:
