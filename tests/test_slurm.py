@@ -382,3 +382,14 @@ def test_ctrl_c_still_interrupts_after_dask_jobqueue_is_imported():
     proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(SRC)},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_sigterm_interrupts_a_slurm_run_like_ctrl_c():
+    """`kill` or `timeout` on the driver: its jobs are cancelled on the way out, as with Ctrl-C."""
+    from lazytrain.experiments.slurm import terminate_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # (the signal arrives at once; this is never reached in full)
+    assert signal.getsignal(signal.SIGTERM) is before

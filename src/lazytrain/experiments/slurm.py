@@ -329,6 +329,27 @@ class _JobKeeper(threading.Thread):
 
 
 @contextlib.contextmanager
+def terminate_as_interrupt():
+    """Within this block, SIGTERM (``kill``, ``timeout``, a batch system ending the driver's own
+    job) interrupts the main thread like Ctrl-C, so that the run's jobs are cancelled on the way
+    out instead of waiting for their scheduler for DEATH_TIMEOUT seconds."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def slurm_cluster(plan: SlurmPlan, jobs: int):
     """A SLURMCluster of ``jobs`` worker jobs, kept at that size; every job cancelled on exit.
 
@@ -337,7 +358,9 @@ def slurm_cluster(plan: SlurmPlan, jobs: int):
     SLURMCluster = _jobqueue().SLURMCluster
     cluster = None
     keeper = None
+    stack = contextlib.ExitStack()
     try:
+        stack.enter_context(terminate_as_interrupt())
         cluster = SLURMCluster(scheduler_options={"dashboard_address": None}, silence_logs=logging.ERROR,
                                **plan.job_kwargs())
         keeper = _JobKeeper(cluster, plan, jobs)
@@ -356,3 +379,4 @@ def slurm_cluster(plan: SlurmPlan, jobs: int):
             with contextlib.suppress(Exception):
                 cluster.close(timeout=30)  # scancels the jobs it knows
         _scancel(plan.job_name)            # and any other of this run's (one being submitted)
+        stack.close()
