@@ -385,11 +385,22 @@ def test_ctrl_c_still_interrupts_after_dask_jobqueue_is_imported():
 
 
 def test_sigterm_interrupts_a_slurm_run_like_ctrl_c():
-    """`kill` or `timeout` on the driver: its jobs are cancelled on the way out, as with Ctrl-C."""
-    from lazytrain.experiments.slurm import terminate_as_interrupt
+    """`kill` or `timeout` on the driver: its jobs are cancelled on the way out, as with Ctrl-C.
+    The keeper wakes the main thread the same way, whatever SIGINT's disposition."""
+    import threading
+
+    from lazytrain.experiments.slurm import TerminateAsInterrupt
 
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+    with pytest.raises(KeyboardInterrupt), TerminateAsInterrupt():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # (the signal arrives at once; this is never reached in full)
+    assert signal.getsignal(signal.SIGTERM) is before
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a shell's background job
+    try:
+        with pytest.raises(KeyboardInterrupt), TerminateAsInterrupt() as interrupts:
+            threading.Thread(target=interrupts.wake_main).start()
+            time.sleep(5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert signal.getsignal(signal.SIGTERM) is before

@@ -26,13 +26,13 @@ of the run is cancelled (``scancel``): nothing is left in ``squeue``.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import logging
 import math
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -259,16 +259,17 @@ def _scancel(job_name: str) -> None:
 class _JobKeeper(threading.Thread):
     """Replaces the run's jobs that ended; stops the run when they keep ending unstarted."""
 
-    def __init__(self, cluster, plan: SlurmPlan, jobs: int, interval: float = 2.0):
+    def __init__(self, cluster, plan: SlurmPlan, jobs: int, interrupts: TerminateAsInterrupt,
+                 interval: float = 2.0):
         super().__init__(name="lazytrain-slurm-keeper", daemon=True)
         self.cluster, self.plan, self.jobs, self.interval = cluster, plan, jobs, interval
+        self.interrupts = interrupts
         self.error: SlurmError | None = None
         self.replaced: list[str] = []   #: ids of jobs that ended and were replaced
         self._jobs: dict[str, str] = {}   # id -> name of the jobs submitted and not seen ended
         self._connected: set[str] = set()  # ids of jobs that had a worker connected
         self._failed: list[str] = []    # ids of jobs that ended in a row before connecting
         self._halt = threading.Event()
-        self._main = threading.current_thread() is threading.main_thread()
 
     def stop(self) -> None:
         self._halt.set()
@@ -313,8 +314,7 @@ class _JobKeeper(threading.Thread):
                 f"{where}. Check that {sys.executable} with lazytrain runs on the compute nodes and "
                 "reaches this machine (--slurm-interface)")
             self._halt.set()
-            if self._main:
-                _thread.interrupt_main()  # the driver waits for results: wake it with the error
+            self.interrupts.wake_main()  # the driver waits for results: wake it with the error
             return
         # the ended jobs' names: new jobs under new names (the cluster closes the old ones);
         # a name the cluster already dropped (a worker lost for 15 s) is started again
@@ -328,25 +328,41 @@ class _JobKeeper(threading.Thread):
         cluster.loop.add_callback(replace)
 
 
-@contextlib.contextmanager
-def terminate_as_interrupt():
-    """Within this block, SIGTERM (``kill``, ``timeout``, a batch system ending the driver's own
-    job) interrupts the main thread like Ctrl-C, so that the run's jobs are cancelled on the way
-    out instead of waiting for their scheduler for DEATH_TIMEOUT seconds."""
-    import signal
+class TerminateAsInterrupt:
+    """While armed, SIGTERM (``kill``, ``timeout``, a batch system ending the driver's own job)
+    interrupts the main thread like Ctrl-C, so that the run's jobs are cancelled on the way out
+    instead of waiting DEATH_TIMEOUT seconds for their lost scheduler.
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    :meth:`wake_main` sends that signal to the main thread from another one (the keeper), which
+    works whatever SIGINT's disposition (a run started in the background of a shell has SIGINT
+    ignored, and then ``_thread.interrupt_main`` does nothing: the run waited forever). Outside
+    the main thread nothing is installed and nothing is woken.
+    """
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
+    def __init__(self):
+        self.main = threading.current_thread() is threading.main_thread()
+        self.armed = False
+        self._previous = None
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def _handle(self, signum, frame):
+        if self.armed:  # (not during the clean-up that follows the first one)
+            self.armed = False
+            raise KeyboardInterrupt(f"signal {signum}")
+
+    def __enter__(self):
+        if self.main:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            self.armed = True
+        return self
+
+    def __exit__(self, *exc):
+        self.armed = False
+        if self.main:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def wake_main(self) -> None:
+        if self.main and self.armed:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -358,12 +374,12 @@ def slurm_cluster(plan: SlurmPlan, jobs: int):
     SLURMCluster = _jobqueue().SLURMCluster
     cluster = None
     keeper = None
-    stack = contextlib.ExitStack()
+    interrupts = TerminateAsInterrupt()
     try:
-        stack.enter_context(terminate_as_interrupt())
+        interrupts.__enter__()
         cluster = SLURMCluster(scheduler_options={"dashboard_address": None}, silence_logs=logging.ERROR,
                                **plan.job_kwargs())
-        keeper = _JobKeeper(cluster, plan, jobs)
+        keeper = _JobKeeper(cluster, plan, jobs, interrupts)
         keeper.address = cluster.scheduler_address
         cluster.scale(jobs=jobs)
         keeper.start()
@@ -373,10 +389,11 @@ def slurm_cluster(plan: SlurmPlan, jobs: int):
             raise keeper.error from exc
         raise
     finally:
+        interrupts.armed = False
         if keeper is not None:
             keeper.stop()
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=30)  # scancels the jobs it knows
         _scancel(plan.job_name)            # and any other of this run's (one being submitted)
-        stack.close()
+        interrupts.__exit__(None, None, None)
