@@ -51,6 +51,8 @@ MEMORY_STEP = 256 * 2**20
 MAX_FAILED_STARTS = 3
 #: Seconds a worker waits for a scheduler that is gone (the driver killed) before its job ends.
 DEATH_TIMEOUT = 60
+#: Seconds between two looks at the run's jobs in ``squeue`` (one light query: kind to the controller).
+SQUEUE_INTERVAL = 5.0
 #: Seconds to wait for ``sbatch --test-only`` (a controller that does not answer).
 SBATCH_TIMEOUT = 60
 
@@ -260,9 +262,10 @@ class _JobKeeper(threading.Thread):
     """Replaces the run's jobs that ended; stops the run when they keep ending unstarted."""
 
     def __init__(self, cluster, plan: SlurmPlan, jobs: int, interrupts: TerminateAsInterrupt,
-                 interval: float = 2.0):
+                 interval: float = None):
         super().__init__(name="lazytrain-slurm-keeper", daemon=True)
-        self.cluster, self.plan, self.jobs, self.interval = cluster, plan, jobs, interval
+        self.cluster, self.plan, self.jobs = cluster, plan, jobs
+        self.interval = SQUEUE_INTERVAL if interval is None else interval
         self.interrupts = interrupts
         self.error: SlurmError | None = None
         self.replaced: list[str] = []   #: ids of jobs that ended and were replaced
