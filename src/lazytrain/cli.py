@@ -6,7 +6,7 @@
 Each command imports what it needs when it runs (``lazytrain --help`` loads
 neither torch, Dask nor pydantic), and shares its options with the others:
 ``--out DIR``, ``--seed``, ``--progress/--no-progress``, ``--max-memory``,
-``--executor``, ``--workers``, ``--scheduler``.
+``--executor``, ``--workers``, ``--scheduler`` and the ``--slurm-*`` options.
 """
 
 from __future__ import annotations
@@ -131,25 +131,75 @@ def _common_options(fn):
     return fn
 
 
+#: --slurm-* options: (name, click keywords); their values become SlurmOptions' fields.
+_SLURM_OPTIONS = (
+    ("jobs", {"type": click.IntRange(min=1), "metavar": "N",
+              "help": "Slurm worker jobs at once [default: 4, fewer for a small sweep]."}),
+    ("cores", {"type": click.IntRange(min=1), "metavar": "N",
+               "help": "Cores per job (--cpus-per-task); one single-threaded worker process per "
+                       "core [default: 1]."}),
+    ("memory", {"metavar": "SIZE", "callback": _size,
+                "help": "Memory per job (--mem, e.g. 16GB) [default: the costliest point's estimate "
+                        "plus 768 MiB, per worker process]. A point that cannot fit is refused "
+                        "before anything is submitted."}),
+    ("partition", {"metavar": "NAME", "help": "Partition (-p) [default: the cluster's]."}),
+    ("walltime", {"metavar": "TIME", "help": "Time limit of each job (-t) [default: 04:00:00]; a "
+                                             "job that reaches it is replaced."}),
+    ("account", {"metavar": "NAME", "help": "Account to charge (-A) [default: yours]."}),
+    ("sbatch", {"metavar": "OPTION", "multiple": True,
+                "help": "Extra #SBATCH line, e.g. --slurm-sbatch=--qos=short (repeatable)."}),
+    ("interface", {"metavar": "NAME", "help": "Network interface of the scheduler and workers "
+                                              "(e.g. ib0; lo on one machine) [default: Dask's]."}),
+    ("log-dir", {"metavar": "DIR", "help": "Folder of the jobs' output files [default: Slurm's, "
+                                           "slurm-JOBID.out here]."}),
+)
+
+
 def _execution_options(fn):
-    """--executor, --workers, --scheduler (shared by run and reproduce)."""
+    """--executor, --workers, --scheduler and --slurm-* (shared by run and reproduce)."""
+    for name, kwargs in reversed(_SLURM_OPTIONS):
+        fn = click.option(f"--slurm-{name}", f"slurm_{name.replace('-', '_')}", default=None,
+                          **kwargs)(fn)
     fn = click.option("--scheduler", metavar="ADDRESS", default=None,
                       help="Address of a running Dask scheduler (e.g. tcp://10.0.0.5:8786); "
                            "implies --executor dask.")(fn)
     fn = click.option("--workers", type=click.IntRange(min=1), default=None,
                       help="Worker processes (local, or the Dask LocalCluster's) "
                            "[default: the CPUs available].")(fn)
-    fn = click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
-                      help="Where the costly points run: local processes, or Dask "
-                           "(a LocalCluster, or --scheduler) [default: local].")(fn)
+    fn = click.option("--executor", type=click.Choice(["local", "dask", "slurm"]), default=None,
+                      help="Where the costly points run: local processes, Dask (a LocalCluster, "
+                           "or --scheduler), or Dask workers in Slurm jobs submitted from here "
+                           "(--slurm-*) [default: local].")(fn)
     return fn
 
 
-def _execution(executor, workers, scheduler) -> dict:
-    if scheduler and executor == "local":
-        raise click.UsageError("--scheduler needs --executor dask (or no --executor)")
+def _execution(executor, workers, scheduler, **slurm) -> dict:
+    if scheduler and executor in ("local", "slurm"):
+        raise click.UsageError(f"--scheduler needs --executor dask (or no --executor), not {executor}")
+    given = {k[len("slurm_"):]: v for k, v in slurm.items() if v not in (None, ())}
+    if given and executor != "slurm":
+        raise click.UsageError(f"--slurm-{next(iter(given)).replace('_', '-')} needs --executor slurm")
+    if executor == "slurm":
+        if workers is not None:
+            raise click.UsageError("--workers does not apply to --executor slurm: use --slurm-jobs "
+                                   "and --slurm-cores")
+        from .experiments.slurm import SlurmOptions
+
+        try:
+            options = SlurmOptions(**{k: tuple(v) if k == "sbatch" else v for k, v in given.items()})
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        return {"executor": "slurm", "workers": None, "scheduler": None, "slurm": options}
     return {"executor": "dask" if scheduler else (executor or "local"), "workers": workers,
             "scheduler": scheduler}
+
+
+def _loading_limit(execution: dict, max_memory):
+    """The memory limit to load specs with: with Slurm the points run on the compute nodes, so
+    their memory is checked against the job's (by run_spec), not against this machine's."""
+    if execution["executor"] == "slurm" and max_memory is None:
+        return 2**62
+    return max_memory
 
 
 def _echo_unavailable(entries) -> None:
@@ -165,17 +215,18 @@ def _echo_unavailable(entries) -> None:
 @_common_options
 @_execution_options
 @_friendly_errors
-def run(spec, quick, out, seed, progress, max_memory, executor, workers, scheduler):
+def run(spec, quick, out, seed, progress, max_memory, executor, workers, scheduler, **slurm):
     from .experiments.execute import run_spec
     from .experiments.presets import load_specs
 
-    specs = load_specs(spec, quick=quick, max_memory=max_memory)
+    execution = _execution(executor, workers, scheduler, **slurm)
+    specs = load_specs(spec, quick=quick, max_memory=_loading_limit(execution, max_memory))
     for s in specs:
         _echo_unavailable(s.unavailable())
     if seed is not None:
         specs = [s.with_updates(seeds=[seed]) for s in specs]
     summary = run_spec(specs if len(specs) > 1 else specs[0], out, progress=progress,
-                       max_memory=max_memory, **_execution(executor, workers, scheduler))
+                       max_memory=max_memory, **execution)
     click.echo(f"{summary.spec_name}: {summary.total} points, {summary.skipped} already stored, "
                f"{summary.computed} computed in {summary.wall_s:.1f} s -> {out}/results.sqlite")
     click.echo(f"next: lazytrain results {out}   |   lazytrain report {out}", err=True)
@@ -280,7 +331,7 @@ def report(directory, output):
 @_execution_options
 @_friendly_errors
 def reproduce(figure, quick, task, activation, out, seed, progress, max_memory, executor, workers,
-              scheduler):
+              scheduler, **slurm):
     """Regenerate one of the paper's figures (PNG, PDF and a tidy CSV), or all and the report.
 
     The points go through the same machinery as `lazytrain run` (stored in
@@ -290,7 +341,8 @@ def reproduce(figure, quick, task, activation, out, seed, progress, max_memory, 
     from .reproduce import FIGURES, figure_specs
 
     seed = 0 if seed is None else seed
-    execution = {**_execution(executor, workers, scheduler), "max_memory": max_memory}
+    execution = {**_execution(executor, workers, scheduler, **slurm), "max_memory": max_memory}
+    loading_limit = _loading_limit(execution, max_memory)
     names = list(FIGURES) if figure.lower() == "all" else [figure.lower()]
     options = {}
     if (task, activation) != ("paper", "quadratic"):
@@ -298,7 +350,7 @@ def reproduce(figure, quick, task, activation, out, seed, progress, max_memory, 
             raise click.UsageError("--task and --activation are options of fig5 only")
         options = {"task": task, "activation": activation}
     start = time.perf_counter()
-    with memory_limit(max_memory):
+    with memory_limit(loading_limit):
         if len(names) > 1:  # one sweep: the figures' points share the workers, costliest first
             from .experiments.execute import run_spec
             from .experiments.presets import staircase_specs

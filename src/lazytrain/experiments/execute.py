@@ -6,7 +6,9 @@ process) writes the store:
 * ``local``: a pool of worker processes on this machine
   (:class:`concurrent.futures.ProcessPoolExecutor`, spawn context);
 * ``dask``: a Dask distributed cluster, either a ``LocalCluster`` started
-  here or an existing scheduler given by its address.
+  here or an existing scheduler given by its address;
+* ``slurm``: Dask workers in Slurm jobs (:mod:`.slurm`), submitted from here:
+  the Dask path, with a cluster that this run starts and cancels.
 
 Cheap points (theory) are computed inline by the driver. Every point is
 computed with :data:`~.kinds.THREADS_PER_POINT` BLAS/OpenMP/torch threads
@@ -33,7 +35,7 @@ from .points import Point, compute_point, compute_unit, expand, pin_threads, wor
 from .spec import SpecError
 from .store import ResultStore, StoreError
 
-EXECUTORS = ("local", "dask")
+EXECUTORS = ("local", "dask", "slurm")
 
 
 class PointError(RuntimeError):
@@ -332,10 +334,21 @@ def _dask_executor(workers: int, scheduler: str | None, processes: bool = True):
         yield run
 
 
+# ---------------------------------------------------------------------- slurm executor
+@contextlib.contextmanager
+def _slurm_executor(plan, jobs: int):
+    """The Dask executor on a Slurm cluster of ``jobs`` worker jobs, cancelled on exit."""
+    from .slurm import slurm_cluster
+
+    with slurm_cluster(plan, jobs) as keeper, _dask_executor(0, keeper.address) as run:
+        run.workers = jobs * plan.processes
+        yield run
+
+
 # ---------------------------------------------------------------------- the driver
 def run_spec(spec, out, executor: str = "local", workers: int | None = None,
              scheduler: str | None = None, progress: bool = True,
-             dask_processes: bool = True, max_memory=None) -> RunSummary:
+             dask_processes: bool = True, max_memory=None, slurm=None) -> RunSummary:
     """Compute every point of ``spec`` not yet stored in ``out``; store each as it finishes.
 
     Parameters
@@ -345,7 +358,7 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
         costliest first (``lazytrain reproduce all``).
     out : path
         Output directory; its ``results.sqlite`` is created if missing.
-    executor : {'local', 'dask'}
+    executor : {'local', 'dask', 'slurm'}
         Where the costly points run (theory points are computed inline).
     workers : int, optional
         Worker processes (local, or the LocalCluster's); default: the CPUs
@@ -360,6 +373,11 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
     max_memory : int or str, optional
         Memory limit per point ('8GB' or bytes; default ``LAZYTRAIN_MAX_MEMORY`` or the
         memory available): a spec with a larger point is refused before anything is written.
+        With ``executor='slurm'`` the limit is the worker's share of its job's memory.
+    slurm : SlurmOptions, optional
+        With ``executor='slurm'``: the worker jobs (count, cores, memory, partition, walltime,
+        account, extra ``#SBATCH`` lines; see :class:`.slurm.SlurmOptions`). Slurm is checked
+        (``sbatch`` on PATH, the controller accepts one job) before anything is written.
 
     Returns
     -------
@@ -375,21 +393,35 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
     PointError
         A point failed; the points stored before it are kept, and running
         again resumes after them.
+    SlurmError
+        No Slurm reachable, Slurm refuses the worker job, or the jobs keep
+        ending before their workers start.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {executor!r}")
     if scheduler and executor != "dask":
         raise ValueError("a scheduler address needs executor='dask'")
+    if slurm is not None and executor != "slurm":
+        raise ValueError("slurm options need executor='slurm'")
+    if executor == "slurm" and workers is not None:
+        raise ValueError("workers does not apply to executor='slurm': the slurm options' jobs and "
+                         "cores say how many workers run")
     if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     start = time.perf_counter()
     specs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
-    with limits.max_memory(max_memory):
-        for s in specs:  # before anything is written: the limit may be lower than at loading
-            try:
-                s.check_memory()
-            except ValueError as exc:
-                raise SpecError(f"invalid experiment spec:\n  {exc}") from None
+    if executor == "slurm":  # the memory is the job's; Slurm must be there: before anything is written
+        from .slurm import SlurmOptions, check_slurm, plan_jobs
+
+        slurm_plan = plan_jobs(specs, slurm or SlurmOptions(), max_memory)
+        check_slurm(slurm_plan)
+    else:
+        with limits.max_memory(max_memory):
+            for s in specs:  # before anything is written: the limit may be lower than at loading
+                try:
+                    s.check_memory()
+                except ValueError as exc:
+                    raise SpecError(f"invalid experiment spec:\n  {exc}") from None
     points = list({p.key: p for s in specs for p in expand(s)}.values())
     unavailable = tuple(u for s in specs for u in s.unavailable())
     keys = tuple(p.key for p in points)
@@ -424,6 +456,9 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
             n_workers = min(workers or default_workers(), len(costly)) if costly else 0
             if scheduler and costly:  # before anything is stored: fail at once, not after 30 s
                 check_scheduler(scheduler)
+            if executor == "slurm":  # jobs of slurm_plan.processes workers, no more than the units need
+                n_jobs = max(1, min(slurm_plan.options.jobs, -(-len(costly) // slurm_plan.processes)))
+                n_workers = n_jobs * slurm_plan.processes
             run_id = store.begin_run(specs, executor, None if scheduler else n_workers)
             restore_sigterm = _sigterm_interrupts()
             try:
@@ -434,6 +469,7 @@ def run_spec(spec, out, executor: str = "local", workers: int | None = None,
                     bar = tqdm(total=len(points), initial=len(points) - n_costly, unit="pt",
                                desc=f"{name} ({executor})", disable=not progress, smoothing=0.05)
                     context = (_local_executor(n_workers) if executor == "local"
+                               else _slurm_executor(slurm_plan, n_jobs) if executor == "slurm"
                                else _dask_executor(n_workers, scheduler, dask_processes))
                     with bar, context as run:
                         if scheduler:

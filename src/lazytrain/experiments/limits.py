@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 
 from .._validation import _show, format_size, parse_size, sgd_memory
 from .._validation import memory_limit as _memory_limit
@@ -32,14 +33,33 @@ def memory_limit() -> tuple[int, str]:
     """The per-point memory limit in bytes, and where it comes from."""
     explicit = _limit.get()
     if explicit is not None:
-        return explicit, "--max-memory"
+        return explicit[:2]
     return _memory_limit(None)
 
 
+def max_memory_setting(limit=None) -> tuple[int | None, str | None]:
+    """The limit set by hand, and where: ``limit`` ('8GB' or bytes, from --max-memory), else
+    ``LAZYTRAIN_MAX_MEMORY``; (None, None) when neither is set."""
+    if limit is not None:
+        return parse_size(limit), "--max-memory"
+    env = os.environ.get("LAZYTRAIN_MAX_MEMORY")
+    if env:
+        return parse_size(env), "LAZYTRAIN_MAX_MEMORY"
+    return None, None
+
+
+def _raise_option() -> str:
+    explicit = _limit.get()
+    return "--max-memory" if explicit is None else explicit[2]
+
+
 @contextlib.contextmanager
-def max_memory(limit):
-    """Within this block, specs are validated against ``limit`` (bytes or '8GB'; None: default)."""
-    token = _limit.set(None if limit is None else parse_size(limit))
+def max_memory(limit, source: str = "--max-memory", option: str = "--max-memory"):
+    """Within this block, specs are validated against ``limit`` (bytes or '8GB'; None: default).
+
+    ``source`` says where the limit comes from and ``option`` how to raise it, in the refusal's
+    message (the Slurm executor's limit is its job's memory, raised with --slurm-memory)."""
+    token = _limit.set(None if limit is None else (parse_size(limit), source, option))
     try:
         yield
     finally:
@@ -116,7 +136,7 @@ def check_task(d: int, field: str = "task.d") -> None:
         raise ValueError(f"{field}: d = {d}: building the task needs about {format_size(need)} "
                          f"(a {d}×{d} float64 matrix and work copies), more than the limit "
                          f"{format_size(limit)} ({source}); use a smaller d or raise the limit "
-                         "with --max-memory")
+                         f"with {_raise_option()}")
 
 
 def check_points(d: int, kinds_grid, training: dict | None = None) -> None:
@@ -127,26 +147,38 @@ def check_points(d: int, kinds_grid, training: dict | None = None) -> None:
     N of each kind is the one to check.
     """
     limit, source = memory_limit()
+    for kind, n, regime, terms in _point_terms(d, kinds_grid, training):
+        need = sum(terms.values())
+        if need > limit:
+            field = max(terms, key=terms.get)  # the field that drives the estimate
+            what = f"N = {n}"
+            if field == "N":
+                field = "training.n_neurons" if kind == "sgd" else "n_neurons"
+            if isinstance(n, (tuple, list)) and len(n) > 1:
+                what = (f"widths {_show(list(n))} trained together (total N = {sum(n)}; "
+                        "training.groups splits them)")
+            elif isinstance(n, (tuple, list)):
+                what = f"N = {n[0]}"
+            raise ValueError(
+                f"{field}: the {kind} point at {what} (d = {d}, regime {regime!r}) needs about "
+                f"{format_size(need)} of memory, more than the limit {format_size(limit)} "
+                f"({source}); use smaller N, d or batch_size, or raise the limit with "
+                f"{_raise_option()}")
+
+
+def _point_terms(d: int, kinds_grid, training: dict | None):
+    """(kind, N, regime, estimate terms) of each costliest point (see :func:`check_points`)."""
     for kind, n, regimes in kinds_grid:
         for regime in regimes:
             options = training if kind in ("sgd", "fit") else None
-            terms = _terms(kind, d, n, regime, options)
-            need = sum(terms.values())
-            if need > limit:
-                field = max(terms, key=terms.get)  # the field that drives the estimate
-                what = f"N = {n}"
-                if field == "N":
-                    field = "training.n_neurons" if kind == "sgd" else "n_neurons"
-                if isinstance(n, (tuple, list)) and len(n) > 1:
-                    what = (f"widths {_show(list(n))} trained together (total N = {sum(n)}; "
-                            "training.groups splits them)")
-                elif isinstance(n, (tuple, list)):
-                    what = f"N = {n[0]}"
-                raise ValueError(
-                    f"{field}: the {kind} point at {what} (d = {d}, regime {regime!r}) needs about "
-                    f"{format_size(need)} of memory, more than the limit {format_size(limit)} "
-                    f"({source}); use smaller N, d or batch_size, or raise the limit with "
-                    "--max-memory")
+            yield kind, n, regime, _terms(kind, d, n, regime, options)
+
+
+def peak_points(d: int, kinds_grid, training: dict | None = None) -> int:
+    """The largest estimate (bytes) among the points :func:`check_points` would check, and the
+    task's own (:func:`task_memory`): what one worker needs for the costliest point."""
+    return int(max([task_memory(d)] + [sum(terms.values())
+                                        for *_, terms in _point_terms(d, kinds_grid, training)]))
 
 
 def grid_length(start: int, stop: int, step: int) -> int:

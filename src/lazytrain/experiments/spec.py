@@ -313,13 +313,24 @@ class ExperimentSpec(BaseModel):
         """Refuse (ValueError naming the field) a task or point too large for the memory limit
         (see :mod:`.limits`): checked before the task is built or anything is written."""
         limits.check_task(self.d)
-        options = self.training.train_options()
-        limits.check_points(self.d, [(k, self.costliest_n(k), self.regimes_for(k))
-                                     for k in self.kinds if k != "fit"], options)
+        for kinds_grid, options in self._costliest_points():
+            limits.check_points(self.d, kinds_grid, options)
+
+    def memory_estimate(self) -> int:
+        """Estimated peak memory (bytes) of the spec's costliest point: what one worker needs
+        (the estimates :meth:`check_memory` compares with the limit)."""
+        return max(limits.peak_points(self.d, kinds_grid, options)
+                   for kinds_grid, options in self._costliest_points())
+
+    def _costliest_points(self):
+        """(kinds_grid, options) for :func:`.limits.check_points`: the costliest N of each kind."""
+        out = [([(k, self.costliest_n(k), self.regimes_for(k)) for k in self.kinds if k != "fit"],
+                self.training.train_options())]
         if self.fit is not None:
             samples = {"n_samples": max(self.fit.n_samples)}
-            for regime in self.regimes_for("fit"):
-                limits.check_points(self.d, [("fit", max(self.fit_neurons(regime)), [regime])], samples)
+            out += [([("fit", max(self.fit_neurons(regime)), [regime])], samples)
+                    for regime in self.regimes_for("fit")]
+        return out
 
     def costliest_n(self, kind: str):
         """The N that drives a point's memory: the largest N, or for SGD the widths of the group
