@@ -16,11 +16,10 @@ How a task's formulas are found (docs/architecture.md):
 from __future__ import annotations
 
 from .._validation import check_weights
-from ..regimes import check_regime
+from ..regimes import capabilities, check_regime
 from ..activations import get_activation
 from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, Task
 from . import general, hermite, mixture, quadratic
-from .quadratic import require_quadratic_activation
 
 #: Task class -> closed-form RF/NT risk ``f(task, regime, W)`` for σ(u) = a u² + c0.
 CLOSED_FORMS = {
@@ -117,15 +116,17 @@ def exact_risk(task, regime, W, activation="quadratic", *, second_layer=False, c
     task = check_task(task)
     W = check_weights(W, task.d)
     act = get_activation(activation)
+    caps = capabilities(task, act, regime)
     if regime == "nn":
-        require_quadratic_activation(act)
+        if not caps.exact_nn:
+            raise ValueError(f"activation: {caps.exact_nn.reason}")
         risk = task.nn_risk(W.shape[0])
         if risk is None:
             raise ValueError(f"regime 'nn': {type(task).__name__} has no exact NN optimum; "
                              "train(task, 'nn', N, ...) gives the SGD risk")
         return float(risk)
     fast = lookup(CLOSED_FORMS, task)
-    if closed_form and fast is not None and act.is_even_quadratic:
+    if closed_form and fast is not None and caps.closed_form:
         return float(fast(task, regime, W))
     return float(general.lazy_risk(task, regime, W, act, second_layer=second_layer, method=method,
                                    tol=tol, maxiter=maxiter, info=info, risk_tol=risk_tol, on_miss=on_miss))
@@ -138,7 +139,7 @@ def best_quadratic_form(task, regime, W, activation="quadratic"):
     """
     regime = check_regime(regime)
     solver = lookup(BEST_QUADRATIC_FORMS, check_task(task))
-    if solver is None or not get_activation(activation).is_even_quadratic:
+    if solver is None or not capabilities(task, activation, regime).closed_form:
         return None
     return solver(task, regime, check_weights(W, task.d))
 
