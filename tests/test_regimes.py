@@ -21,7 +21,9 @@ def test_one_registry_and_the_variants():
     assert get_regime("nn", shared_a=False) == NN(shared_a=False)
     assert get_regime("nn", lazy=True) == LazyNN() and LazyNN().limit == NT(second_layer=True)
     assert get_regime("rf", second_layer=True) == RF()  # another regime's variant keyword is ignored
-    assert check_regime(NT(second_layer=True)) == "nt"
+    assert check_regime(NT()) == "nt"
+    with pytest.raises(ValueError, match="variant as keywords"):  # never silently read as plain 'nt'
+        check_regime(NT(second_layer=True))
     with pytest.raises(ValueError, match=r"regime must be one of \['rf', 'nt', 'nn'\], got 'xx'"):
         get_regime("xx")
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..activations import get_activation
-from .registry import check_regime, get_regime
+from .registry import get_regime
 
 #: The one reason behind every "σ must be quadratic" refusal.
 NEEDS_QUADRATIC = "needs σ(u) = u² + c0 (the quadratic activation)"
@@ -65,8 +65,8 @@ def capabilities(task, activation, regime) -> Capabilities:
     activation and the regime only. ``regime`` is a name or a :class:`~lazytrain.regimes.Regime`.
     """
     act = get_activation(activation)
-    name = check_regime(regime)
-    regime = get_regime(regime)
+    regime = get_regime(regime)   # a name (its default variant) or a Regime object
+    name = regime.name
     quadratic = act.is_even_quadratic          # the one read of the predicate
     needs = NEEDS_QUADRATIC
 

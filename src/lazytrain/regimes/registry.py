@@ -20,8 +20,16 @@ REGIMES = tuple(REGISTRY)
 
 
 def check_regime(regime) -> str:
-    """The normalised name of a regime (a name, or a :class:`Regime`), or a ValueError naming it."""
+    """The normalised name of a regime, or a ValueError naming it.
+
+    A :class:`Regime` object is accepted in its default variant only: a name is what the public
+    functions validate, and they take the variant as keywords (``second_layer=True``), so an
+    object such as ``NT(second_layer=True)`` is refused here rather than silently read as 'nt'.
+    """
     if isinstance(regime, Regime):
+        if regime != REGISTRY[regime.name]():
+            raise ValueError(f"regime must be a name, one of {list(REGIMES)}, with the variant as keywords "
+                             f"(e.g. second_layer=True); got the object {regime!r}")
         return regime.name
     name = normalise_name(regime)
     if not isinstance(regime, str) or name not in REGISTRY:
