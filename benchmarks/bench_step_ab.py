@@ -5,7 +5,8 @@ stacked sweep (d = 450, batch 100, widths 30..450; NN shared a, NN per-neuron a,
 1536³ product in interleaved repetitions, and prints the share of the peak (step flops / step time
 / peak measured in the same process). Rounds alternate the trees, so that a changing machine load
 hits both alike; the summary gives the median share per tree and the median of the per-round
-ratios new / old.
+ratios new / old, and the number of torch operations one step runs (from the profiler: equal
+counts mean the same work, whatever the load).
 
 Run:  python benchmarks/bench_step_ab.py OLD_SRC NEW_SRC [--rounds 5] [--d 450]
 (each *_SRC is a ``src`` directory holding a ``lazytrain`` package).
@@ -50,7 +51,7 @@ def best(fn, budget=0.25):
         fn()
     return (time.perf_counter() - t) / number
 
-res = {}
+res, ops = {}, {}
 cases = {"nn-shared": ("nn", {}, 2), "nn-per-neuron": ("nn", {"shared_a": False}, 2),
          "nt": ("nt", {}, 3), "rf": ("rf", {}, 1)}
 for label, (regime, kw, products) in cases.items():
@@ -73,7 +74,11 @@ for label, (regime, kw, products) in cases.items():
         t_step = best(step)
         shares.append(flops / t_step / (peak_flops / t_peak))
     res[label] = float(np.median(shares))
-print(json.dumps(res))
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    ops[label] = sum(e.name.startswith("aten::") for e in prof.events())
+print(json.dumps({"share": res, "ops": ops}))
 '''
 
 
@@ -84,15 +89,21 @@ def main():
     parser.add_argument("--d", type=int, default=450)
     args = parser.parse_args()
     shares = {src: [] for src in args.srcs}
+    ops = {}
     for r in range(args.rounds):
         order = args.srcs if r % 2 == 0 else args.srcs[::-1]
         for src in order:
             env = dict(os.environ, PYTHONPATH=os.path.abspath(src), OMP_NUM_THREADS="1")
             out = subprocess.run([sys.executable, "-c", CHILD, str(args.d)], env=env, check=True,
                                  capture_output=True, text=True).stdout
-            shares[src].append(json.loads(out.strip().splitlines()[-1]))
+            got = json.loads(out.strip().splitlines()[-1])
+            shares[src].append(got["share"])
+            ops[src] = got["ops"]
             print(f"round {r} {src}: " + ", ".join(f"{k} {v:.1%}" for k, v in shares[src][-1].items()),
                   flush=True)
+    print("\ntorch (aten) operations per step, a count the load cannot change:")
+    for src in args.srcs:
+        print(f"  {src}: " + ", ".join(f"{k} {v}" for k, v in ops[src].items()))
     print("\nmedian share of the matmul peak (each measured against the peak in its own process):")
     base = args.srcs[0]
     for src in args.srcs:

@@ -266,9 +266,9 @@ def test_rf_ratio_closed_form_matches_quadrature_of_the_spectrum():
 def test_odd_activation_theory_is_trivial_and_nn_has_none():
     tq = QuadraticTarget.paper(d=60)
     assert lt.theory_risk(tq, "rf", 30, "tanh") == 1.0 and lt.theory_risk(tq, "nt", 30, "tanh") == 1.0
-    with pytest.raises(ValueError, match="no NN theory for activation 'relu'"):
+    with pytest.raises(ValueError, match="no NN optimum for activation 'relu'"):
         lt.theory_risk(tq, "nn", 30, "relu")
-    assert lt.theory.theory_unavailable("quadratic", "nn", "relu").startswith("no NN theory")
+    assert lt.theory.theory_unavailable("quadratic", "nn", "relu").startswith("no NN optimum")
     assert lt.theory.theory_unavailable("mixture", "nt", "gelu") is None
 
 
@@ -298,12 +298,13 @@ def test_spec_with_relu_and_quadratic_and_all_kinds_runs_to_the_end(tmp_path):
     missing = {(u["kind"], u["regime"], u["activation"]) for u in spec.unavailable()}
     assert missing == {("theory", "nn", "relu"), ("exact", "nn", "relu")}
     assert all("needs σ(u) = u² + c0" in u["reason"] for u in spec.unavailable())
+    assert len({u["reason"] for u in spec.unavailable()}) == 1  # theory and exact: the one reason
     summary = run_spec(spec, tmp_path, progress=False, workers=1)
     assert len(summary.unavailable) == 2
     # 2 activations × 3 regimes × 2 N for each kind, less the 2 × 2 left-out ReLU NN points
     assert summary.computed == 3 * 12 - 4
     html = write_report(tmp_path).read_text()
-    assert "Points not computed" in html and "no NN theory for activation" in html
+    assert "Points not computed" in html and "no NN optimum for activation" in html
 
 
 def test_polynomial_activation_is_exact_and_matches_the_generic_path():

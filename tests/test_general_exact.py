@@ -201,7 +201,7 @@ def test_bad_inputs_get_clear_errors(task):
     W = random_weights(4, 3, seed=0)
     with pytest.raises(ValueError, match="activation 'bad'.*returned nan"):
         exact_risk(task, "rf", W, activation=Activation("bad", lambda u: np.where(u > 2, np.nan, u), lambda u: u))
-    with pytest.raises(ValueError, match="exact NN risk .*quadratic activation.*'relu'"):
+    with pytest.raises(ValueError, match=r"no NN optimum for activation 'relu'.*needs σ\(u\) = u² \+ c0"):
         exact_risk(task, "nn", W, activation="relu")
     with pytest.raises(ValueError, match="method must be one of"):
         exact_risk(task, "nt", W, activation="relu", method="lu")

@@ -244,7 +244,7 @@ def test_theory_per_degree_nt_against_exact_d300(activation):
 
 def test_theory_rejects_what_it_does_not_model():
     task = HermiteTarget(np.eye(5)[:2], [[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
-    with pytest.raises(ValueError, match="no NN formula"):
+    with pytest.raises(ValueError, match="no NN optimum for activation .hermite23."):
         theory_risk(task, "nn", 4, "hermite23")
     with pytest.raises(ValueError, match="b₁ = 0"):
         theory_risk(HermiteTarget(np.eye(5)[:1], [[1.0, 1.0]]), "nt", 4, "hermite23")

@@ -190,7 +190,7 @@ def test_full_rank_classes_reach_the_best_quadratic_predictor(dense_task):
 
 def test_exact_nn_rejects_other_activations(dense_task):
     # RF and NT take any activation (tests/test_general_exact.py); the rank-N optimum needs u²
-    with pytest.raises(ValueError, match="exact NN risk .* needs the quadratic activation, got 'relu'"):
+    with pytest.raises(ValueError, match=r"no NN optimum for activation 'relu'.*needs σ\(u\) = u² \+ c0"):
         exact_risk(dense_task, "nn", random_weights(5, 2), activation="relu")
 
 

@@ -21,7 +21,9 @@ def test_one_registry_and_the_variants():
     assert get_regime("nn", shared_a=False) == NN(shared_a=False)
     assert get_regime("nn", lazy=True) == LazyNN() and LazyNN().limit == NT(second_layer=True)
     assert get_regime("rf", second_layer=True) == RF()  # another regime's variant keyword is ignored
-    assert check_regime(NT(second_layer=True)) == "nt"
+    assert check_regime(NT()) == "nt"
+    with pytest.raises(ValueError, match="variant as keywords"):  # never silently read as plain 'nt'
+        check_regime(NT(second_layer=True))
     with pytest.raises(ValueError, match=r"regime must be one of \['rf', 'nt', 'nn'\], got 'xx'"):
         get_regime("xx")
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -98,3 +100,41 @@ def test_config_is_validated_frozen_and_resolved():
                      ({"precondition": True}, "precondition"), ({"a0": "gauss"}, "a0")]:
         with pytest.raises(ValueError, match=name):
             TrainConfig("rf", [4, 9], 20, **kw)
+
+
+def test_capabilities_give_one_reason_everywhere():
+    """The exact NN risk, the NN theory, the spec's skip and theory_unavailable all show one reason."""
+    from lazytrain import exact_risk, theory_risk
+    from lazytrain.experiments.kinds import KINDS
+    from lazytrain.regimes import capabilities
+    from lazytrain.theory import theory_unavailable
+
+    task = QuadraticTarget.paper(d=10)
+    relu = capabilities(task, "relu", "nn")
+    assert not (relu.exact_nn or relu.theory or relu.population_flow or relu.closed_form
+                or relu.exact_predictor_risk)
+    reason = relu.exact_nn.reason
+    assert reason == relu.theory.reason and "needs σ(u) = u² + c0" in reason
+    with pytest.raises(ValueError) as exact_error:
+        exact_risk(task, "nn", random_weights(10, 3, seed=0), "relu")
+    with pytest.raises(ValueError) as theory_error:
+        theory_risk(task, "nn", 3, "relu")
+    assert reason in str(exact_error.value) and reason in str(theory_error.value)
+    assert KINDS["exact"].skip_reason("paper", "nn", "relu") == reason == theory_unavailable("quadratic", "nn", "relu")
+    quad = capabilities(task, "quadratic", "nn")
+    assert all(getattr(quad, f).available for f in quad.__dataclass_fields__)
+    assert not capabilities(task, "quadratic", "rf").population_flow
+    assert capabilities(task, "relu", "nt").theory  # RF and NT theory for any σ
+
+
+@pytest.mark.parametrize("regime", VARIANTS, ids=str)
+def test_kernel_is_the_wide_limit_of_the_features(regime):
+    """k(x, x') against φ(x)ᵀφ(x')/N for N = 20000 random neurons w ~ N(0, I/d) (Monte Carlo)."""
+    act = get_activation("tanh")
+    rng = np.random.default_rng(1)
+    d, N = 6, 20_000
+    X = rng.standard_normal((4, d))
+    W = random_weights(d, N, seed=2)
+    phi = regime.features(X, W, act)
+    mc = phi @ phi.T / N
+    np.testing.assert_allclose(regime.kernel(act, X, X), mc, rtol=0.05, atol=0.02)

@@ -36,10 +36,12 @@ import scipy.sparse.linalg
 from ._validation import (_show, as_generator, check_choice, check_memory, check_positive_int, check_weights,
                           memory_limit)
 from .activations import Activation, get_activation
-from .exact.general import NTGram, nt_features, rf_covariance, rf_features
-from .kernels import kernel_matrix, quadratic_kernel_form
+from .exact.general import population_gram
+from .regimes import NT, RF, Coef, capabilities, get_regime
 
-FIT_REGIMES = ("rf", "nt", "rf_kernel", "nt_kernel")
+#: The regimes ``fit`` takes: RF and NT at fixed W, and their infinite-width kernels (name + KERNEL_SUFFIX).
+KERNEL_SUFFIX = "_kernel"
+FIT_REGIMES = ("rf", "nt", "rf" + KERNEL_SUFFIX, "nt" + KERNEL_SUFFIX)
 FIT_METHODS = ("auto", "dense", "dual", "cg")
 #: 'auto' forms the n × P feature matrix (and takes its SVD) up to this many entries.
 DENSE_MAX_ENTRIES = 20_000_000
@@ -85,35 +87,25 @@ class PopulationRisk:
     """The exact R/R0 of any predictor of one RF or NT class (fixed W), moments computed once.
 
     R = Var y - 2βᵀv + βᵀKβ + (E y - c - βᵀm)², with K, m, v Gaussian moments
-    (the RF Gram of :func:`lazytrain.exact.general.rf_covariance`, the NT Gram
-    operator :class:`lazytrain.exact.general.NTGram`).
+    (the regime's population Gram, :func:`lazytrain.exact.general.population_gram`, built from its
+    coefficient layout). ``regime``: a name (with ``second_layer``) or a Regime object.
     """
 
     def __init__(self, task, W, activation, regime, second_layer=False):
         self.task = task
         act = get_activation(activation)
         self.mom = task_moments(task, W, act)
-        self.regime, self.second = regime, bool(second_layer)
-        if regime == "rf":
-            self.K, self.m = rf_covariance(act, W, self.mom.components)
-            self.v = self.mom.rf
-        else:
-            self.G = NTGram(act, W, self.mom.components, second_layer=self.second)
-            self.v, self.m = self.mom.nt.ravel(), self.G.mean_vec.ravel()
-            if self.second:
-                self.v = np.concatenate([self.v, self.mom.rf])
-                self.m = np.concatenate([self.m, self.G.mean_sc])
+        self.regime = get_regime(regime, second_layer=second_layer)
+        self.layout = self.regime.layout(*W.shape)
+        self.K, self.m = population_gram(self.layout, act, W, self.mom.components)
+        self.v = self.layout.join(self.mom.nt, self.mom.rf)   # Cov(y, φ) in the layout's order
 
     def __call__(self, coef) -> float:
-        c = float(coef["offset"])
-        if self.regime == "rf":
-            beta = np.asarray(coef["a"], dtype=np.float64)
-            Kb = self.K @ beta
-        else:
-            beta = np.asarray(coef["b"], dtype=np.float64).ravel()
-            if self.second:
-                beta = np.concatenate([beta, np.asarray(coef["a"], dtype=np.float64)])
-            Kb = self.G.matvec(beta)
+        """R/R0 of the predictor ``coef`` (a :class:`~lazytrain.regimes.Coef` or its dict view)."""
+        coef = coef if isinstance(coef, Coef) else Coef.from_dict(coef)
+        c = coef.offset
+        beta = np.asarray(self.layout.flat(coef), dtype=np.float64)
+        Kb = self.K @ beta
         mom = self.mom
         quad = float(beta @ Kb)
         risk = mom.var - 2.0 * float(beta @ self.v) + quad + (mom.mean - c - float(beta @ self.m)) ** 2
@@ -130,8 +122,8 @@ def population_risk(task, W, activation, coef) -> float:
 
     RF when ``coef`` has no ``b``; NT (with the second layer when it also has ``a``) otherwise.
     """
-    regime = "nt" if "b" in coef else "rf"
-    return PopulationRisk(task, W, activation, regime, second_layer=regime == "nt" and "a" in coef)(coef)
+    regime = NT(second_layer="a" in coef) if "b" in coef else RF()
+    return PopulationRisk(task, W, activation, regime)(coef)
 
 
 # ---------------------------------------------------------------- result
@@ -177,16 +169,21 @@ class FitResult:
                         self.settings["second_layer"])
 
 
+def fit_regime(regime, second_layer=False):
+    """(the Regime object, whether its kernel limit is fitted) of a ``fit`` regime name."""
+    regime = check_choice("regime", regime, FIT_REGIMES)
+    kernel = regime.endswith(KERNEL_SUFFIX)
+    base = get_regime(regime.removesuffix(KERNEL_SUFFIX), second_layer=second_layer)
+    if second_layer and not base.tangent:
+        raise ValueError(f"second_layer=True applies to the NT regimes only, got regime {regime!r}")
+    return base, kernel
+
+
 def _predict(regime, coef, W, act, x, second_layer):
-    c = coef["offset"]
-    if regime.endswith("_kernel"):
-        K = kernel_matrix(act, regime[:2], x, coef["x"], second_layer=second_layer)
-        return c + K @ coef["alpha"]
-    if regime == "rf":
-        return c + rf_features(x, W, act) @ coef["a"]
-    u = x @ W.T
-    out = c + np.einsum("ni,ni->n", act.derivative(u), x @ coef["b"].T)
-    return out + act.fn(u) @ coef["a"] if second_layer else out
+    base, kernel = fit_regime(regime, second_layer)
+    if kernel:
+        return coef["offset"] + base.kernel(act, x, coef["x"]) @ coef["alpha"]
+    return base.predict(x, W, act, Coef.from_dict(coef))
 
 
 # ---------------------------------------------------------------- validation and memory
@@ -245,10 +242,11 @@ def plan(regime, n, N, d, second_layer=False, method="auto", limit=float("inf"))
     'auto': dual for NT with P > 2n, else dense up to n·P = 2·10⁷, else dual up to
     n = 20 000, else CG, each only if it fits in ``limit``.
     """
-    if regime.endswith("_kernel"):
+    base, kernel = fit_regime(regime, second_layer)
+    if kernel:
         return "kernel", memory_estimate("kernel", n, 0, 0, d)
-    tangent = regime == "nt"
-    P = N * d * tangent + N * (regime == "rf" or (tangent and bool(second_layer)))
+    layout = base.layout(N, d)
+    tangent, P = layout.tangent, layout.size
     if method != "auto":
         chosen = method
     elif tangent and P > 2 * n and n <= DUAL_MAX_SAMPLES and memory_estimate("dual", n, P, N, d) <= limit:
@@ -264,29 +262,26 @@ def plan(regime, n, N, d, second_layer=False, method="auto", limit=float("inf"))
 
 # ---------------------------------------------------------------- solvers
 class _Features:
-    """The training features of RF / NT without forming them: φ(x) = [x σ'(u_i) (NT); σ(u_i)]."""
+    """A regime's training features without forming them, block by block of its layout:
+    φ(x) = [x σ'(u_i) (the tangent block); σ(u_i) (the σ block)]."""
 
-    def __init__(self, X, W, act, tangent, scalar):
-        self.X, self.W, self.act = X, W, act
-        self.tangent, self.scalar = tangent, scalar
+    def __init__(self, X, W, act, regime):
+        self.X, self.W, self.act, self.regime = X, W, act, regime
         self.n, self.d = X.shape
         self.N = W.shape[0]
-        self.P = self.N * self.d * tangent + self.N * scalar
+        self.layout = regime.layout(self.N, self.d)
+        tangent, scalar = self.tangent, self.scalar = self.layout.tangent, self.layout.scalar
+        self.P = self.layout.size
         u = X @ W.T
         self.D = act.derivative(u) if tangent else None
         self.S = act.fn(u) if scalar else None
         self.mean = self.rmatvec_raw(np.full(self.n, 1.0 / self.n))
 
     def dense(self):
-        if self.tangent:
-            return nt_features(self.X, self.W, self.act, second_layer=self.scalar)
-        return self.S
+        return self.regime.features(self.X, self.W, self.act)
 
     def split(self, beta):
-        nd = self.N * self.d if self.tangent else 0
-        b = beta[:nd].reshape(self.N, self.d) if self.tangent else None
-        a = beta[nd:] if self.scalar else None
-        return b, a
+        return self.layout.split(beta)
 
     def matvec_raw(self, beta):
         b, a = self.split(beta)
@@ -498,6 +493,7 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
 
     start = time.perf_counter()
     task = check_task(task)
+    base, kernel = fit_regime(regime, second_layer)
     regime = check_choice("regime", regime, FIT_REGIMES)
     method = check_choice("method", method, FIT_METHODS)
     n = check_positive_int("n_samples", n_samples)
@@ -508,9 +504,6 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
         raise ValueError("ridges must hold at least one value")
     act = get_activation(activation)
     d = task.d
-    kernel = regime.endswith("_kernel")
-    if second_layer and regime in ("rf", "rf_kernel"):
-        raise ValueError(f"second_layer=True applies to the NT regimes only, got regime {regime!r}")
     if kernel:
         if W is not None:
             raise ValueError(f"W: regime {regime!r} is the infinite-width kernel limit and uses no "
@@ -521,10 +514,8 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
             raise ValueError(f"W must be an array of shape (N, {d}) for regime {regime!r}, got None")
         W = check_weights(W, d)
         N = W.shape[0]
-    tangent = regime == "nt"
-    scalar = regime == "rf" or (regime == "nt" and second_layer)
     if not kernel:
-        P = N * d * tangent + N * scalar
+        P = base.layout(N, d).size
     # choose the method, refuse up front if it (and the population moments) cannot fit in memory
     moments = moments_memory(task, regime, N, d, act, second_layer)
     chosen, _ = plan(regime, n, N or 0, d, second_layer, method, memory_limit(max_memory)[0] - moments)
@@ -540,7 +531,7 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
         return _fit_kernel(task, regime, X, y, lams, act, settings, second_layer, risk_rtol,
                            max_test_samples, start)
 
-    F = _Features(X, W, act, tangent, scalar)
+    F = _Features(X, W, act, base)
     pens = [n * lam * N for lam in lams]
     if chosen == "dense":
         solved = _solve_dense(F.dense(), y, pens)
@@ -557,15 +548,10 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
     else:
         cap = 10 * P if maxiter is None else check_positive_int("maxiter", maxiter)
         solved = [_solve_cg(F, y, pen, tol, cap) for pen in pens]
-    score = PopulationRisk(task, W, act, "rf" if regime == "rf" else "nt", second_layer)
+    score = PopulationRisk(task, W, act, base)
     out = []
     for lam, (beta, c, info) in zip(lams, solved):
-        b, a = F.split(beta)
-        coef = {"offset": c}
-        if a is not None:
-            coef["a"] = a
-        if b is not None:
-            coef["b"] = b
+        coef = F.layout.coef(c, beta).as_dict()   # the typed coefficients' dict view
         train = float(np.mean((y - c - F.matvec_raw(beta)) ** 2)) / task.r0
         info.update(risk_method="exact", risk_se=0.0, seconds=time.perf_counter() - start)
         out.append(FitResult(score(coef), train, coef, settings(lam), info, W, act))
@@ -574,16 +560,16 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
 
 def _fit_kernel(task, regime, X, y, lams, act, settings, second_layer, rtol, max_test, start):
     n = X.shape[0]
-    kind = regime[:2]
-    K = kernel_matrix(act, kind, X, X, second_layer=second_layer)
+    base, _ = fit_regime(regime, second_layer)
+    K = base.kernel(act, X, X)
     out = []
     for lam, (alpha, resid) in zip(lams, _solve_gram(K, y, [n * lam for lam in lams])):
         c = float(y.mean() - alpha @ K.mean(axis=1))
         coef = {"offset": c, "alpha": alpha, "x": X}
         train = float(np.mean((y - c - K @ alpha) ** 2)) / task.r0
         info = {"method": "kernel", "iterations": 0, "relative_residual": resid}
-        if act.is_even_quadratic and hasattr(task, "predictor_risk"):
-            M, const = quadratic_kernel_form(act, kind, X, alpha, second_layer)
+        if capabilities(task, act, base).exact_predictor_risk:
+            M, const = base.kernel_quadratic_form(act, X, alpha)
             risk = task.predictor_risk(M, c + const)
             info.update(risk_method="exact", risk_se=0.0)
         else:

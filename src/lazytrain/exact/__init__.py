@@ -18,11 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_memory, check_weights
-from ..regimes import check_regime
+from ..regimes import capabilities, check_regime
 from ..activations import get_activation
 from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, check_task
 from . import general, hermite, mixture, quadratic
-from .quadratic import require_quadratic_activation
 
 #: Task class -> closed-form RF/NT risk ``f(task, regime, W)`` for σ(u) = a u² + c0.
 CLOSED_FORMS = {
@@ -63,7 +62,7 @@ def memory_estimate(task, regime: str, shape, activation, *, second_layer=False,
     if regime == "nn":
         return 8 * N * d
     act = get_activation(activation)
-    if closed_form and act.is_even_quadratic and lookup(CLOSED_FORMS, task) is not None:
+    if closed_form and capabilities(task, act, regime).closed_form and lookup(CLOSED_FORMS, task) is not None:
         return 8 * (6 * N * N + 6 * N * d + 2 * d * min(N, d))
     comps = len(task.components)
     need = 8 * (comps * (16 * N * N + 2 * N * d) + 12 * N * d)
@@ -158,15 +157,17 @@ def exact_risk(task, regime, W, activation="quadratic", *, second_layer=False, c
     check_job_memory(task, regime, W, act, max_memory, "exact_risk", second_layer=second_layer,
                      closed_form=closed_form, method=method)
     W = check_weights(W, task.d)
+    caps = capabilities(task, act, regime)
     if regime == "nn":
-        require_quadratic_activation(act)
+        if not caps.exact_nn:
+            raise ValueError(f"activation: {caps.exact_nn.reason}")
         risk = task.nn_risk(W.shape[0])
         if risk is None:
             raise ValueError(f"regime 'nn': {type(task).__name__} has no exact NN optimum; "
                              "train(task, 'nn', N, ...) gives the SGD risk")
         return float(risk)
     fast = lookup(CLOSED_FORMS, task)
-    if closed_form and fast is not None and act.is_even_quadratic:
+    if closed_form and fast is not None and caps.closed_form:
         return float(fast(task, regime, W))
     return float(general.lazy_risk(task, regime, W, act, second_layer=second_layer, method=method,
                                    tol=tol, maxiter=maxiter, info=info, risk_tol=risk_tol, on_miss=on_miss))
@@ -179,7 +180,7 @@ def best_quadratic_form(task, regime, W, activation="quadratic"):
     """
     regime = check_regime(regime)
     solver = lookup(BEST_QUADRATIC_FORMS, check_task(task))
-    if solver is None or not get_activation(activation).is_even_quadratic:
+    if solver is None or not capabilities(task, activation, regime).closed_form:
         return None
     return solver(task, regime, check_weights(W, task.d))
 

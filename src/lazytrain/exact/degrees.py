@@ -163,38 +163,35 @@ def degree_risks(task, regime, W, activation, *, second_layer=False, method="aut
     """
     from .._validation import check_weights
     from ..activations import get_activation
+    from ..regimes import capabilities, get_regime
     from .general import lazy_solution
 
-    if regime not in ("rf", "nt"):
-        raise ValueError(f"regime must be 'rf' or 'nt' for the per-degree accounting, got {regime!r}")
+    regime = get_regime(regime, second_layer=second_layer)
+    if not regime.linear:
+        raise ValueError(f"regime must be 'rf' or 'nt' for the per-degree accounting, got {regime.name!r}")
     from . import check_job_memory
 
     target = _hermite_view(task)
     activation = get_activation(activation)
-    check_job_memory(target, regime, W, activation, max_memory, "degree_risks", closed_form=False,
+    check_job_memory(target, regime.name, W, activation, max_memory, "degree_risks", closed_form=False,
                      second_layer=second_layer, method=method)
     W = check_weights(W, target.d)
     L = target.degree
     var = target.degree_variances()
-    if activation.is_even_quadratic and not second_layer:
+    if capabilities(target, activation, regime).closed_form and not second_layer:
         # σ = a u² + c0: the features are quadratic, so every degree but 2 is left whole and the
         # closed-form risk (a QR or an N×N solve) gives degree 2; no solve of the general system
         from . import exact_risk
 
-        risk = exact_risk(target, regime, W, activation)
+        risk = exact_risk(target, regime.name, W, activation)
         by = var / target.r0
         if L >= 2:
             by[1] = max(risk - (by.sum() - by[1]), 0.0)
         return {"risk": risk, "by_degree": {ell: float(by[ell - 1]) for ell in range(1, L + 1)},
                 "above": 0.0, "shares": target.degree_shares()}
-    sol = lazy_solution(target, regime, W, activation, second_layer=second_layer, method=method,
-                        tol=tol, maxiter=maxiter)
-    N, d = W.shape
-    if regime == "rf":
-        nt_coef, rf_coef = None, sol.coef
-    else:
-        nt_coef = sol.coef[: N * d]
-        rf_coef = sol.coef[N * d:] if second_layer else None
+    sol = lazy_solution(target, regime, W, activation, method=method, tol=tol, maxiter=maxiter)
+    b, rf_coef = regime.layout(*W.shape).split(sol.coef)   # the typed layout: tangent b (N, d), σ block a
+    nt_coef = None if b is None else b.reshape(-1)
     norms = predictor_degree_norms(W, activation, range(1, L + 1), nt_coef=nt_coef, rf_coef=rf_coef)
     rf_c, nt_c = target.cross_moments_by_degree(W, activation)  # term ℓ: Cov(degree-ℓ part of f*, φ)
     cross = np.zeros(L)

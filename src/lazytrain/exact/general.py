@@ -42,6 +42,7 @@ import scipy.sparse.linalg
 
 from .._validation import check_choice, check_neuron_variances, check_positive_float, check_positive_int
 from ..activations import PARALLEL_TOL, Activation, MomentAccuracyError
+from ..regimes import RF, CoefLayout, Regime, get_regime
 from ..tasks.base import STANDARD, Component, Task  # noqa: F401  (Component, STANDARD: re-exported)
 from ._linalg import psd_solve
 
@@ -64,8 +65,8 @@ def variances(W: np.ndarray, component: Component = STANDARD[0]) -> np.ndarray:
 
 # ---------------------------------------------------------------- features (for tests and checks)
 def rf_features(x: np.ndarray, W: np.ndarray, activation: Activation) -> np.ndarray:
-    """RF features σ(⟨w_i, x⟩) for the rows of x: shape (n, N)."""
-    return activation.fn(np.asarray(x, dtype=np.float64) @ W.T)
+    """RF features σ(⟨w_i, x⟩) for the rows of x: shape (n, N) (:meth:`lazytrain.regimes.RF.features`)."""
+    return RF().features(np.asarray(x, dtype=np.float64), W, activation)
 
 
 def nt_features(x: np.ndarray, W: np.ndarray, activation: Activation, second_layer: bool = False) -> np.ndarray:
@@ -75,10 +76,7 @@ def nt_features(x: np.ndarray, W: np.ndarray, activation: Activation, second_lay
     the gradients of f(x) = Σ_i a_i σ(⟨w_i, x⟩) at a_i = 1 with respect to
     (W, a): the network's linearisation.
     """
-    x = np.asarray(x, dtype=np.float64)
-    u = x @ W.T
-    F = (activation.derivative(u)[:, :, None] * x[:, None, :]).reshape(len(x), -1)
-    return np.column_stack([F, activation.fn(u)]) if second_layer else F
+    return get_regime("nt", second_layer=second_layer).features(np.asarray(x, dtype=np.float64), W, activation)
 
 
 # ---------------------------------------------------------------- repeated neurons
@@ -375,6 +373,7 @@ class NTGram(scipy.sparse.linalg.LinearOperator):
     def __init__(self, activation, W, components=STANDARD, second_layer=False):
         self.N, self.d = W.shape
         self.second_layer = bool(second_layer)
+        self.layout = CoefLayout(self.N, self.d, tangent=True, scalar=self.second_layer)
         self.blocks = [_ComponentBlocks(activation, W, c, self.second_layer) for c in components]
         self.mean_vec = sum(b.p * b.mean_vec for b in self.blocks)
         self.mean_sc = sum(b.p * b.mean_sc for b in self.blocks) if self.second_layer else None
@@ -382,9 +381,7 @@ class NTGram(scipy.sparse.linalg.LinearOperator):
         super().__init__(dtype=np.float64, shape=(size, size))
 
     def _split(self, v):
-        nd = self.N * self.d
-        Bm = v[:nd].reshape(self.N, self.d)
-        return Bm, (v[nd:] if self.second_layer else None)
+        return self.layout.split(v)
 
     def _matvec(self, v):
         v = np.asarray(v, dtype=np.float64).ravel()
@@ -482,6 +479,20 @@ class NTGram(scipy.sparse.linalg.LinearOperator):
             return out if a is None else np.concatenate([out, inv_rf @ a])
 
         return scipy.sparse.linalg.LinearOperator(self.shape, matvec=apply, dtype=np.float64)
+
+
+def population_gram(layout: CoefLayout, activation, W, components=STANDARD):
+    """The centred population Gram K = Cov φ of a regime's features and their mean m, in the layout's order.
+
+    Built block by block from the layout: the σ block alone (RF) is the dense N×N Gram of
+    :func:`rf_covariance`; with the tangent block, the matrix-free :class:`NTGram` (the σ block
+    after it when the layout has both). Returns (K, m): K has ``K @ β`` (a dense array or a
+    LinearOperator), m is flat.
+    """
+    if layout.tangent:
+        K = NTGram(activation, W, components, second_layer=layout.scalar)
+        return K, layout.join(K.mean_vec, K.mean_sc)
+    return rf_covariance(activation, W, components)
 
 
 @dataclass
@@ -610,7 +621,7 @@ class LazySolution(NTSolution):
     risk: float = field(kw_only=True)
 
 
-def lazy_solution(task, regime: str, W: np.ndarray, activation: Activation, *, second_layer=False,
+def lazy_solution(task, regime: str | Regime, W: np.ndarray, activation: Activation, *, second_layer=False,
                   method="auto", tol=1e-10, maxiter=None, risk_tol=RISK_TOL, on_miss="raise") -> LazySolution:
     """The best RF ('rf') or NT ('nt') predictor of any task, for weights W and any activation.
 
@@ -620,28 +631,27 @@ def lazy_solution(task, regime: str, W: np.ndarray, activation: Activation, *, s
     are propagated to the risk; a bound above ``risk_tol`` raises
     :class:`~lazytrain.MomentAccuracyError` (see :func:`nt_explained`).
     """
+    regime = get_regime(regime, second_layer=second_layer)
+    if not regime.linear:
+        raise ValueError(f"regime must be 'rf' or 'nt' for the lazy solver, got {regime.name!r}")
+    layout = regime.layout(*W.shape)
     comps = task.components
     for comp in comps:
         variances(W, comp)  # a ValueError naming a zero row before any moment is computed
-    rf_cross, nt_cross = task.cross_moments(W, activation)
-    errors = getattr(task, "cross_moment_errors", lambda W, act: None)(W, activation)
-    rf_err, nt_err = (None, None) if errors is None else errors
-    if regime == "rf":
+    cross = regime.cross_moments(task, W, activation)
+    err = regime.cross_moments(task, W, activation, errors=True)
+    if layout.tangent:  # the tangent block's matrix-free Gram (the σ block after it with the second layer)
+        nt_cross, rf_cross = layout.split(cross)
+        sol = nt_explained(activation, W, nt_cross, rf_cross, comps, second_layer=layout.scalar,
+                           method=method, tol=tol, maxiter=maxiter, target_var=task.r0, cross_err=err,
+                           risk_tol=risk_tol, on_miss=on_miss)
+    else:               # the σ block alone: the N×N Gram
         start = time.perf_counter()
         info = {}
-        explained = rf_explained(activation, W, rf_cross, comps, cross_err=rf_err, r0=task.r0,
+        explained = rf_explained(activation, W, cross, comps, cross_err=err, r0=task.r0,
                                  risk_tol=risk_tol, info=info)
         sol = NTSolution(explained, info["coef"], "dense", 0, 0.0, time.perf_counter() - start,
                          info["error_bound"])
-    elif regime == "nt":
-        err = nt_err
-        if err is not None and second_layer:
-            err = np.concatenate([nt_err.ravel(), rf_err])
-        sol = nt_explained(activation, W, nt_cross, rf_cross, comps, second_layer=second_layer,
-                           method=method, tol=tol, maxiter=maxiter, target_var=task.r0, cross_err=err,
-                           risk_tol=risk_tol, on_miss=on_miss)
-    else:
-        raise ValueError(f"regime must be 'rf' or 'nt' for the lazy solver, got {regime!r}")
     risk = float(np.clip(1.0 - sol.explained / task.r0, 0.0, 1.0))
     return LazySolution(**vars(sol), risk=risk)
 

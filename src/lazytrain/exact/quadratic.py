@@ -56,14 +56,6 @@ def nt_risk(task: QuadraticTarget, W: np.ndarray) -> float:
     return max(perp, 0.0) / task.frob2
 
 
-def require_quadratic_activation(activation) -> None:
-    """Raise unless σ(u) = a u² + c0: the exact NN risk (a rank-N optimum) needs it."""
-    if not activation.is_even_quadratic:
-        raise ValueError(
-            f"activation: the exact NN risk (a rank-N optimum of c + xᵀMx) needs the quadratic "
-            f"activation, got {activation.name!r}; train(task, 'nn', N, activation=...) gives the "
-            "SGD risk, and exact_risk gives RF and NT for any activation"
-        )
 
 
 def closed_form_risk(task: QuadraticTarget, regime: str, W: np.ndarray) -> float:

@@ -29,12 +29,11 @@ def _probe_exact(spec, task, regime, activation):
 
 
 def _probe_sgd(spec, task, regime, activation):
-    from ..activations import get_activation
+    from ..regimes import capabilities
 
-    if spec.training.method == "flow" and (regime != "nn" or not get_activation(activation).is_even_quadratic):
-        raise ValueError(f"training.method 'flow' (the population gradient flow) needs regime 'nn' "
-                         f"and the quadratic activation, got regime {regime!r} and activation "
-                         f"{activation!r}; use method 'sgd' or restrict training.regimes to ['nn']")
+    flow = capabilities(task, activation, regime).population_flow
+    if spec.training.method == "flow" and not flow:
+        raise ValueError(f"training.method: {flow.reason}, or restrict training.regimes to ['nn']")
 
 
 #: kind -> probe(spec, task, regime, activation), raising ValueError when the point is impossible.

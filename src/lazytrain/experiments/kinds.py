@@ -30,13 +30,10 @@ def _theory_skip(family, regime, activation):
 
 
 def _exact_skip(family, regime, activation):
-    from ..activations import get_activation
+    from ..regimes import capabilities
 
-    act = get_activation(activation)
-    if regime == "nn" and not act.is_even_quadratic:
-        return (f"no exact NN risk for activation {act.name!r}: the rank-N optimum (Eckart-Young) "
-                "needs σ(u) = u² + c0; train it (kind 'sgd') instead")
-    return None
+    exact_nn = capabilities(None, activation, regime).exact_nn
+    return exact_nn.reason if regime == "nn" and not exact_nn else None
 
 
 def _exact_by_degree(task, point, W):

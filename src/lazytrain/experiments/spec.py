@@ -31,11 +31,12 @@ from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloa
 
 from .._validation import check_device, normalise_name
 from ..activations import get_activation
+from ..regimes import REGIMES
 from . import limits
 from .kinds import KINDS
 from .tasks import TASK_TYPES, NpyTarget
 
-Regime = Literal["rf", "nt", "nn"]
+Regime = Literal[REGIMES]  # the one registry (lazytrain.regimes.REGISTRY)
 KindName = Literal["theory", "exact", "sgd", "fit"]
 FitRegime = Literal["rf", "nt", "rf_kernel", "nt_kernel"]
 

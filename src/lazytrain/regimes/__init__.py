@@ -1,49 +1,18 @@
 """Regimes: one file per class of predictors (RF, NT, NN), the seam between regimes and solvers.
 
-See :mod:`lazytrain.regimes.base` for the contract. The registry below is the one list of
-regimes; a new regime is a new file and one line in :data:`REGISTRY` (docs/architecture.md).
+See :mod:`lazytrain.regimes.base` for the contract and :mod:`.capabilities` for what is available
+where. :data:`REGISTRY` is the one list of regimes; a new regime is a new file and one line in :data:`REGISTRY` (``registry.py``;
+docs/architecture.md, "How to add a regime").
 """
 
 from __future__ import annotations
 
-from .._validation import _show, normalise_name
 from .base import Coef, CoefLayout, Regime, namespace
+from .capabilities import NEEDS_QUADRATIC, Answer, Capabilities, capabilities
 from .nn import NN, LazyNN
 from .nt import NT
+from .registry import REGIMES, REGISTRY, check_regime, get_regime
 from .rf import RF
 
-#: name -> the regime's class (its default variant is ``cls()``).
-REGISTRY = {
-    "rf": RF,
-    "nt": NT,
-    "nn": NN,
-}
-
-#: The regime names, in the order figures and tables list them.
-REGIMES = tuple(REGISTRY)
-
-
-def check_regime(regime) -> str:
-    """The normalised name of a regime (a name, or a :class:`Regime`), or a ValueError naming it."""
-    if isinstance(regime, Regime):
-        return regime.name
-    name = normalise_name(regime)
-    if not isinstance(regime, str) or name not in REGISTRY:
-        raise ValueError(f"regime must be one of {list(REGIMES)}, got {_show(regime)}")
-    return name
-
-
-def get_regime(regime, **variant) -> Regime:
-    """The :class:`Regime` object of a name (or the object itself, returned as it is).
-
-    ``variant``: the keywords of the regime's variants (:meth:`Regime.variant`): ``second_layer``
-    (NT with the σ(⟨w_i, x⟩) block), ``shared_a`` (NN with one second-layer scalar, the default,
-    or per-neuron a_i), ``lazy`` (the lazily scaled NN). A regime ignores the keywords of others.
-    """
-    if isinstance(regime, Regime):
-        return regime
-    return REGISTRY[check_regime(regime)].variant(**variant)
-
-
-__all__ = ["Coef", "CoefLayout", "LazyNN", "NN", "NT", "REGIMES", "REGISTRY", "RF", "Regime",
-           "check_regime", "get_regime", "namespace"]
+__all__ = ["NEEDS_QUADRATIC", "NN", "NT", "REGIMES", "REGISTRY", "RF", "Answer", "Capabilities", "Coef",
+           "CoefLayout", "LazyNN", "Regime", "capabilities", "check_regime", "get_regime", "namespace"]

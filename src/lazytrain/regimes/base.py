@@ -16,6 +16,13 @@ the regime's own file of this package, against numpy and torch alike:
 ``quadratic_form(params, activation)``
     For σ(u) = p2 u² + p0 the trained network of the regime (its SGD parameters, one network) as
     c + xᵀMx.
+``cross_moments(task, W, activation)``
+    The population cross moments v = Cov(y, φ) in the layout's order, from the task's contract
+    (``task.cross_moments``); the population Gram Cov φ is built block by block from the layout
+    (``lazytrain.exact.general.population_gram``: the σ block's N×N Gram, the tangent block's
+    matrix-free operator), from the task's ``components`` and the activation's Gaussian moments.
+``kernel(activation, X1, X2)`` / ``kernel_quadratic_form(activation, X, alpha)``
+    The infinite-width kernel of the regime (N → ∞, w ~ N(0, I/d)), from :mod:`lazytrain.kernels`.
 
 The SGD models of :mod:`lazytrain.train.models` are built from a regime object; the exact solver,
 ``fit`` and ``degree_risks`` ask it for the layout and the features. A new regime is one file
@@ -60,10 +67,10 @@ class Coef:
 
     def as_dict(self) -> dict:
         out = {"offset": self.offset}
-        if self.b is not None:
-            out["b"] = self.b
         if self.a is not None:
             out["a"] = self.a
+        if self.b is not None:
+            out["b"] = self.b
         return out
 
     @classmethod
@@ -176,6 +183,24 @@ class Regime:
         if self.scalar:
             out = out + activation.fn(u) @ coef.a
         return out
+
+    def cross_moments(self, task, W, activation, errors: bool = False):
+        """v = Cov(y, φ) (flat, layout order) from ``task.cross_moments``; with ``errors`` the
+        task's error estimates in the same order (None when the task gives none)."""
+        layout = self.layout(*W.shape)
+        if errors:
+            est = getattr(task, "cross_moment_errors", lambda W, act: None)(W, activation)
+            return None if est is None else layout.join(est[1], est[0])
+        rf, nt = task.cross_moments(W, activation)
+        return layout.join(nt, rf)
+
+    def kernel(self, activation, X1, X2=None, tol=1e-12):
+        """The infinite-width kernel matrix k(X1_i, X2_j) (numpy)."""
+        raise ValueError(f"regime {self.name!r} has no infinite-width kernel")
+
+    def kernel_quadratic_form(self, activation, X, alpha):
+        """(M, c0) with Σ_j α_j k(X_j, x) = c0 + xᵀMx, for σ(u) = p2 u² + p0."""
+        raise ValueError(f"regime {self.name!r} has no infinite-width kernel")
 
     def quadratic_form(self, params: dict, activation):
         """(M, c) with f(x) = c + xᵀMx for one trained network (see the subclasses)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..kernels import kernel_matrix, quadratic_kernel_form
 from .base import Regime
 from .rf import second_layer_form
 
@@ -33,6 +34,13 @@ class NT(Regime):
     @property
     def scalar(self) -> bool:  # the second-layer block is the variant
         return self.second_layer
+
+    def kernel(self, activation, X1, X2=None, tol=1e-12):
+        """k_NT(x, x') = E_w[σ'σ'] ⟨x, x'⟩ (+ k_RF with the second layer) (:mod:`lazytrain.kernels`)."""
+        return kernel_matrix(activation, "nt", X1, X2, second_layer=self.second_layer, tol=tol)
+
+    def kernel_quadratic_form(self, activation, X, alpha):
+        return quadratic_kernel_form(activation, "nt", X, alpha, self.second_layer)
 
     def quadratic_form(self, params, activation):
         """(M, c) for σ = p2 u² + p0 of c + (1/N) Σ a0_i σ'(⟨w_i, x⟩)⟨g_i, x⟩ (+ (1/N) Σ a_i σ(⟨w_i, x⟩)).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..kernels import kernel_matrix, quadratic_kernel_form
 from .base import Regime
 
 
@@ -23,6 +24,13 @@ class RF(Regime):
 
     name = "rf"
     scalar = True
+
+    def kernel(self, activation, X1, X2=None, tol=1e-12):
+        """k_RF(x, x') = E_w[σ(⟨w, x⟩) σ(⟨w, x'⟩)] (:func:`lazytrain.kernels.kernel_matrix`)."""
+        return kernel_matrix(activation, "rf", X1, X2, tol=tol)
+
+    def kernel_quadratic_form(self, activation, X, alpha):
+        return quadratic_kernel_form(activation, "rf", X, alpha)
 
     def quadratic_form(self, params, activation):
         """(M, c) of c + (1/N) Σ a_i σ(⟨w_i, x⟩) for σ = p2 u² + p0; ``params``: W (N, d), a (N,), c."""

@@ -6,7 +6,7 @@ All risks are normalised by R0, the risk of the best constant predictor.
 from __future__ import annotations
 
 from .._validation import check_options, check_positive_int
-from ..regimes import check_regime
+from ..regimes import capabilities, check_regime
 from ..activations import get_activation
 from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget
 from . import activation as _activation
@@ -79,7 +79,8 @@ def theory_risk(task, regime, n_neurons, activation="quadratic", *, n_samples=No
                              f"(1e-8 for the ridgeless limit), got {ridge!r}")
         return float(ridge_rf_theory(task, n, samples, lam, act))
     formulas = next((FORMULAS[cls] for cls in type(task).__mro__ if cls in FORMULAS), None)
-    if formulas is not None and not act.is_even_quadratic and task.kind in _activation.GENERAL_KINDS:
+    if (formulas is not None and not capabilities(task, act, regime).closed_form
+            and task.kind in _activation.GENERAL_KINDS):
         return float(_activation.theory(task, regime, n, act, **options))
     if formulas is None:
         raise ValueError(f"task: theory_risk has formulas for {sorted(c.__name__ for c in FORMULAS)}, got "

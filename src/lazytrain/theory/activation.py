@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 
+from ..regimes import capabilities
 from .marchenko_pastur import (finite_spectrum, mp_eigenvalues, mp_stieltjes,  # noqa: F401 (public here too)
                                nt_degree2_parts, rf_isotropic_ratio)
 
@@ -120,10 +121,8 @@ def unavailable_reason(kind: str, regime: str, activation) -> str | None:
     """
     if kind not in THEORY_KINDS:
         return f"no theory for task kind {kind!r}: theory_risk has formulas for {list(THEORY_KINDS)}"
-    if regime == "nn" and not activation.is_even_quadratic:
-        return (f"no NN theory for activation {activation.name!r}: Theorem 3 (the rank-N optimum, "
-                "Eckart-Young) needs σ(u) = u² + c0; train it (kind 'sgd') instead")
-    return None
+    theory = capabilities(None, activation, regime).theory
+    return None if theory else theory.reason
 
 
 def theory(task, regime: str, n_neurons: int, activation, **options) -> float:

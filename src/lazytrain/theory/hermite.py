@@ -49,6 +49,7 @@ import math
 
 import numpy as np
 
+from ..regimes import capabilities
 from .marchenko_pastur import (MP_NODES, mp_spectrum, nt_degree2_parts, pair_ridge_parts,  # noqa: F401
                                rf_isotropic_ratio)
 from .marchenko_pastur import ridge_parts as _ridge_parts
@@ -245,9 +246,8 @@ def theory(task, regime, n_neurons, activation, *, finite_d=False, **options):
     if options:
         raise ValueError(f"theory_risk for a HermiteTarget takes only finite_d, got {sorted(options)}")
     if regime == "nn":
-        if activation.is_even_quadratic:
+        theory = capabilities(task, activation, regime).theory
+        if theory:
             return task.nn_risk(n_neurons)
-        raise ValueError(f"theory_risk: no NN formula for a HermiteTarget with activation {activation.name!r} "
-                         "(only the quadratic activation's rank-N optimum); train(task, 'nn', N, ...) gives the "
-                         "SGD risk")
+        raise ValueError(f"theory_risk: {theory.reason}")
     return degree_theory(task, regime, n_neurons, activation, finite_d=finite_d)["risk"]

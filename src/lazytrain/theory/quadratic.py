@@ -11,18 +11,16 @@ import warnings
 
 import numpy as np
 
+from ..regimes import capabilities
 from ..tasks import QuadraticTarget
 from ..weights import weight_covariance
 
 
 def require_quadratic(activation, regime, task_name="the quadratic target"):
     """Raise unless σ(u) = a u² + c0: the formulas of this module and of theory.mixture need it."""
-    if not activation.is_even_quadratic:
-        raise ValueError(
-            f"theory_risk for {task_name} has formulas only for activation='quadratic' "
-            f"(σ(u) = u² + c0), got {activation.name!r} for regime {regime!r}; "
-            "use exact_risk for other activations"
-        )
+    closed = capabilities(None, activation, regime).closed_form
+    if not closed:
+        raise ValueError(f"theory_risk for {task_name}, regime {regime!r}: {closed.reason}")
 
 
 def rf_theory(task: QuadraticTarget, n_neurons: int, cov=None) -> float:
