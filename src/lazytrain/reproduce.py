@@ -447,7 +447,10 @@ def fig5_specs(quick: bool = False, seed: int = 0, task: str = "paper", activati
     if updates:
         base = base.with_updates(**updates)
     training = base.training.model_dump(mode="json")
-    return [base.with_updates(name=f"{base.name}-alpha{a:g}", training={**training, "alpha": float(a)})
+    # a0 = +1 for every neuron: with random signs the negative neurons die in the rich regime
+    # (docs/theory.md, "The laziness dial"); the lazy limit is the same
+    return [base.with_updates(name=f"{base.name}-alpha{a:g}",
+                              training={**training, "alpha": float(a), "a0": "ones"})
             for a in alphas]
 
 
