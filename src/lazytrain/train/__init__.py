@@ -156,7 +156,7 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     -------
     list of TrainResult, one per width, in the order given.
     """
-    task = check_task(task)
+    task = check_task(task, needs=("d", "r0"))  # train documents duck-typed tasks too
     regime = check_regime(regime)
     method = check_choice("method", method, ("sgd", "flow"))
     widths = [check_positive_int("n_neurons", n) for n in np.atleast_1d(widths).tolist()]
