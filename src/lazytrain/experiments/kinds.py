@@ -11,6 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+#: ``max_memory`` of the API calls that compute a spec's points: the spec's memory was checked
+#: against the run's limit when it was validated (:mod:`.limits`), so a worker does not check again
+#: against the memory available at that moment (lower while other workers run).
+CHECKED = 2**62
+
 #: Every point is computed with exactly this many BLAS/OpenMP/torch threads,
 #: on every executor, so that its floating-point result does not depend on
 #: where it ran. Sweeps get their parallelism from running points side by side.
@@ -41,7 +46,7 @@ def _exact_by_degree(task, point, W):
     from ..activations import get_activation
     from ..exact.degrees import degree_risks
 
-    acc = degree_risks(task, point.regime, W, get_activation(point.activation))
+    acc = degree_risks(task, point.regime, W, get_activation(point.activation), max_memory=CHECKED)
     extra = {f"risk_deg{ell}": v for ell, v in acc["by_degree"].items()}
     extra["risk_above"] = acc["above"]
     return acc["risk"], extra
@@ -55,7 +60,7 @@ def _exact(task, point):
     W = random_weights(task.d, point.n_neurons, seed=point.seed)
     if point.regime in ("rf", "nt") and isinstance(task, HermiteTarget):
         return _exact_by_degree(task, point, W)
-    risk = exact_risk(task, point.regime, W, point.activation)
+    risk = exact_risk(task, point.regime, W, point.activation, max_memory=CHECKED)
     # extra columns the task gives for the best quadratic form (e.g. the mixture's 0-1 error)
     form = best_quadratic_form(task, point.regime, W, point.activation)
     return risk, ({} if form is None else task.quadratic_form_columns(*form))
@@ -109,7 +114,7 @@ def _sgd_many(task, points):
     p = points[0]
     options = {**p.training_options, "lr": [q.training_options["lr"] for q in points]}
     results = train_sweep(task, p.regime, [q.n_neurons for q in points], activation=p.activation,
-                          seed=p.seed, **options)
+                          seed=p.seed, max_memory=CHECKED, **options)
     return [(r.risk, _sgd_extra(task, r)) for r in results]
 
 
@@ -118,7 +123,7 @@ def _sgd(task, point):
 
     torch.set_num_threads(THREADS_PER_POINT)
     result = _train_function()(task, point.regime, point.n_neurons, activation=point.activation,
-                               seed=point.seed, **point.training_options)
+                               seed=point.seed, max_memory=CHECKED, **point.training_options)
     return result.risk, _sgd_extra(task, result)
 
 

@@ -139,6 +139,13 @@ def check_task(d: int, field: str = "task.d") -> None:
                          f"with {_raise_option()}")
 
 
+#: What to change, by the field that drives a refused estimate.
+ADVICE = {"training.steps": "use fewer steps (the schedule holds 16 bytes per step)",
+          "training.batch_size": "use a smaller batch_size",
+          "training.n_neurons": "use smaller widths, or split them into more training.groups",
+          "fit.n_samples": "use fewer samples", "task.d": "use a smaller d"}
+
+
 def check_points(d: int, kinds_grid, training: dict | None = None) -> None:
     """Refuse a spec whose costliest point of any kind exceeds the memory limit.
 
@@ -162,8 +169,8 @@ def check_points(d: int, kinds_grid, training: dict | None = None) -> None:
             raise ValueError(
                 f"{field}: the {kind} point at {what} (d = {d}, regime {regime!r}) needs about "
                 f"{format_size(need)} of memory, more than the limit {format_size(limit)} "
-                f"({source}); use smaller N, d or batch_size, or raise the limit with "
-                f"{_raise_option()}")
+                f"({source}); {ADVICE.get(field, 'use smaller N, d or batch_size')}, or raise the "
+                f"limit with {_raise_option()}")
 
 
 def _point_terms(d: int, kinds_grid, training: dict | None):

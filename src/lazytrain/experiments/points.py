@@ -104,10 +104,13 @@ def resolved_training(settings, regime: str, d: int, n_neurons: int) -> str:
     options = settings.train_options()
     from ..train import DEFAULT_SCHEDULE, default_lr, default_steps
 
-    if options["method"] == "sgd" and "schedule" not in options and DEFAULT_SCHEDULE[regime] != regime:
-        # a default schedule other than the authors' (named like the regime) enters the key, so that
-        # values stored under the authors' schedule are not taken for the new default's
-        options["schedule"] = DEFAULT_SCHEDULE[regime]
+    if options["method"] == "sgd":
+        # the schedule enters the key (so that values stored under the authors' schedule, named like
+        # the regime, are not taken for another default's), except where the default is the authors'
+        # (rf): there it is left out, whether written out or left to the default (the same key)
+        schedule = options.pop("schedule", None) or DEFAULT_SCHEDULE[regime]
+        if not schedule == DEFAULT_SCHEDULE[regime] == regime:
+            options["schedule"] = schedule
     if options["steps"] is None:
         options["steps"] = default_steps(options["method"])
     if options["lr"] is None:
@@ -141,7 +144,7 @@ def expand(spec) -> list[Point]:
             continue
         for activation in spec.activations:
             for regime in spec.regimes_for(kind_name):
-                if kind.skip_reason(family, regime, activation):
+                if spec.unavailable_reason(kind_name, regime, activation):
                     continue  # reported by unavailable_points
                 for n in grid:
                     training = (resolved_training(spec.training, regime, d, n) if kind.trained
@@ -161,16 +164,15 @@ def unavailable_points(spec) -> list[dict]:
     Their points are left out of :func:`expand`; runs and reports list them.
     Each entry: kind, regime, activation, n_neurons (the grid) and reason.
     """
-    family = spec.task.family
     out = []
     for kind_name in spec.kinds:
-        kind = KINDS[kind_name]
         for activation in spec.activations:
             for regime in spec.regimes_for(kind_name):
-                reason = kind.skip_reason(family, regime, activation)
+                reason = spec.unavailable_reason(kind_name, regime, activation)
                 if reason:
+                    grid = (spec.fit_neurons(regime) if kind_name == "fit" else spec.neurons(kind_name))
                     out.append({"kind": kind_name, "regime": regime, "activation": activation,
-                                "n_neurons": list(spec.neurons(kind_name)), "reason": reason})
+                                "n_neurons": list(grid), "reason": reason})
     return out
 
 
@@ -179,6 +181,8 @@ def _fit_points(spec, task_json, identity, family, params, d):
     (n_samples, ridge, ...) are the point's ``training`` JSON, hence part of its identity."""
     for activation in spec.activations:
         for regime in spec.regimes_for("fit"):
+            if spec.unavailable_reason("fit", regime, activation):
+                continue  # reported by unavailable_points
             for n in spec.fit_neurons(regime):
                 for n_samples in spec.fit.n_samples:
                     for ridge in spec.fit.ridges:

@@ -220,13 +220,12 @@ FIG5_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
 
 def _fig5(quick: bool) -> dict:
     # One width N = d/3 (quick: d = 30), trained at every α of FIG5_ALPHAS (one spec per α: see
-    # fig5_specs). a0 = +1 for every neuron: with random signs the negative neurons die in the rich
-    # regime (docs/theory.md, "The laziness dial"); the lazy limit is the same. The NN's theory
-    # point is the Eckart-Young line. Steps and step size: quick measured at d = 30 (docs/
+    # fig5_specs, which also sets a0 = +1 for every neuron: a0 is the start of the lazy NN's
+    # per-neuron a_i, and has no effect without α). The NN's theory point is the Eckart-Young line. Steps and step size: quick measured at d = 30 (docs/
     # reproduction.md, Figure 5); full: the training code's defaults at d = 450.
     d = 30 if quick else 450
     n = d // 3
-    training = {"regimes": ["nn"], "a0": "ones", "schedule": AUTHORS_NN_SCHEDULE}
+    training = {"regimes": ["nn"], "schedule": AUTHORS_NN_SCHEDULE}
     if quick:
         training.update(steps=6000, lr=0.01)
     return {
@@ -263,9 +262,13 @@ def preset(name: str, quick: bool = False) -> ExperimentSpec:
 
 
 def alpha_sweep(base: ExperimentSpec, alphas=FIG5_ALPHAS) -> list[ExperimentSpec]:
-    """Figure 5's sweep: ``base`` once per α (``training.alpha``), named ``<base>-alpha<α>``."""
+    """Figure 5's sweep: ``base`` once per α (``training.alpha``), named ``<base>-alpha<α>``.
+
+    a0 = +1 for every neuron, set with each α: with random signs the negative neurons die in the
+    rich regime (docs/theory.md, "The laziness dial"); the lazy limit is the same."""
     training = base.training.model_dump(mode="json")
-    return [base.with_updates(name=f"{base.name}-alpha{a:g}", training={**training, "alpha": float(a)})
+    return [base.with_updates(name=f"{base.name}-alpha{a:g}",
+                              training={**training, "alpha": float(a), "a0": "ones"})
             for a in alphas]
 
 

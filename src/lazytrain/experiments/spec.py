@@ -23,13 +23,14 @@ Example TOML::
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt,
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, PrivateAttr,
                       SerializeAsAny, ValidationError, field_validator, model_validator)
 
-from .._validation import check_device, normalise_name
+from .._validation import _show, check_device, normalise_name
 from ..activations import get_activation
 from ..regimes import REGIMES
 from . import limits
@@ -52,6 +53,12 @@ def _check_builds(recipe) -> None:
         build_task(canonical_json(recipe.model_dump(mode="json")))
     except ValueError as exc:
         raise ValueError(f"task: {exc}") from None
+
+
+#: Longest spec name (it names files and report sections); the description may be 100× longer.
+MAX_NAME = 200
+#: Largest base step size accepted (a step this large diverges at once in every parametrisation).
+MAX_LR = 1e6
 
 
 class SpecError(ValueError):
@@ -142,14 +149,14 @@ class TrainingSettings(BaseModel):
 
     steps: PositiveInt | None = None
     batch_size: PositiveInt = 100
-    lr: PositiveFloat | None = None
+    lr: Annotated[float, Field(gt=0, le=MAX_LR)] | None = None
     dtype: Literal["float32", "float64"] = "float32"
     method: Literal["sgd", "flow"] = "sgd"
     device: str = "cpu"
     n_neurons: list[PositiveInt] | None = Field(None, min_length=1)
     rho: list[PositiveFloat] | None = Field(None, min_length=1)
     regimes: list[Regime] | None = Field(None, min_length=1)
-    groups: PositiveInt = 1
+    groups: Annotated[int, Field(ge=1, le=limits.MAX_GRID)] = 1
     lr_exponent: float = Field(0.0, allow_inf_nan=False)
     lr_reference_n: PositiveInt | None = None
     alpha: PositiveFloat | None = Field(None, allow_inf_nan=False)
@@ -164,6 +171,11 @@ class TrainingSettings(BaseModel):
     @classmethod
     def _unique(cls, v, info):
         return _no_duplicates(info.field_name, v)
+
+    @field_validator("a0")
+    @classmethod
+    def _a0(cls, v):
+        return None if v == "signs" else v  # the training code's default, written out: same points
 
     @field_validator("device")
     @classmethod
@@ -226,7 +238,7 @@ class FitSettings(BaseModel):
     the spec's grid).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     n_samples: list[PositiveInt] = Field(min_length=1)
     ridges: list[Union[Literal["tuned"], Annotated[float, Field(ge=0, allow_inf_nan=False)]]] = Field(
@@ -259,8 +271,8 @@ class ExperimentSpec(BaseModel):
 
     model_config = STRICT
 
-    name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.\-]+$")
-    description: str = ""
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.\-]+$", max_length=MAX_NAME)
+    description: str = Field("", max_length=100 * MAX_NAME)
     task: SerializeAsAny[TaskField]
     regimes: list[Regime] = Field(["rf", "nt", "nn"], min_length=1)
     activations: list[str] = Field(["quadratic"], min_length=1)
@@ -270,6 +282,10 @@ class ExperimentSpec(BaseModel):
     kinds: list[KindName] = Field(["theory", "exact"], min_length=1)
     training: TrainingSettings = TrainingSettings()
     fit: FitSettings | None = None
+
+    #: (kind, regime, activation, reason) that cannot be computed (see :mod:`.checks`); None: not
+    #: probed yet.
+    _unavailable: list | None = PrivateAttr(None)
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
     _normalise = field_validator("regimes", "activations", "kinds", mode="before")(lambda v: _names(v))
@@ -303,6 +319,12 @@ class ExperimentSpec(BaseModel):
                 raise ValueError(f"kinds: {kind!r} is not available: {why}")
         if not isinstance(self.task, NpyTarget):
             _check_builds(self.task)
+        if ("sgd" in self.kinds and self.training.a0 is not None and self.training.alpha is None
+                and self.regimes_for("sgd") == ["nn"]):
+            raise ValueError(f"training.a0 = {self.training.a0!r} has no effect here: the mean-field NN "
+                             "(no training.alpha) trains one shared second-layer scalar from 0; a0 is "
+                             "the start of the per-neuron a_i of the lazy NN (training.alpha), RF and "
+                             "NT. Set training.alpha or remove a0")
         if "sgd" in self.kinds and self.training.alpha is not None:
             others = [r for r in self.regimes_for("sgd") if r != "nn"]
             if others:
@@ -384,6 +406,17 @@ class ExperimentSpec(BaseModel):
 
         return unavailable_points(self)
 
+    def unavailable_reason(self, kind: str, regime: str, activation: str) -> str | None:
+        """Why the points (kind, regime, activation) cannot be computed, or None (see :mod:`.checks`)."""
+        if self._unavailable is None:
+            from .checks import probe
+
+            self._unavailable = probe(self)
+        for k, r, a, reason in self._unavailable:
+            if (k, r, a) == (kind, regime, activation):
+                return reason
+        return None
+
     def fit_neurons(self, regime: str) -> list[int]:
         """The N grid of the fit points of a regime ([0]: the kernel limits, N = ∞)."""
         if regime.endswith("_kernel"):
@@ -427,7 +460,9 @@ def _format(exc: ValidationError) -> str:
         if kind == "extra_forbidden":
             model = _model_at(loc[:-1])
             allowed = sorted(f for f in model.model_fields if f != "type") if model else []
-            msg = f"unknown field; the allowed fields here are {allowed}"
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            msg = f"unknown field; {hint}the allowed fields here are {allowed}"
         elif kind == "missing":
             msg = "required field is missing"
         elif kind == "union_tag_invalid":
@@ -435,7 +470,7 @@ def _format(exc: ValidationError) -> str:
         elif kind == "union_tag_not_found":
             msg = f"the task needs a type, one of {sorted(TASK_TYPES)}"
         elif kind not in ("value_error", "assertion_error"):
-            msg = f"{msg} (got {err['input']!r})"
+            msg = f"{msg} (got {_show(err['input'])})"
         clean = [p for i, p in enumerate(loc) if not (i == 1 and loc[0] == "task" and p in TASK_TYPES)]
         field = ".".join(str(p) for p in clean)
         lines.append(f"{field}: {msg}" if field else msg)

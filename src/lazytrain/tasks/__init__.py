@@ -12,9 +12,10 @@ from .quadratic import QuadraticTarget
 
 
 
-def check_task(task) -> Task:
-    """``task`` itself, or a ValueError naming what a task can be when it is not a lazytrain task."""
-    if not isinstance(task, Task):
+def check_task(task, needs: tuple = ()) -> Task:
+    """``task`` itself, or a ValueError naming what a task can be when it is not a lazytrain task
+    (nor, when ``needs`` names attributes, an object that has them all: a duck-typed task)."""
+    if not isinstance(task, Task) and not (needs and all(hasattr(task, a) for a in needs)):
         raise ValueError(
             f"task must be a lazytrain task: QuadraticTarget (e.g. QuadraticTarget.paper(d=30)), "
             f"GaussianMixture (e.g. GaussianMixture.paper(d=30)), HermiteTarget, or another subclass "

@@ -38,7 +38,7 @@ def train_sweep(task, regime, widths, activation="quadratic", steps=None, batch_
     -------
     list of TrainResult, one per width, in the order given.
     """
-    task = check_task(task)
+    task = check_task(task, needs=("d", "r0"))  # train documents duck-typed tasks too
     cfg = TrainConfig(regime, widths, task.d, activation, steps, batch_size, lr, seed, device, dtype,
                       method, schedule=schedule, shared_a=shared_a, second_layer=second_layer,
                       offset_mult=offset_mult, alpha=alpha, a0=a0, average=average,
