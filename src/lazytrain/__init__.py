@@ -35,6 +35,7 @@ _EXPORTS = {
     "GaussianMixture": "tasks",
     "HermiteTarget": "tasks",
     "QuadraticTarget": "tasks",
+    "SpikedCovariates": "tasks",
     "theory_risk": "theory",
     "TrainResult": "train",
     "train": "train",

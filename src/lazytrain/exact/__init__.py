@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from .._validation import check_regime, check_weights
 from ..activations import get_activation
-from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, Task
-from . import general, hermite, mixture, quadratic
+from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, SpikedCovariates, Task
+from . import general, hermite, mixture, quadratic, spiked
 from .quadratic import require_quadratic_activation
 
 #: Task class -> closed-form RF/NT risk ``f(task, regime, W)`` for σ(u) = a u² + c0.
@@ -26,6 +26,7 @@ CLOSED_FORMS = {
     QuadraticTarget: quadratic.closed_form_risk,
     GaussianMixture: mixture.closed_form_risk,
     HermiteTarget: hermite.closed_form_risk,
+    SpikedCovariates: spiked.closed_form_risk,
 }
 
 #: Task class -> best quadratic-activation predictor ``f(task, regime, W) -> (M, c)``.

@@ -9,5 +9,7 @@ from .base import STANDARD, ArrayOps, Component, Task
 from .hermite import HermiteTarget
 from .mixture import GaussianMixture
 from .quadratic import QuadraticTarget
+from .spiked import SpikedCovariates
 
-__all__ = ["ArrayOps", "Component", "GaussianMixture", "HermiteTarget", "QuadraticTarget", "STANDARD", "Task"]
+__all__ = ["ArrayOps", "Component", "GaussianMixture", "HermiteTarget", "QuadraticTarget", "STANDARD", "SpikedCovariates",
+           "Task"]

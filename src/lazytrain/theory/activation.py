@@ -106,8 +106,10 @@ def mixture_risk(frob2: float, residual_fraction: float) -> float:
 
 #: Task kinds (``task.kind``) whose σ ≠ u² formulas live in this module (RF and NT).
 GENERAL_KINDS = ("quadratic", "mixture")
+#: Task kinds whose theory is for σ = u² only (spiked covariates: theory.spiked).
+QUADRATIC_ONLY_KINDS = ("spiked",)
 #: Task kinds with any theory at all (the Hermite target's per-degree theory is in theory.hermite).
-THEORY_KINDS = GENERAL_KINDS + ("hermite",)
+THEORY_KINDS = GENERAL_KINDS + ("hermite",) + QUADRATIC_ONLY_KINDS
 
 
 def unavailable_reason(kind: str, regime: str, activation) -> str | None:
@@ -120,6 +122,9 @@ def unavailable_reason(kind: str, regime: str, activation) -> str | None:
     """
     if kind not in THEORY_KINDS:
         return f"no theory for task kind {kind!r}: theory_risk has formulas for {list(THEORY_KINDS)}"
+    if kind in QUADRATIC_ONLY_KINDS and not activation.is_even_quadratic:
+        return (f"no theory for task kind {kind!r} with activation {activation.name!r}: its formulas "
+                "need σ(u) = u² + c0; exact_risk gives RF and NT for any σ")
     if regime == "nn" and not activation.is_even_quadratic:
         return (f"no NN theory for activation {activation.name!r}: Theorem 3 (the rank-N optimum, "
                 "Eckart-Young) needs σ(u) = u² + c0; train it (kind 'sgd') instead")
