@@ -62,12 +62,12 @@ def test_sampled_second_moments_match_components_within_standard_errors(task, rn
     mean, se = mc(lambda x, y: np.column_stack([(x[:, :, None] * x[:, None, :])[:, iu[0], iu[1]], x, y, y * y]),
                   task, 200_000, rng)
     nq = len(iu[0])
-    z = np.abs(mean[:nq] - comp.cov[iu]) / se[:nq]
+    z = np.abs(mean[:nq] - comp.cov_matrix(d)[iu]) / se[:nq]
     assert z.max() < 5, z.max()
     assert np.abs(mean[nq:nq + d] / se[nq:nq + d]).max() < 5  # centred
     assert abs(mean[-2] - task.y_mean) < 5 * se[-2]
     assert abs(mean[-1] - task.y_mean**2 - task.r0) < 5 * se[-1]
-    np.testing.assert_allclose(np.diag(comp.cov)[:4], [d**0.6] * 3 + [1.0])
+    np.testing.assert_allclose(comp.cov[:4], [d**0.6] * 3 + [1.0])
 
 
 def test_sample_is_the_target_and_torch_has_the_same_law(task, rng):
@@ -79,7 +79,7 @@ def test_sample_is_the_target_and_torch_has_the_same_law(task, rng):
     xt, yt = task.sample_torch(200_000, gen, dtype=torch.float64)
     xt, yt = xt.numpy(), yt.numpy()
     np.testing.assert_allclose(yt, task.target(xt), rtol=1e-10, atol=1e-10)
-    var = np.diag(task.components[0].cov)
+    var = task.components[0].cov
     se = var * math.sqrt(2 / len(xt))
     assert (np.abs((xt * xt).mean(axis=0) - var) / se).max() < 5
 
@@ -141,7 +141,7 @@ def test_general_solver_sees_the_covariance_as_the_isotropic_task_at_w_sigma_hal
     padded isotropic target at W̃ = WΣ^{1/2} (Σ = I in the Gram): two different Grams, one risk."""
     task = SpikedCovariates(12, 4, 0.7, quadratic_target(rng, 4))
     W = random_weights(12, 10, seed=3)
-    Wt = W * np.sqrt(np.diag(task.components[0].cov))
+    Wt = W * np.sqrt(task.components[0].cov)
     for regime, second in (("rf", False), ("nt", False), ("nt", True)):
         a = exact_risk(task, regime, W, name, closed_form=False, second_layer=second, method="dense")
         b = exact_risk(task.isotropic, regime, Wt, name, closed_form=False, second_layer=second,
@@ -183,7 +183,7 @@ def test_nn_optimum_is_eckart_young_on_sigma_half_b_sigma_half(rng, kappa):
     d, s = 9, 5
     task = SpikedCovariates(d, s, kappa, quadratic_target(rng, s))
     Bx, b0 = x_coordinate_matrix(task), task.target_task.offset
-    Sigma = np.diag(task.components[0].cov) if kappa else np.ones(d)
+    Sigma = task.components[0].cov if kappa else np.ones(d)
     root = np.sqrt(Sigma)
     A = root[:, None] * Bx * root[None, :]
     lam, V = np.linalg.eigh(A)
@@ -310,3 +310,22 @@ def test_spiked_spec_runs_and_its_identity_determines_the_task():
                                                                "signal_dim": 9}})
     relu = validate_spec({**spec.model_dump(mode="json"), "activations": ["relu"], "regimes": ["rf", "nt"]})
     assert {p.kind for p in expand(relu)} == {"exact"}  # no theory for ReLU: skipped, not failed
+
+
+def test_a_diagonal_component_is_the_dense_one(rng):
+    """Component(p, variances) (Σ as a vector) gives the same Grams, products and trace as
+    Component(p, diag(variances))."""
+    from lazytrain.tasks import Component
+
+    d = 7
+    v = rng.uniform(0.5, 4.0, d)
+    W = random_weights(d, 5, seed=2)
+    act = get_activation("relu")
+    diag, dense = (Component(1.0, v),), (Component(1.0, np.diag(v)),)
+    np.testing.assert_allclose(rf_covariance(act, W, diag)[0], rf_covariance(act, W, dense)[0], rtol=1e-12)
+    for second in (False, True):
+        a, b = NTGram(act, W, diag, second), NTGram(act, W, dense, second)
+        np.testing.assert_allclose(a.dense(), b.dense(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(a.dense_by_products(), b.dense(), rtol=1e-10, atol=1e-12)
+        assert a.trace() == pytest.approx(b.trace(), rel=1e-12)
+        assert a.error_parts() == pytest.approx(b.error_parts(), rel=1e-12)

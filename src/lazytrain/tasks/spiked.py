@@ -119,10 +119,11 @@ class SpikedCovariates(Task):
 
     @property
     def components(self) -> tuple:
-        """One centred Gaussian N(0, Σ), Σ = diag(``variances``) (N(0, I) exactly at κ = 0)."""
+        """One centred Gaussian N(0, Σ), Σ = diag(``variances``), given as the vector of variances
+        (a diagonal :class:`Component`); N(0, I) exactly at κ = 0."""
         if self.kappa == 0.0:
             return STANDARD
-        return (Component(1.0, np.diag(self.variances)),)
+        return (Component(1.0, self.variances),)
 
     def target(self, x) -> np.ndarray:
         """f*(x) for the rows of x (shape (n, d))."""
