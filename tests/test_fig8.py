@@ -38,3 +38,11 @@ def test_reproduce_fig8_quick_lazy_improves_with_kappa_and_nn_does_not_need_it(t
         if r["kind"] == "exact" and r["regime"] == "nt" and int(r["n_neurons"]) >= 20:
             assert abs(float(r["risk"]) - theory[("nt", int(r["n_neurons"]), float(r["kappa"]))]) < 0.1
     assert time.perf_counter() - start < 120  # --quick is measured at 30-55 s on the loaded 2-core machine
+
+
+def test_full_fig8_is_refused_up_front_when_its_largest_point_does_not_fit(tmp_path):
+    """The memory refusal comes before anything runs: d = 1024, exact points up to N = 2048."""
+    result = CliRunner().invoke(main, ["reproduce", "fig8", "--out", str(tmp_path / "out"), "--max-memory", "200MB"])
+    assert result.exit_code != 0
+    assert "n_neurons" in result.output and "N = 2048" in result.output and "191 MiB" in result.output, result.output
+    assert not (tmp_path / "out").exists()
