@@ -27,7 +27,7 @@ def main(widths):
         v = np.random.default_rng(0).standard_normal(n * d)
         diag = NTGram(relu, W, (Component(1.0, task.variances),))
         dense = NTGram(relu, W, (Component(1.0, np.diag(task.variances)),))
-        t_diag, t_dense = best_of(lambda g=diag: g.matvec(v)), best_of(lambda g=dense: g.matvec(v))
+        t_diag, t_dense = best_of(lambda g=diag, v=v: g.matvec(v)), best_of(lambda g=dense, v=v: g.matvec(v))
         print(f"N = {n}: one NT Gram product {t_diag:.3f} s (diagonal Σ), {t_dense:.3f} s (dense Σ): "
               f"{t_dense / t_diag:.2f}x", flush=True)
         info = {}

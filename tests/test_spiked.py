@@ -329,3 +329,17 @@ def test_a_diagonal_component_is_the_dense_one(rng):
         np.testing.assert_allclose(a.dense_by_products(), b.dense(), rtol=1e-10, atol=1e-12)
         assert a.trace() == pytest.approx(b.trace(), rel=1e-12)
         assert a.error_parts() == pytest.approx(b.error_parts(), rel=1e-12)
+
+
+def test_fit_on_samples_is_scored_by_the_exact_population_risk(rng):
+    """`fit` on n samples: its population risk (from the task's moments) is never below the exact
+    optimum of the class and approaches it as n grows (n = 40 N)."""
+    from lazytrain import fit
+
+    task = SpikedCovariates(12, 3, 0.7, quadratic_target(rng, 3))
+    W = random_weights(12, 10, seed=4)
+    for regime in ("rf", "nt"):
+        exact = exact_risk(task, regime, W, "relu")
+        res = fit(task, regime, W, n_samples=40 * W.size // (1 if regime == "nt" else 12), ridge=1e-8,
+                  activation="relu", seed=2)
+        assert exact - 1e-9 <= res.risk <= exact + 0.05, (regime, res.risk, exact)
