@@ -310,6 +310,15 @@ def test_spiked_spec_runs_and_its_identity_determines_the_task():
                                                                "signal_dim": 9}})
     relu = validate_spec({**spec.model_dump(mode="json"), "activations": ["relu"], "regimes": ["rf", "nt"]})
     assert {p.kind for p in expand(relu)} == {"exact"}  # no theory for ReLU: skipped, not failed
+    herm = validate_spec({**spec.model_dump(mode="json"), "task": {
+        "type": "spiked", "d": 32, "kappa": 0.5, "target": "hermite", "coefficients": [[0.0, 1.0, 0.5], [0.3, 0.0, 0.0]]}})
+    built = herm.task.build()
+    assert isinstance(built.target_task, HermiteTarget) and built.isotropic.directions.shape == (2, 32)
+    np.testing.assert_allclose(built.target_task.directions @ built.target_task.directions.T, np.eye(2), atol=1e-12)
+    assert not np.any(built.isotropic.directions[:, 4:])
+    with pytest.raises(Exception, match="coefficients: required with target = 'hermite'"):
+        validate_spec({**spec.model_dump(mode="json"), "task": {"type": "spiked", "d": 32, "kappa": 0.5,
+                                                               "target": "hermite"}})
 
 
 def test_a_diagonal_component_is_the_dense_one(rng):
