@@ -234,7 +234,7 @@ def test_quadratic_activation_sgd_reports_the_exact_risk(rng):
 
 # ---------------------------------------------------------------- theory
 def _check_theory(d, kappas, widths, n_draws):
-    """σ = u²: the NT theory (a Marchenko-Pastur fixed point) within 0.01 + 3 SE of the mean exact
+    """σ = u²: the NT theory (a Marchenko-Pastur fixed point, with the spread of C) within 0.01 + 3 SE of the mean exact
     risk over draws of W (one draw fluctuates by up to 0.03) for N ≥ 4 d_s. RF (Theorem 1 with Γ = Σ/d) within 0.01 at κ = 0 only, and above the exact
     risk where N is not small against d_eff² (it sees only the radial part)."""
     s = int(d**0.4)
@@ -250,6 +250,17 @@ def _check_theory(d, kappas, widths, n_draws):
             assert (abs(rf_gap) < 0.01) if kappa == 0 else (rf_gap > -0.01), (kappa, n, rf_gap)
         assert theory_risk(task, "nt", d) == 0.0
     return task, s
+
+
+def test_nt_theory_at_kappa_zero_is_theorem_2_at_finite_d():
+    """κ = 0: the resolvent fixed point with its spread term gives the exact finite-d expectation of
+    ‖P⊥B̃P⊥‖²/‖B̃‖² for a Haar span (a formula of its own, theory.quadratic) to 0.002."""
+    from lazytrain.theory.quadratic import nt_expected_finite_d
+
+    task = SpikedCovariates(160, 7, 0.0, QuadraticTarget.paper(d=7))
+    for n in (14, 28, 40, 80, 120, 150):
+        exact_mean = nt_expected_finite_d(160, n, task.isotropic.frob2, task.isotropic.trace)
+        assert abs(theory_risk(task, "nt", n) - exact_mean) < 0.002, n
 
 
 def test_nt_theory_follows_the_exact_risk():

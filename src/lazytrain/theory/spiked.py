@@ -22,33 +22,49 @@ from . import quadratic
 from .marchenko_pastur import mp_stieltjes
 
 
-def nt_theory(d: int, signal_dim: int, kappa: float, n_neurons: int) -> float:
-    """NT risk of a quadratic target on the signal block, σ = u²: (1 − q)², q the fixed point
-    q = 1 / (1 + d^{-κ} tr (A + s q d^{-κ})⁻¹), A an (d−N)×(d−N) Wishart matrix with d − s degrees of
-    freedom (its Marchenko-Pastur resolvent, :func:`~.marchenko_pastur.mp_stieltjes`).
+def _resolvent_fixed_point(d: int, signal_dim: int, kappa: float, n_neurons: int, lam: float) -> float:
+    """q(λ) = (1/d_s) tr (λI + T)⁻¹ by its deterministic equivalent q = 1/(λ + d^{-κ} tr(A + d_s q d^{-κ})⁻¹)."""
+    m, s, a = d - n_neurons, signal_dim, float(d) ** kappa
+    ratio = m / (d - s)
 
-    1 − q is the mean eigenvalue of P⊥ compressed to the signal block (docs/theory.md, "Spiked
-    covariates"). Valid for d_s < N (a raise below); 0 for N ≥ d. κ = 0 gives (1 − N/d)².
+    def update(q):
+        return 1.0 / (lam + ratio * mp_stieltjes(ratio, s * q / (a * (d - s))) / a)
+
+    q = update(1.0 / lam)
+    for _ in range(10_000):
+        new = update(q)
+        if abs(new - q) <= 1e-15:
+            return new
+        q = new
+    raise ArithmeticError(f"the spiked NT fixed point did not converge (d = {d}, N = {n_neurons}, "
+                          f"kappa = {kappa}): last step {abs(new - q):.2e}")
+
+
+def nt_theory(d: int, signal_dim: int, kappa: float, n_neurons: int, tau_s: float) -> float:
+    """NT risk of a quadratic target B on the signal block, σ = u² (docs/theory.md §8.3).
+
+    C = P⊥ compressed to the signal block = I − (I + T)⁻¹ has eigenvalues with mean m₁ = 1 − q(1) and
+    variance v = −q'(1) − q(1)², q(λ) the resolvent's fixed point; C's law is invariant under
+    rotations of the block, so E Tr(BCBC)/‖B‖² = m₁² + β(1 − 2/d_s + d_s τ_s),
+    β = d_s v/((d_s + 2)(d_s − 1)) (d_s = 1: m₁² + v), τ_s = (Tr B)²/(d_s‖B‖²). Valid for d_s < N
+    (a raise below); 0 for N ≥ d. κ = 0 gives Theorem 2's finite-d expectation to O(d_s/d).
     """
     if n_neurons >= d:
         return 0.0
     if n_neurons <= signal_dim:
         raise ValueError(f"n_neurons: the spiked NT theory needs N > signal_dim = {signal_dim} (the span of W "
                          f"must be able to cover the signal block), got N = {n_neurons}; use exact_risk")
-    m, s, a = d - n_neurons, signal_dim, float(d) ** kappa
-    ratio = m / (d - s)
-
-    def update(q):
-        return 1.0 / (1.0 + ratio * mp_stieltjes(ratio, s * q / (a * (d - s))) / a)
-
-    q = update(1.0)
-    for _ in range(10_000):
-        new = update(q)
-        if abs(new - q) <= 1e-14:
-            return (1.0 - new) ** 2
-        q = new
-    raise ArithmeticError(f"the spiked NT fixed point did not converge (d = {d}, N = {n_neurons}, "
-                          f"kappa = {kappa}): last step {abs(new - q):.2e}")
+    s = signal_dim
+    q = _resolvent_fixed_point(d, s, kappa, n_neurons, 1.0)
+    h = 1e-6  # q is converged to 1e-15: the central difference errs by O(h²) + 1e-15/h ≈ 1e-9
+    slope = (_resolvent_fixed_point(d, s, kappa, n_neurons, 1.0 + h)
+             - _resolvent_fixed_point(d, s, kappa, n_neurons, 1.0 - h)) / (2.0 * h)
+    var = max(-slope - q * q, 0.0)
+    mean = 1.0 - q
+    if s == 1:
+        return mean * mean + var
+    beta = s * var / ((s + 2) * (s - 1))
+    return mean * mean + beta * (1.0 - 2.0 / s + s * tau_s)
 
 
 def _quadratic_part(task: SpikedCovariates):
@@ -72,5 +88,6 @@ def theory(task: SpikedCovariates, regime, n_neurons, activation) -> float:
     if regime == "rf":
         part = quadratic.rf_theory(quad, n_neurons, cov=task.variances / task.d)
     else:
-        part = nt_theory(task.d, task.signal_dim, task.kappa, n_neurons)
+        tau_s = quad.trace**2 / (task.signal_dim * quad.frob2)  # Tr and ‖·‖ of B̃ are those of B
+        part = nt_theory(task.d, task.signal_dim, task.kappa, n_neurons, tau_s)
     return float(1.0 - share * (1.0 - part))
