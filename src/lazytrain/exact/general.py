@@ -563,7 +563,7 @@ class _TwoClasses(Task):
     def __init__(self, cov_pos, cov_neg):
         self._components = (Component(0.5, np.asarray(cov_pos, dtype=np.float64)),
                             Component(0.5, np.asarray(cov_neg, dtype=np.float64)))
-        self.d = self._components[0].cov.shape[0]  # (d, d) matrices
+        self.d = self._components[0].cov.shape[0]
 
     @property
     def components(self):
