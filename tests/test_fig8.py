@@ -38,6 +38,10 @@ def test_reproduce_fig8_quick_lazy_improves_with_kappa_and_nn_does_not_need_it(t
         if r["kind"] == "exact" and r["regime"] == "nt" and int(r["n_neurons"]) >= 20:
             assert abs(float(r["risk"]) - theory[("nt", int(r["n_neurons"]), float(r["kappa"]))]) < 0.1
     assert time.perf_counter() - start < 120  # --quick is measured at 30-55 s on the loaded 2-core machine
+    # the report reads the same store
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "spiked" in (tmp_path / "report.html").read_text()
 
 
 def test_full_fig8_is_refused_up_front_when_its_largest_point_does_not_fit(tmp_path):
