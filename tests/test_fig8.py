@@ -37,7 +37,7 @@ def test_reproduce_fig8_quick_lazy_improves_with_kappa_and_nn_does_not_need_it(t
     for r in right:
         if r["kind"] == "exact" and r["regime"] == "nt" and int(r["n_neurons"]) >= 20:
             assert abs(float(r["risk"]) - theory[("nt", int(r["n_neurons"]), float(r["kappa"]))]) < 0.1
-    assert time.perf_counter() - start < 120  # --quick is measured at 30-55 s on the loaded 2-core machine
+    assert time.perf_counter() - start < 150  # measured 47-90 s wall (3 s of computing) on the loaded 2-core machine
     # the report reads the same store
     result = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == 0, result.output
