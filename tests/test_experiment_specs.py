@@ -43,7 +43,7 @@ def spec_error(data) -> str:
     ({"training": {"learning_rate": 1}}, ["training.learning_rate", "unknown field", "'lr'"]),
     ({"training": {"lr_exponent": 0.5}}, ["training.lr_reference_n is required"]),
     ({"task": {"type": "sphere", "d": 3}}, ["task", "type must be one of",
-                                            "['hermite', 'mixture', 'npy', 'paper', 'spectrum']", "'sphere'"]),
+                                            "['hermite', 'mixture', 'npy', 'paper', 'spectrum', 'spiked']", "'sphere'"]),
     ({"task": {"d": 3}}, ["task", "needs a type"]),
     ({"task": {"type": "paper", "d": -3}}, ["task.d", "greater than 0"]),
     ({"task": {"type": "paper", "dim": 3}}, ["task.dim", "unknown field", "['d', 'seed']"]),
@@ -82,7 +82,7 @@ def test_load_spec_from_toml_file_with_relative_npy_path(tmp_path):
 
 def test_load_spec_reports_files_toml_and_presets():
     with pytest.raises(SpecError, match=r"presets \['fig1', 'fig2', 'fig3', 'fig4', 'fig5', 'fig6', 'fig6-samples', "
-                                        r"'fig6-theory'\], got 'fig9'"):
+                                        r"'fig6-theory', 'fig8'\], got 'fig9'"):
         load_spec("fig9")
     with pytest.raises(SpecError, match="does not exist"):
         load_spec("nowhere.toml")

@@ -36,6 +36,7 @@ _EXPORTS = {
     "GaussianMixture": "tasks",
     "HermiteTarget": "tasks",
     "QuadraticTarget": "tasks",
+    "SpikedCovariates": "tasks",
     "theory_risk": "theory",
     "TrainResult": "train",
     "train": "train",

@@ -480,6 +480,8 @@ def figure_specs(name: str, quick: bool, seed: int) -> list:
     :data:`FIGURE_PRESETS` for a figure of several panels (Figure 6), else the figure's preset."""
     if name == "fig5":
         return fig5_specs(quick, seed)
+    if name == "fig8":
+        return fig8_figure_specs(quick, seed)
     return [figure_spec(p, quick, seed) for p in FIGURE_PRESETS.get(name, (name,))]
 
 
@@ -527,4 +529,138 @@ def fig5(out, quick: bool = False, seed: int = 0, progress: bool = True, task: s
     return paths
 
 
+# ---------------------------------------------------------------- Figure 8: spiked covariates (issue 20)
+def fig8_figure_specs(quick: bool = False, seed: int = 0) -> list:
+    """Every spec Figure 8 runs (:func:`lazytrain.experiments.presets.fig8_specs`), seeds shifted by ``seed``."""
+    from .experiments.presets import preset_specs
+
+    specs = preset_specs("fig8", quick)
+    return [s.with_updates(seeds=[seed + k for k in s.seeds]) for s in specs]
+
+
+def _fig8_rows(specs, out, kappa_of, execution) -> list[dict]:
+    rows = []
+    for spec in specs:
+        rows += [dict(r, kappa=kappa_of[spec.name]) for r in run_rows(spec, out, progress=False, **execution)]
+    return rows
+
+
+def _fig8_left(ax, rows, widths, d):
+    """Risk against κ: exact RF/NT (ReLU solid, σ = u² dashed; N₁ circles, N₂ squares), NN by SGD."""
+    from matplotlib.lines import Line2D
+
+    markers = dict(zip(widths, ("o", "s")))
+    for regime in ("rf", "nt"):
+        for act, ls in (("relu", "-"), ("quadratic", "--")):
+            for n in widths:
+                pts = sorted((r["kappa"], r["risk"]) for r in rows if r["kind"] == "exact"
+                             and r["regime"] == regime and r["activation"] == act and r["n_neurons"] == n)
+                if pts:
+                    ax.plot(*zip(*pts), color=REGIME_STYLE[regime]["color"], linestyle=ls, linewidth=1.1,
+                            marker=markers[n], markersize=3.2,
+                            markerfacecolor="white" if n == widths[0] else REGIME_STYLE[regime]["color"])
+    nn = sorted((r["kappa"], r["risk"]) for r in rows if r["kind"] == "sgd" and r["regime"] == "nn")
+    if nn:
+        ax.plot(*zip(*nn), color=REGIME_STYLE["nn"]["color"], marker="^", markersize=4.5, linewidth=1.1)
+    opt = sorted((r["kappa"], r["risk"]) for r in rows if r["kind"] == "exact" and r["regime"] == "nn"
+                 and r["n_neurons"] == widths[0])
+    if opt:
+        ax.plot(*zip(*opt), color=REGIME_STYLE["nn"]["color"], linestyle=":", linewidth=1.0)
+    style = {"color": "0.3", "markersize": 3.5}
+    handles = [
+        (Line2D([], [], color=REGIME_STYLE["rf"]["color"]), "RF (exact)"),
+        (Line2D([], [], color=REGIME_STYLE["nt"]["color"]), "NT (exact)"),
+        (Line2D([], [], color=REGIME_STYLE["nn"]["color"], marker="^"), f"NN, SGD, N = {widths[0]}"),
+        (Line2D([], [], color=REGIME_STYLE["nn"]["color"], linestyle=":"), f"NN optimum, N = {widths[0]}"),
+        (Line2D([], [], linestyle="-", **{k: v for k, v in style.items() if k == "color"}), "ReLU"),
+        (Line2D([], [], linestyle="--", **{k: v for k, v in style.items() if k == "color"}), "σ = u²"),
+        (Line2D([], [], linestyle="none", marker="o", markerfacecolor="white", **style), f"N = {widths[0]}"),
+        (Line2D([], [], linestyle="none", marker="s", **style), f"N = {widths[1]}"),
+    ]
+    ax.legend(*zip(*handles), loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=4, frameon=False,
+              fontsize=6.2, columnspacing=0.8)
+    ax.set_xlabel("κ (signal variance d^κ)")
+    ax.set_ylabel("population risk R / R0")
+    ax.set_ylim(-0.02, 1.04)
+    ax.grid(True, alpha=0.25, linewidth=0.6)
+
+
+def _fig8_right(ax, rows, tasks):
+    """Risk against N at two κ (σ = u²): exact markers, theory lines, d_eff and d_eff² marked."""
+    from matplotlib.lines import Line2D
+
+    from .theory.spiked import theory as spiked_theory
+
+    act = get_activation("quadratic")
+    kappas = sorted(tasks)
+    lines = dict(zip(kappas, ("-", "--")))
+    marks = dict(zip(kappas, ("o", "D")))
+    for kappa in kappas:
+        task = tasks[kappa]
+        for regime in ("rf", "nt"):
+            colour = REGIME_STYLE[regime]["color"]
+            pts = sorted((r["n_neurons"], r["risk"]) for r in rows if r["kind"] == "exact"
+                         and r["regime"] == regime and r["kappa"] == kappa)
+            ax.plot(*zip(*pts), linestyle="none", marker=marks[kappa], markersize=3.2, color=colour,
+                    markerfacecolor="white")
+            ns = np.unique(np.geomspace(task.signal_dim + 1, 2 * task.d, 200).astype(int))
+            th = [(n, spiked_theory(task, regime, int(n), act)) for n in ns]
+            ax.plot(*zip(*th), color=colour, linestyle=lines[kappa], linewidth=1.0)
+        deff = task.effective_dimension
+        for x, text in ((deff, "d_eff"), (deff**2, "d_eff²")):
+            if x <= 2 * task.d:
+                ax.axvline(x, color="0.45", linestyle=lines[kappa], linewidth=0.7)
+                ax.text(x * 1.04, 0.97, f"{text} (κ = {kappa:g})", rotation=90, va="top", ha="left",
+                        fontsize=5.8, color="0.35", transform=ax.get_xaxis_transform())
+    handles = [(Line2D([], [], color=REGIME_STYLE[r]["color"]), f"{REGIME_STYLE[r]['label']}") for r in ("rf", "nt")]
+    handles += [(Line2D([], [], color="0.3", linestyle=lines[k], marker=marks[k], markerfacecolor="white",
+                        markersize=3.2), f"κ = {k:g}: exact (markers), theory (line)") for k in kappas]
+    ax.legend(*zip(*handles), loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, frameon=False,
+              fontsize=6.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("N (neurons)")
+    ax.set_ylabel("population risk R / R0")
+    ax.set_ylim(-0.02, 1.04)
+    ax.grid(True, alpha=0.25, linewidth=0.6)
+
+
+def fig8(out, quick: bool = False, seed: int = 0, progress: bool = True, **execution) -> list[Path]:
+    """Figure 8 (the sequel, arXiv:2006.13409): spiked covariates, when do networks beat kernels?
+
+    Inputs x ~ N(0, Σ), the first d_s = ⌊d^0.4⌋ coordinates with variance d^κ, the others 1; the
+    authors' quadratic target on the standardised signal coordinates (d = 1024, d_s = 16; quick:
+    d = 80, d_s = 5). Left: risk against κ, exact RF and NT for ReLU and σ = u² at N₁ = 4 d_s and
+    N₂ = d/2 (one draw of W each), the NN trained by one-pass SGD at N₁ (σ = u², exact risk) and
+    its optimum (Eckart-Young: 0 for N ≥ d_s at every κ). Right: at κ = 0 and 0.6, risk against
+    N (σ = u²), exact points and theory lines (docs/theory.md, "Spiked covariates"), the sequel's
+    d_eff = max(d_s, d^(1−κ)) and d_eff² marked (NT fits the degree-2 target once N ≫ d_eff, RF
+    once N ≫ d_eff²). CSV: ``fig8.csv`` (a ``kappa`` column, ``panel`` left/right).
+    """
+    from .experiments.presets import fig8_specs
+
+    parts = fig8_specs(quick)
+    specs = fig8_figure_specs(quick, seed)
+    kappa_of = {s.name: k for k, quad, relu in parts["left"] for s in (quad, relu)}
+    kappa_of.update({s.name: k for k, s in parts["right"]})
+    run_spec(specs, out, progress=progress, **execution)  # one sweep: the points share the workers
+    n_left = 2 * len(parts["left"])
+    left = [dict(r, panel="left") for r in _fig8_rows(specs[:n_left], out, kappa_of, execution)]
+    right = [dict(r, panel="right") for r in _fig8_rows(specs[n_left:], out, kappa_of, execution)]
+    out = Path(out)
+    paths = [write_csv(left + right, out / "fig8.csv")]
+    tasks = {k: s.task.build() for k, s in parts["right"]}
+    d, s_dim, widths = parts["left"][0][1].d, next(iter(tasks.values())).signal_dim, parts["left"][0][1].neurons()
+    with paper_style():
+        fig, (ax, ax_n) = new_figure(ncols=2, width_per_panel=4.0, height=3.6)
+        _fig8_left(ax, left, widths, d)
+        ax.set_title(f"Spiked covariates, d = {d}, d_s = {s_dim}: risk against κ\n"
+                     "RF/NT exact; NN by one-pass SGD (σ = u²)")
+        _fig8_right(ax_n, right, tasks)
+        ax_n.set_title(f"σ = u², risk against N at κ = {', '.join(f'{k:g}' for k in sorted(tasks))};\n"
+                       "d_eff = max(d_s, d^(1−κ)) (the sequel's effective dimension)")
+        paths += save_figure(fig, out, "fig8")
+    return paths
+
+
 FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6}
+FIGURES["fig8"] = fig8

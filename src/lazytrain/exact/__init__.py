@@ -20,14 +20,15 @@ import numpy as np
 from .._validation import check_memory, check_weights
 from ..regimes import capabilities, check_regime
 from ..activations import get_activation
-from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, check_task
-from . import general, hermite, mixture, quadratic
+from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, SpikedCovariates, check_task
+from . import general, hermite, mixture, quadratic, spiked
 
 #: Task class -> closed-form RF/NT risk ``f(task, regime, W)`` for σ(u) = a u² + c0.
 CLOSED_FORMS = {
     QuadraticTarget: quadratic.closed_form_risk,
     GaussianMixture: mixture.closed_form_risk,
     HermiteTarget: hermite.closed_form_risk,
+    SpikedCovariates: spiked.closed_form_risk,
 }
 
 #: Task class -> best quadratic-activation predictor ``f(task, regime, W) -> (M, c)``.

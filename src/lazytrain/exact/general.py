@@ -280,7 +280,7 @@ class _ComponentBlocks:
         P, Pe, same = pair_moments(activation, W, comp, orders)
         mom, me = activation.moments(variances(W, comp), return_error=True)
         self.p = comp.weight
-        self.Sigma = comp.cov
+        self.comp = comp
         self.What = comp.push(W)
         self.k0, self.k0_err = P[(1, 1)], Pe[(1, 1)]
         put_same(self.k0, same, mom.d_second)
@@ -319,7 +319,7 @@ class _ComponentBlocks:
         Block (i, j) errs by at most δk0_ij‖Σ‖_F + δA_ij‖ŵ_i‖² + 2δC_ij‖ŵ_i‖‖ŵ_j‖ + δD_ij‖ŵ_j‖².
         """
         d = self.What.shape[1]
-        sig = math.sqrt(d) if self.Sigma is None else float(np.linalg.norm(self.Sigma))
+        sig = self.comp.cov_frobenius(d)
         wn = np.linalg.norm(self.What, axis=1)
         parts = {
             "E σ'(u_i)σ'(u_j)": np.linalg.norm(self.k0_err) * sig,
@@ -340,7 +340,7 @@ class _ComponentBlocks:
         X = What @ Bm.T  # X_ij = ŵ_i·β_j
         xd = np.diag(X).copy()
         k0B = self.k0 @ Bm
-        out = k0B if self.Sigma is None else k0B @ self.Sigma
+        out = self.comp.apply(k0B)
         coef = (self.A * X).sum(axis=1) + self.C @ xd
         M = self.C * X + self.D * xd[None, :]
         if a is not None:
@@ -415,7 +415,7 @@ class NTGram(scipy.sparse.linalg.LinearOperator):
         """Tr K = Σ_i tr(block_ii) (+ Σ_i Var σ(u_i)), in O(Nd)."""
         total = -float(np.sum(self.mean_vec**2))
         for b in self.blocks:
-            tr_sigma = self.d if b.Sigma is None else float(np.trace(b.Sigma))
+            tr_sigma = b.comp.cov_trace(self.d)
             wn2 = np.einsum("ij,ij->i", b.What, b.What)
             total += b.p * float(np.sum(b.diag_scale * tr_sigma + b.diag_rank1 * wn2))
             if self.second_layer:
@@ -430,7 +430,7 @@ class NTGram(scipy.sparse.linalg.LinearOperator):
         nd = N * d
         out = np.zeros(self.shape)
         for b in self.blocks:
-            Sig = np.eye(d) if b.Sigma is None else b.Sigma
+            Sig = b.comp.cov_matrix(d)
             Wh = b.What
             T = np.einsum("ij,ab->iajb", b.k0, Sig)
             T += np.einsum("ij,ia,ib->iajb", b.A, Wh, Wh)

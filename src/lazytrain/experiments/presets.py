@@ -10,6 +10,8 @@ import math
 import tomllib
 from pathlib import Path
 
+import numpy as np
+
 from .spec import ExperimentSpec, SpecError, validate_spec
 
 
@@ -241,9 +243,72 @@ def _fig5(quick: bool) -> dict:
     }
 
 
+# ---------------------------------------------------------------- Figure 8: spiked covariates (issue 20)
+#: κ of Figure 8's left panel (the sequel's grid 0, 0.1, ..., 0.9, arXiv:2006.13409), the κ at which the
+#: NN is trained by SGD there, and the two κ of its right panel.
+FIG8_KAPPAS = tuple(round(0.1 * k, 1) for k in range(10))
+FIG8_SGD_KAPPAS = (0.0, 0.3, 0.6, 0.9)
+FIG8_RIGHT_KAPPAS = (0.0, 0.6)
+#: The signal block has ⌊d^η⌋ coordinates (the sequel's η).
+FIG8_ETA = 0.4
+
+
+def fig8_dimensions(quick: bool = False) -> tuple[int, int, tuple[int, int]]:
+    """(d, d_s, (N₁, N₂)) of Figure 8: d = 1024 (quick: 80), d_s = ⌊d^0.4⌋, N₁ = 4 d_s, N₂ = d/2."""
+    d = 80 if quick else 1024
+    s = int(math.floor(d**FIG8_ETA + 1e-9))
+    return d, s, (4 * s, d // 2)
+
+
+def _fig8_task(d: int, kappa: float) -> dict:
+    return {"type": "spiked", "d": d, "kappa": float(kappa), "eta": FIG8_ETA, "target": "paper", "seed": 100}
+
+
+def fig8_specs(quick: bool = False) -> dict:
+    """Figure 8's specs: {'left': [(κ, spec σ = u², spec ReLU), ...], 'right': [(κ, spec), ...]}.
+
+    Left, at every κ of :data:`FIG8_KAPPAS`: exact RF and NT at N₁, N₂ (ReLU and σ = u²), the
+    theory and the NN optimum (σ = u²), and at :data:`FIG8_SGD_KAPPAS` the NN trained by SGD at
+    N₁ (σ = u², step 1.5/Tr Σ: the stability limit falls like 1/E‖x‖², measured at d = 400 within
+    0.002 of the optimum 0 after 2·10⁴ steps at κ = 0, 0.5, 0.9). Right, at
+    :data:`FIG8_RIGHT_KAPPAS`: exact RF and NT (σ = u²) and their theory on a log grid of N
+    from 2 d_s to 2d.
+    """
+    d, s, (n1, n2) = fig8_dimensions(quick)
+    steps = 1500 if quick else 20_000
+    left = []
+    for kappa in FIG8_KAPPAS:
+        trace = s * d**kappa + d - s
+        sgd = kappa in FIG8_SGD_KAPPAS
+        base = {"task": _fig8_task(d, kappa), "n_neurons": [n1, n2], "seeds": [0]}
+        quad = validate_spec({**base, "name": f"fig8-k{kappa:g}" + ("-quick" if quick else ""),
+                              "description": f"Spiked covariates, κ = {kappa:g}: σ = u², RF/NT/NN",
+                              "regimes": ["rf", "nt", "nn"], "activations": ["quadratic"],
+                              "kinds": ["theory", "exact"] + (["sgd"] if sgd else []),
+                              "training": {"regimes": ["nn"], "n_neurons": [n1], "steps": steps,
+                                           "lr": 1.5 / trace} if sgd else {}})
+        relu = validate_spec({**base, "name": f"fig8-relu-k{kappa:g}" + ("-quick" if quick else ""),
+                              "description": f"Spiked covariates, κ = {kappa:g}: ReLU, exact RF/NT",
+                              "regimes": ["rf", "nt"], "activations": ["relu"], "kinds": ["exact"]})
+        left.append((kappa, quad, relu))
+    grid = sorted({int(round(x)) for x in np.geomspace(2 * s, 2 * d, 13 if quick else 17)})
+    right = [(kappa, validate_spec({
+        "name": f"fig8-right-k{kappa:g}" + ("-quick" if quick else ""),
+        "description": f"Spiked covariates, κ = {kappa:g}: σ = u², risk against N",
+        "task": _fig8_task(d, kappa), "regimes": ["rf", "nt"], "activations": ["quadratic"],
+        "n_neurons": grid, "kinds": ["theory", "exact"], "seeds": [0]})) for kappa in FIG8_RIGHT_KAPPAS]
+    return {"left": left, "right": right}
+
+
+def _fig8(quick: bool) -> dict:
+    """Figure 8's first spec (κ = 0, σ = u²) as a preset; the figure runs :func:`fig8_specs`."""
+    return fig8_specs(quick)["left"][0][1].model_dump(mode="json")
+
+
 #: The preset specs by name (their names: :data:`.catalog.PRESET_NAMES`, which the CLI's help lists).
 PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6,
            "fig6-samples": _fig6_samples, "fig6-theory": _fig6_theory}
+PRESETS["fig8"] = _fig8
 
 
 def preset(name: str, quick: bool = False) -> ExperimentSpec:
@@ -274,12 +339,15 @@ def alpha_sweep(base: ExperimentSpec, alphas=FIG5_ALPHAS) -> list[ExperimentSpec
 
 def preset_specs(name: str, quick: bool = False) -> list[ExperimentSpec]:
     """Every spec a preset's figure needs: Figure 5's preset once per α, the three presets of
-    Figure 6, else the preset alone (what ``lazytrain run PRESET`` runs)."""
+    Figure 6, Figure 8's specs (one per κ and panel), else the preset alone (what ``lazytrain run PRESET`` runs)."""
     from .catalog import FIGURE_PRESETS
 
     key = str(name).lower()
     if key == "fig5":
         return alpha_sweep(preset(key, quick))
+    if key == "fig8":
+        parts = fig8_specs(quick)
+        return [s for _, quad, relu in parts["left"] for s in (quad, relu)] + [s for _, s in parts["right"]]
     return [preset(p, quick) for p in FIGURE_PRESETS.get(key, (key,))]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -316,9 +317,80 @@ class HermiteRecipe(TaskRecipe):
         return f"hermite(d={self.d}, k={k}, degree={L}, seed={self.seed})"
 
 
+class SpikedRecipe(TaskRecipe):
+    """Spiked covariates (``SpikedCovariates``): a signal block of d_s coordinates with variance d^κ.
+
+    d_s is ``signal_dim``, or ⌊d^η⌋ (``eta``, default 2/5 as in arXiv:2006.13409)
+    when it is not given. The target, a function of the standardised signal
+    coordinates: ``target = "paper"`` the authors' quadratic target
+    ``QuadraticTarget.paper(d_s, seed)`` (B = diag(γ)/√d_s, γ ~ Exp(1));
+    ``target = "hermite"`` a Hermite ridge target with ``coefficients`` (one row
+    per direction, as the ``hermite`` recipe) on orthonormal directions of the
+    signal block drawn with ``numpy.random.default_rng([seed, 2])``.
+    """
+
+    type_name: ClassVar[str] = "spiked"
+    family: ClassVar[str] = "spiked"
+    type: Literal["spiked"] = "spiked"
+    d: PositiveInt = 400
+    kappa: float = Field(ge=0.0, le=4.0)
+    eta: float = Field(0.4, gt=0.0, le=1.0)
+    signal_dim: PositiveInt | None = None
+    target: Literal["paper", "hermite"] = "paper"
+    seed: NonNegativeInt = 100
+    coefficients: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.dimension() > self.d:
+            raise ValueError(f"task.signal_dim must be <= d = {self.d}, got {self.dimension()}")
+        if (self.target == "hermite") != (self.coefficients is not None):
+            raise ValueError("task.coefficients: required with target = 'hermite' and only with it "
+                             f"(got target = {self.target!r})")
+        if self.coefficients is not None:
+            widths = {len(row) for row in self.coefficients}
+            if not self.coefficients or len(widths) != 1:
+                raise ValueError(f"task.coefficients: a non-empty list of rows of equal length, got row "
+                                 f"lengths {sorted(widths)}")
+            if len(self.coefficients) > self.dimension():
+                raise ValueError(f"task.coefficients: {len(self.coefficients)} orthogonal directions do not "
+                                 f"fit in the signal block of dimension {self.dimension()}")
+        return self
+
+    def dimension(self) -> int:
+        """d_s: ``signal_dim``, or ⌊d^η⌋ (at least 1)."""
+        if self.signal_dim is not None:
+            return self.signal_dim
+        return max(1, int(math.floor(self.d**self.eta + 1e-9)))
+
+    def identity(self) -> dict:
+        out = {"type": "spiked", "d": self.d, "signal_dim": self.dimension(), "kappa": self.kappa,
+               "target": self.target, "seed": self.seed}
+        if self.coefficients is not None:
+            out["coefficients"] = self.coefficients
+        return out
+
+    def describe(self) -> str:
+        return (f"spiked(d={self.d}, d_s={self.dimension()}, kappa={self.kappa:g}, "
+                f"target={self.target}, seed={self.seed})")
+
+    def build(self):
+        from ..tasks import HermiteTarget, QuadraticTarget, SpikedCovariates
+
+        s = self.dimension()
+        if self.target == "paper":
+            target = QuadraticTarget.paper(d=s, seed=self.seed)
+        else:
+            rng = np.random.default_rng([self.seed, 2])
+            Q, R = np.linalg.qr(rng.standard_normal((s, len(self.coefficients))))
+            target = HermiteTarget((Q * np.sign(np.diag(R))).T, np.array(self.coefficients, dtype=np.float64))
+        return SpikedCovariates(self.d, s, self.kappa, target)
+
+
 #: ``type`` -> recipe class. Register a new task by adding its recipe here.
 TASK_TYPES: dict[str, type[TaskRecipe]] = {
-    cls.type_name: cls for cls in (PaperTarget, NpyTarget, SpectrumTarget, MixtureTask, HermiteRecipe)
+    cls.type_name: cls for cls in (PaperTarget, NpyTarget, SpectrumTarget, MixtureTask, HermiteRecipe,
+                                    SpikedRecipe)
 }
 
 

@@ -9,6 +9,7 @@ from .base import STANDARD, ArrayOps, Component, Task
 from .hermite import HermiteTarget
 from .mixture import GaussianMixture
 from .quadratic import QuadraticTarget
+from .spiked import SpikedCovariates
 
 
 
@@ -23,4 +24,5 @@ def check_task(task, needs: tuple = ()) -> Task:
     return task
 
 
-__all__ = ["ArrayOps", "Component", "GaussianMixture", "HermiteTarget", "QuadraticTarget", "STANDARD", "Task", "check_task"]
+__all__ = ["ArrayOps", "Component", "GaussianMixture", "HermiteTarget", "QuadraticTarget", "STANDARD", "SpikedCovariates",
+           "Task", "check_task"]

@@ -40,6 +40,7 @@ What a task provides
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -50,18 +51,48 @@ from .._validation import as_generator, check_neuron_variances, check_positive_i
 
 @dataclass(frozen=True)
 class Component:
-    """One centred Gaussian input law N(0, Σ) with mixing weight p (Σ None means I)."""
+    """One centred Gaussian input law N(0, Σ) with mixing weight p.
+
+    ``cov`` is None (Σ = I), a (d, d) matrix, or a 1-D array of d variances (a
+    diagonal Σ: every product with Σ then costs O(d) per row instead of O(d²)).
+    """
 
     weight: float
     cov: np.ndarray | None = None
 
+    @property
+    def is_diagonal(self) -> bool:
+        return self.cov is not None and np.ndim(self.cov) == 1
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """X Σ for the rows of X (Σ symmetric)."""
+        if self.cov is None:
+            return X
+        return X * self.cov if self.is_diagonal else X @ self.cov
+
     def pre_activation_cov(self, W: np.ndarray) -> np.ndarray:
         """Covariance W Σ Wᵀ of u = W x."""
-        return W @ W.T if self.cov is None else W @ self.cov @ W.T
+        return self.apply(W) @ W.T
 
     def push(self, W: np.ndarray) -> np.ndarray:
         """Rows ŵ_i = Σ w_i (shape (N, d))."""
-        return W if self.cov is None else W @ self.cov
+        return self.apply(W)
+
+    def cov_trace(self, d: int) -> float:
+        """Tr Σ."""
+        if self.cov is None:
+            return float(d)
+        return float(np.sum(self.cov)) if self.is_diagonal else float(np.trace(self.cov))
+
+    def cov_frobenius(self, d: int) -> float:
+        """‖Σ‖_F."""
+        return math.sqrt(d) if self.cov is None else float(np.linalg.norm(self.cov))
+
+    def cov_matrix(self, d: int) -> np.ndarray:
+        """Σ as a (d, d) array."""
+        if self.cov is None:
+            return np.eye(d)
+        return np.diag(self.cov) if self.is_diagonal else self.cov
 
     def feature_means(self, W: np.ndarray, activation):
         """E σ(u_i) (N,) and E[x σ'(u_i)] = E[σ''(u_i)] Σw_i (N, d) under this component (Stein)."""

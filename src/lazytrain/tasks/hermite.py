@@ -149,8 +149,12 @@ class HermiteTarget(Task):
 
     def _draw(self, ops, n):
         x = ops.normal(n, self.d)
+        return x, self._labels(ops, x)
+
+    def _labels(self, ops, x):
+        """f*(x) for the rows of x, written against ``ops`` (numpy or torch)."""
         t = x @ ops.const("UT", lambda: self.directions.T)
-        return x, self._label(t, ops.const("C", lambda: self.coefficients))
+        return self._label(t, ops.const("C", lambda: self.coefficients))
 
     # ------------------------------------------------------------------ exact-solver moments
     def cross_moments(self, W, activation):

@@ -127,11 +127,16 @@ class QuadraticTarget(Task):
     def _draw(self, ops, n):
         """x ~ N(0, I_d), y = f*(x): O(nd) when B is diagonal, O(nd²) otherwise."""
         x = ops.normal(n, self.d)
+        return x, self._labels(ops, x)
+
+    def _labels(self, ops, x):
+        """f*(x) for the rows of x, written against ``ops`` (numpy or torch; also used by
+        :class:`~lazytrain.tasks.SpikedCovariates` on its standardised signal block)."""
         if self._diag is not None:
             y = (x * x) @ ops.const("diag", lambda: self._diag)
         else:
             y = ops.rowdot(x @ ops.const("B", lambda: self.B), x)
-        return x, y + self.offset
+        return y + self.offset
 
     # ------------------------------------------------------------------ exact-solver moments
     def cross_moments(self, W, activation):

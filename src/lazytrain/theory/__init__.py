@@ -8,15 +8,16 @@ from __future__ import annotations
 from .._validation import check_options, check_positive_int
 from ..regimes import capabilities, check_regime
 from ..activations import get_activation
-from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget
+from ..tasks import GaussianMixture, HermiteTarget, QuadraticTarget, SpikedCovariates
 from . import activation as _activation
-from . import hermite, mixture, quadratic
+from . import hermite, mixture, quadratic, spiked
 
 #: Task class -> ``f(task, regime, n_neurons, activation, **options)``: the task's asymptotic formulas.
 FORMULAS = {
     QuadraticTarget: quadratic.theory,
     GaussianMixture: mixture.theory,
     HermiteTarget: hermite.theory,
+    SpikedCovariates: spiked.theory,
 }
 
 

@@ -107,8 +107,10 @@ def mixture_risk(frob2: float, residual_fraction: float) -> float:
 
 #: Task kinds (``task.kind``) whose σ ≠ u² formulas live in this module (RF and NT).
 GENERAL_KINDS = ("quadratic", "mixture")
+#: Task kinds whose theory is for σ = u² only (spiked covariates: theory.spiked).
+QUADRATIC_ONLY_KINDS = ("spiked",)
 #: Task kinds with any theory at all (the Hermite target's per-degree theory is in theory.hermite).
-THEORY_KINDS = GENERAL_KINDS + ("hermite",)
+THEORY_KINDS = GENERAL_KINDS + ("hermite",) + QUADRATIC_ONLY_KINDS
 
 
 def unavailable_reason(kind: str, regime: str, activation) -> str | None:
@@ -121,8 +123,10 @@ def unavailable_reason(kind: str, regime: str, activation) -> str | None:
     """
     if kind not in THEORY_KINDS:
         return f"no theory for task kind {kind!r}: theory_risk has formulas for {list(THEORY_KINDS)}"
-    theory = capabilities(None, activation, regime).theory
-    return None if theory else theory.reason
+    caps = capabilities(None, activation, regime)
+    if kind in QUADRATIC_ONLY_KINDS and not caps.closed_form:
+        return f"no theory for task kind {kind!r}: {caps.closed_form.reason}"
+    return None if caps.theory else caps.theory.reason
 
 
 def theory(task, regime: str, n_neurons: int, activation, **options) -> float:
