@@ -205,7 +205,7 @@ def report(directory, output):
 
 
 @main.command()
-@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "all"],
+@click.argument("figure", type=click.Choice(["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "all"],
                                           case_sensitive=False))
 @click.option("--quick", is_flag=True, help="Small dimension: a figure in seconds.")
 @click.option("--task", "task", type=click.Choice(["paper", "mixture"]), default="paper",

@@ -18,7 +18,7 @@ from .activations import get_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
 from .experiments import ResultStore, preset, run_spec, tidy_rows
-from .experiments.presets import FIG5_ALPHAS, STAIRCASE_RHOS, staircase_specs
+from .experiments.presets import FIG5_ALPHAS, FIG7_N0_FACTOR, STAIRCASE_RHOS, staircase_specs
 from .figures import (REGIME_STYLE, legend_below, new_figure, paper_style, plot_learning_curves,
                       plot_risk_vs_alpha, plot_risk_vs_neurons, plot_weight_change_vs_alpha,
                       save_figure)
@@ -503,3 +503,137 @@ def fig5(out, quick: bool = False, seed: int = 0, progress: bool = True, task: s
 
 
 FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6}
+
+
+def fig7_etas(quick: bool, n_neurons: int) -> np.ndarray:
+    """Figure 7's step sizes η (Ba et al.'s normalisation): log-spaced from 0.25 to 16√N."""
+    return np.geomspace(0.25, 16 * np.sqrt(n_neurons), 8 if quick else 15)
+
+
+def one_step_rows(task, activation: str, n_neurons: int, n0: int, etas, seeds) -> list[dict]:
+    """Exact risk (best second layer) and top-singular-vector alignment after one step, per η and seed.
+
+    Per point: the simulation (``kind`` 'exact': ``exact_risk`` of ``one_step``'s W1) and the
+    theory (``kind`` 'theory'): the spiked-RF equivalent's exact risk (``variant`` 'srf'), the
+    η = Θ(1) formula (``variant`` 'small_step') and the BBP alignment. Both use W0 =
+    ``random_weights(d, N, seed)`` and the step's seed.
+    """
+    from .theory.one_step import small_step_risk, spike_theory, spiked_rf_weights
+    from .train.one_step import one_step, top_alignment
+
+    d, u = task.d, task.directions[0]
+    rows = []
+    for s in seeds:
+        W0 = random_weights(d, n_neurons, seed=s)
+        for eta in etas:
+            eta = float(eta)
+            info = {}
+            W1 = one_step(task, W0, activation, lr=eta, n_samples=n0, seed=s, info=info)
+            common = dict(lr=eta, n0=n0)
+            rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "exact",
+                                 exact_risk(task, "rf", W1, activation), seed=s,
+                                 alignment=top_alignment(W1, u), weight_change=info["weight_change"], **common))
+            srf = exact_risk(task, "rf", spiked_rf_weights(task, activation, W0, eta, n0, seed=s), activation)
+            spike = spike_theory(task, activation, n_neurons, eta, n0)
+            rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "theory", srf, seed=s,
+                                 variant="srf", alignment=spike["alignment"], **common))
+            rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "theory",
+                                 small_step_risk(task, activation, n_neurons, eta, n0), variant="small_step",
+                                 alignment=spike["alignment"], **common))
+    return rows
+
+
+def _by_eta(rows, kind, variant=None, key="risk"):
+    """(η, mean, sd) of ``key`` over the seeds, for the one-step rows of a kind (and variant)."""
+    pts = {}
+    for r in rows:
+        if r["regime"] == "one-step" and r["kind"] == kind and r.get("variant") == variant:
+            pts.setdefault(r["lr"], []).append(r[key])
+    xs = sorted(pts)
+    return (np.array(xs), np.array([np.mean(pts[x]) for x in xs]),
+            np.array([np.std(pts[x], ddof=1) if len(pts[x]) > 1 else 0.0 for x in xs]))
+
+
+def fig7(out, quick: bool = False, seed: int = 0, progress: bool = True, **execution) -> list[Path]:
+    """Figure 7 (beyond the paper): one giant gradient step, between RF and NN (issue 18).
+
+    Target: f* = He₁(⟨u, x⟩) + He₂(⟨u, x⟩)/√2 (half of R0 linear, half quadratic), σ = ReLU,
+    d = 400 (quick: 100), N = d, one step of the first layer on n0 = 4d fresh samples with
+    the second layer at a_i = ±1/√N (:func:`lazytrain.one_step`), then the best second layer
+    (``exact_risk(task, 'rf', W1)``). Left: the risk against η (log axis; Ba et al.'s
+    normalisation, η = Θ(√N) is the giant step), mean ± sd over draws (full: 3, quick: 1),
+    with the spiked-RF equivalent (Cui et al.; its exact risk), the η = Θ(1) formula, and as
+    lines exact RF (η = 0) and NT at W0, the kernel limit (RF theory as N/d → ∞: the linear
+    part only) and the NN trained by one-pass SGD. Right: |⟨v₁, u⟩| for v₁ W1's top right
+    singular vector, simulation against the BBP theory. CSV: ``fig7.csv`` (``fig7-quick``).
+    """
+    from .theory.one_step import spike_theory
+
+    spec = figure_spec("fig7", quick, seed)
+    ref = run_rows(spec, out, progress=progress, **execution)
+    task = spec.task.build()
+    act = spec.activations[0]
+    d = task.d
+    (n,) = spec.neurons()
+    n0 = FIG7_N0_FACTOR * d
+    etas = fig7_etas(quick, n)
+    seeds = [seed + s for s in range(1 if quick else 3)]
+    rows = one_step_rows(task, act, n, n0, etas, seeds)
+    kernel = theory_risk(task, "rf", 10**4 * d, act)
+    rows.append(make_row(task.kind, "rf", act, d, 10**4 * d, "theory", kernel, variant="kernel_limit"))
+    out = Path(out)
+    paths = [write_csv(ref + rows, out / f"{spec.name}.csv")]
+
+    def ref_mean(regime, kind):
+        vals = [r["risk"] for r in ref if r["regime"] == regime and r["kind"] == kind and r["seed"] == seed]
+        return vals[0] if vals else None
+
+    dense = np.geomspace(etas[0] / 2, etas[-1] * 2, 200)
+    with paper_style():
+        fig, (ax, ax_a) = new_figure(ncols=2, height=3.0)
+        lines = [(ref_mean("rf", "exact"), "RF (η = 0), exact", REGIME_STYLE["rf"]["color"], "-"),
+                 (ref_mean("nt", "exact"), "NT, exact", REGIME_STYLE["nt"]["color"], "-"),
+                 (kernel, "kernel limit (linear part only)", "0.45", "--"),
+                 (ref_mean("nn", "sgd"), "NN, SGD", REGIME_STYLE["nn"]["color"], "-")]
+        for y, label, colour, style in lines:
+            if y is not None:
+                ax.axhline(y, color=colour, linestyle=style, linewidth=1.0, label=label)
+        x, m, sd = _by_eta(rows, "exact")
+        ax.errorbar(x, m, yerr=sd, linestyle="none", marker="o", markersize=4, color="k", capsize=2,
+                    label="one step, exact risk" + ("" if len(seeds) == 1 else f" ({len(seeds)} draws)"))
+        x, m, _ = _by_eta(rows, "theory", "srf")
+        ax.plot(x, m, color="#9467bd", linewidth=1.4, label="theory: spiked RF (Cui et al.)")
+        small = [r for r in rows if r.get("variant") == "small_step" and r["seed"] == "" and r["lr"] <= np.sqrt(n)]
+        ax.plot([r["lr"] for r in small], [r["risk"] for r in small], color="#8c564b", linestyle=":",
+                linewidth=1.6, label="theory: η = Θ(1) formula")
+        ax.axvline(np.sqrt(n), color="0.7", linewidth=0.8)
+        ax.text(np.sqrt(n) * 1.08, 0.98, "η = √N", color="0.4", fontsize=6.5, va="top",
+                transform=ax.get_xaxis_transform())
+        ax.set_xscale("log")
+        ax.set_xlabel("step size η (Ba et al.'s normalisation)")
+        ax.set_ylabel("risk after the step, R/R0")
+        ax.set_ylim(0.0, 1.0)
+        ax.grid(True, alpha=0.25, linewidth=0.6)
+        ax.legend(loc="lower left", frameon=False, fontsize=6)
+        ax.set_title(f"He₁ + He₂/√2 on one direction, ReLU\nd = N = {d}, n0 = {n0}: one step, then the "
+                     f"best second layer", fontsize=8)
+        x, m, sd = _by_eta(rows, "exact", key="alignment")
+        ax_a.errorbar(x, m, yerr=sd, linestyle="none", marker="o", markersize=4, color="k", capsize=2,
+                      label="simulation")
+        theory = [spike_theory(task, act, n, e, n0) for e in dense]
+        ax_a.plot(dense, [t["alignment"] for t in theory], color="#9467bd", linewidth=1.4,
+                  label="theory: γ·BBP overlap")
+        ax_a.axhline(theory[-1]["gamma"], color="0.45", linestyle="--", linewidth=0.9,
+                     label=f"γ = ⟨β̂, u⟩ = {theory[-1]['gamma']:.3f}")
+        ax_a.set_xscale("log")
+        ax_a.set_ylim(0.0, 1.0)
+        ax_a.set_xlabel("step size η")
+        ax_a.set_ylabel("|⟨v₁(W1), u⟩|")
+        ax_a.grid(True, alpha=0.25, linewidth=0.6)
+        ax_a.legend(loc="upper left", frameon=False, fontsize=6.5)
+        ax_a.set_title("Alignment of W1's top singular vector\nwith the target direction", fontsize=8)
+        paths += save_figure(fig, out, spec.name)
+    return paths
+
+
+FIGURES["fig7"] = fig7

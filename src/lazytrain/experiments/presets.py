@@ -242,8 +242,37 @@ def _fig5(quick: bool) -> dict:
     }
 
 
+#: Figure 7 (one giant step): n0 = FIG7_N0_FACTOR·d samples for the step, N = d.
+FIG7_N0_FACTOR = 4
+#: Figure 7's target: He₁ + He₂/√2 on one direction (half of R0 linear, half quadratic).
+FIG7_COEFFICIENTS = [[1.0, 0.5 ** 0.5]]
+
+
+def fig7_dimension(quick: bool = False) -> int:
+    """d of Figure 7 (N = d)."""
+    return 100 if quick else 400
+
+
+def _fig7(quick: bool) -> dict:
+    # The reference lines of Figure 7 at N = d: exact RF and NT at W0 (the step itself is
+    # computed by reproduce.fig7), and the NN trained by one-pass SGD (measured: d = 100 and
+    # 400, docs/reproduction.md, Figure 7).
+    d = fig7_dimension(quick)
+    return {
+        "name": "fig7-quick" if quick else "fig7",
+        "description": "One giant step: exact RF and NT at N = d and the NN by SGD, the reference "
+                       "lines of the risk after one gradient step (issue 18)",
+        "task": {"type": "hermite", "d": d, "seed": 0, "coefficients": FIG7_COEFFICIENTS},
+        "regimes": ["rf", "nt"],
+        "activations": ["relu"],
+        "n_neurons": [d],
+        "kinds": ["exact", "sgd"],
+        "training": {"regimes": ["nn"], "steps": 2000 if quick else 4000, "lr": 0.02 if quick else 0.005},
+    }
+
+
 PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6,
-           "fig6-samples": _fig6_samples, "fig6-theory": _fig6_theory}
+           "fig6-samples": _fig6_samples, "fig6-theory": _fig6_theory, "fig7": _fig7}
 
 
 def preset(name: str, quick: bool = False) -> ExperimentSpec:
