@@ -221,3 +221,48 @@ def test_reproduce_fig7_quick(tmp_path):
     largest = max(steps, key=lambda r: float(r["lr"]))
     assert float(largest["risk"]) < min(rf, kernel) - 0.05
     assert float(largest["alignment"]) > 0.6
+
+
+# ---------------------------------------------------------------- the regime in specs
+def test_one_step_regime_in_a_spec(tmp_path):
+    """`regimes = ['one-step']` with a [one_step] table: one exact point per η, η and n0 in the
+    identity; η = 0 is RF at the same W0, η > 0 the exact risk of one_step's W1."""
+    from click.testing import CliRunner
+
+    from lazytrain.cli import main
+    from lazytrain.experiments import ResultStore, tidy_rows
+    from lazytrain.experiments.spec import validate_spec
+
+    d = 30
+    spec_toml = tmp_path / "step.toml"
+    spec_toml.write_text(f"""
+name = "step"
+regimes = ["rf", "one-step"]
+activations = ["relu"]
+n_neurons = [{d}]
+kinds = ["theory", "exact"]
+[task]
+type = "hermite"
+d = {d}
+coefficients = [[1.0, 0.7]]
+[one_step]
+lr = [0.0, 20.0]
+n_samples_per_d = 4
+""")
+    result = CliRunner().invoke(main, ["run", str(spec_toml), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    with ResultStore.open(tmp_path / "out") as store:
+        rows = tidy_rows(store.records())
+    steps = {r["lr"]: r for r in rows if r["regime"] == "one-step"}
+    assert set(steps) == {0.0, 20.0} and all(r["kind"] == "exact" and r["n_samples"] == 4 * d for r in steps.values())
+    assert steps[0.0]["key"] != steps[20.0]["key"]
+    rf = next(r for r in rows if r["regime"] == "rf" and r["kind"] == "exact")
+    assert steps[0.0]["risk"] == pytest.approx(rf["risk"], abs=1e-12)
+    spec = lt.load_spec(spec_toml)
+    task = spec.task.build()
+    W1 = one_step(task, lt.random_weights(d, d, seed=0), "relu", lr=20.0, n_samples=4 * d, seed=0)
+    assert steps[20.0]["risk"] == pytest.approx(lt.exact_risk(task, "rf", W1, "relu"), abs=1e-12)
+    assert steps[20.0]["risk"] < rf["risk"]
+    with pytest.raises(Exception, match="one_step"):
+        validate_spec({"task": {"type": "hermite", "d": d, "coefficients": [[1.0]]}, "regimes": ["one-step"],
+                       "n_neurons": [d], "kinds": ["exact"]})
