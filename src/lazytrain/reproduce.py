@@ -537,9 +537,12 @@ def one_step_rows(task, activation: str, n_neurons: int, n0: int, etas, seeds) -
             spike = spike_theory(task, activation, n_neurons, eta, n0)
             rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "theory", srf, seed=s,
                                  variant="srf", alignment=spike["alignment"], **common))
-            rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "theory",
-                                 small_step_risk(task, activation, n_neurons, eta, n0), variant="small_step",
-                                 alignment=spike["alignment"], **common))
+    for eta in etas:  # the η = Θ(1) formula depends on no draw
+        eta = float(eta)
+        rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "theory",
+                             small_step_risk(task, activation, n_neurons, eta, n0), variant="small_step",
+                             alignment=spike_theory(task, activation, n_neurons, eta, n0)["alignment"],
+                             lr=eta, n0=n0))
     return rows
 
 
@@ -567,8 +570,6 @@ def fig7(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
     part only) and the NN trained by one-pass SGD. Right: |⟨v₁, u⟩| for v₁ W1's top right
     singular vector, simulation against the BBP theory. CSV: ``fig7.csv`` (``fig7-quick``).
     """
-    from .theory.one_step import spike_theory
-
     spec = figure_spec("fig7", quick, seed)
     ref = run_rows(spec, out, progress=progress, **execution)
     task = spec.task.build()
@@ -582,7 +583,23 @@ def fig7(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
     kernel = theory_risk(task, "rf", 10**4 * d, act)
     rows.append(make_row(task.kind, "rf", act, d, 10**4 * d, "theory", kernel, variant="kernel_limit"))
     out = Path(out)
-    paths = [write_csv(ref + rows, out / f"{spec.name}.csv")]
+    return [write_csv(ref + rows, out / f"{spec.name}.csv")] + draw_fig7(out, spec.name, task, act, ref + rows,
+                                                                        seed)
+
+
+def draw_fig7(out, name, task, act, rows, seed=0) -> list[Path]:
+    """Draw Figure 7 from its rows (those of ``fig7.csv``); returns the PNG and PDF paths."""
+    from .theory.one_step import spike_theory
+
+    ref = [r for r in rows if r["regime"] != "one-step" and r.get("variant") != "kernel_limit"]
+    (kernel,) = [r["risk"] for r in rows if r.get("variant") == "kernel_limit"]
+    steps = [r for r in rows if r["regime"] == "one-step"]
+    rows = steps
+    d = task.d
+    n = int(steps[0]["n_neurons"])
+    n0 = int(steps[0]["n0"])
+    seeds = sorted({r["seed"] for r in steps if r["kind"] == "exact"})
+    etas = np.array(sorted({r["lr"] for r in steps}))
 
     def ref_mean(regime, kind):
         vals = [r["risk"] for r in ref if r["regime"] == regime and r["kind"] == kind and r["seed"] == seed]
@@ -603,7 +620,8 @@ def fig7(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
                     label="one step, exact risk" + ("" if len(seeds) == 1 else f" ({len(seeds)} draws)"))
         x, m, _ = _by_eta(rows, "theory", "srf")
         ax.plot(x, m, color="#9467bd", linewidth=1.4, label="theory: spiked RF (Cui et al.)")
-        small = [r for r in rows if r.get("variant") == "small_step" and r["seed"] == "" and r["lr"] <= np.sqrt(n)]
+        small = sorted((r for r in rows if r.get("variant") == "small_step" and r["lr"] <= np.sqrt(n)),
+                       key=lambda r: r["lr"])
         ax.plot([r["lr"] for r in small], [r["risk"] for r in small], color="#8c564b", linestyle=":",
                 linewidth=1.6, label="theory: η = Θ(1) formula")
         ax.axvline(np.sqrt(n), color="0.7", linewidth=0.8)
@@ -614,7 +632,7 @@ def fig7(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
         ax.set_ylabel("risk after the step, R/R0")
         ax.set_ylim(0.0, 1.0)
         ax.grid(True, alpha=0.25, linewidth=0.6)
-        ax.legend(loc="lower left", frameon=False, fontsize=6)
+
         ax.set_title(f"He₁ + He₂/√2 on one direction, ReLU\nd = N = {d}, n0 = {n0}: one step, then the "
                      f"best second layer", fontsize=8)
         x, m, sd = _by_eta(rows, "exact", key="alignment")
@@ -632,8 +650,9 @@ def fig7(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
         ax_a.grid(True, alpha=0.25, linewidth=0.6)
         ax_a.legend(loc="upper left", frameon=False, fontsize=6.5)
         ax_a.set_title("Alignment of W1's top singular vector\nwith the target direction", fontsize=8)
-        paths += save_figure(fig, out, spec.name)
-    return paths
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4, frameon=False,
+                   fontsize=6.5)
+        return save_figure(fig, out, name)
 
 
 FIGURES["fig7"] = fig7
