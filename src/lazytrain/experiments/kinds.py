@@ -66,7 +66,7 @@ def _one_step(task, point, W):
     info = {}
     W1 = one_step(task, W, point.activation, lr=opts["lr"], n_samples=opts["n_samples"], a0=opts["a0"],
                   seed=point.seed, info=info)
-    extra = {"lr": opts["lr"], "n0": opts["n_samples"], "weight_change": info["weight_change"]}
+    extra = {"weight_change": info["weight_change"]}  # lr, n_samples and a0 are the point's settings
     directions = getattr(task, "directions", None)
     if directions is not None and len(directions) == 1:
         extra["alignment"] = top_alignment(W1, directions[0])
