@@ -18,7 +18,7 @@ from .activations import get_activation
 from .bayes import bayes_risk
 from .exact import exact_risk
 from .experiments import ResultStore, preset, run_spec, tidy_rows
-from .experiments.presets import FIG5_ALPHAS, FIG7_N0_FACTOR, STAIRCASE_RHOS, staircase_specs
+from .experiments.presets import FIG5_ALPHAS, STAIRCASE_RHOS, staircase_specs
 from .figures import (REGIME_STYLE, legend_below, new_figure, paper_style, plot_learning_curves,
                       plot_risk_vs_alpha, plot_risk_vs_neurons, plot_weight_change_vs_alpha,
                       save_figure)
@@ -63,7 +63,7 @@ def figure_spec(name: str, quick: bool, seed: int):
 
 
 #: The presets each figure runs (a figure of several panels may need several specs).
-FIGURE_PRESETS = {"fig6": ("fig6", "fig6-samples", "fig6-theory")}
+FIGURE_PRESETS = {"fig6": ("fig6", "fig6-samples", "fig6-theory"), "fig7": ("fig7", "fig7-steps")}
 
 
 def theory_curves(task, n_max: int, activation: str = "quadratic") -> dict:
@@ -505,44 +505,31 @@ def fig5(out, quick: bool = False, seed: int = 0, progress: bool = True, task: s
 FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6}
 
 
-def fig7_etas(quick: bool, n_neurons: int) -> np.ndarray:
-    """Figure 7's step sizes η (Ba et al.'s normalisation): log-spaced from 0.25 to 16√N."""
-    return np.geomspace(0.25, 16 * np.sqrt(n_neurons), 8 if quick else 15)
+def one_step_theory_rows(task, activation: str, n_neurons: int, n0: int, etas, seeds) -> list[dict]:
+    """The theory beside the simulated steps (``kind`` 'theory', regime 'one-step'), per η.
 
-
-def one_step_rows(task, activation: str, n_neurons: int, n0: int, etas, seeds) -> list[dict]:
-    """Exact risk (best second layer) and top-singular-vector alignment after one step, per η and seed.
-
-    Per point: the simulation (``kind`` 'exact': ``exact_risk`` of ``one_step``'s W1) and the
-    theory (``kind`` 'theory'): the spiked-RF equivalent's exact risk (``variant`` 'srf'), the
-    η = Θ(1) formula (``variant`` 'small_step') and the BBP alignment. Both use W0 =
-    ``random_weights(d, N, seed)`` and the step's seed.
+    ``variant`` 'srf': the exact risk of the spiked-RF equivalent at W0 = ``random_weights(d, N,
+    seed)`` (one row per seed, :func:`lazytrain.theory.one_step.spiked_rf_weights`); 'small_step':
+    the η = Θ(1) formula (one row per η). Both carry the BBP alignment.
     """
     from .theory.one_step import small_step_risk, spike_theory, spiked_rf_weights
-    from .train.one_step import one_step, top_alignment
 
-    d, u = task.d, task.directions[0]
+    d = task.d
     rows = []
     for s in seeds:
         W0 = random_weights(d, n_neurons, seed=s)
         for eta in etas:
             eta = float(eta)
-            info = {}
-            W1 = one_step(task, W0, activation, lr=eta, n_samples=n0, seed=s, info=info)
-            common = dict(lr=eta, n0=n0)
-            rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "exact",
-                                 exact_risk(task, "rf", W1, activation), seed=s,
-                                 alignment=top_alignment(W1, u), weight_change=info["weight_change"], **common))
             srf = exact_risk(task, "rf", spiked_rf_weights(task, activation, W0, eta, n0, seed=s), activation)
-            spike = spike_theory(task, activation, n_neurons, eta, n0)
             rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "theory", srf, seed=s,
-                                 variant="srf", alignment=spike["alignment"], **common))
+                                 variant="srf", lr=eta, n_samples=n0,
+                                 alignment=spike_theory(task, activation, n_neurons, eta, n0)["alignment"]))
     for eta in etas:  # the η = Θ(1) formula depends on no draw
         eta = float(eta)
         rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "theory",
                              small_step_risk(task, activation, n_neurons, eta, n0), variant="small_step",
-                             alignment=spike_theory(task, activation, n_neurons, eta, n0)["alignment"],
-                             lr=eta, n0=n0))
+                             lr=eta, n_samples=n0,
+                             alignment=spike_theory(task, activation, n_neurons, eta, n0)["alignment"]))
     return rows
 
 
@@ -569,17 +556,20 @@ def fig7(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
     lines exact RF (η = 0) and NT at W0, the kernel limit (RF theory as N/d → ∞: the linear
     part only) and the NN trained by one-pass SGD. Right: |⟨v₁, u⟩| for v₁ W1's top right
     singular vector, simulation against the BBP theory. CSV: ``fig7.csv`` (``fig7-quick``).
+
+    The simulated steps are the preset ``fig7-steps`` (regime 'one-step', stored with the
+    reference points in ``out/results.sqlite``: a second call recomputes only the theory).
     """
-    spec = figure_spec("fig7", quick, seed)
-    ref = run_rows(spec, out, progress=progress, **execution)
+    spec, steps = figure_specs("fig7", quick, seed)
+    run_spec([spec, steps], out, progress=progress, **execution)  # one sweep: the points share the workers
+    ref = run_rows(spec, out, progress=False, **execution)
+    sims = run_rows(steps, out, progress=False, **execution)
     task = spec.task.build()
     act = spec.activations[0]
     d = task.d
     (n,) = spec.neurons()
-    n0 = FIG7_N0_FACTOR * d
-    etas = fig7_etas(quick, n)
-    seeds = [seed + s for s in range(1 if quick else 3)]
-    rows = one_step_rows(task, act, n, n0, etas, seeds)
+    n0 = steps.one_step.options(d, 0.0)["n_samples"]
+    rows = sims + one_step_theory_rows(task, act, n, n0, steps.one_step.lr, steps.seeds)
     kernel = theory_risk(task, "rf", 10**4 * d, act)
     rows.append(make_row(task.kind, "rf", act, d, 10**4 * d, "theory", kernel, variant="kernel_limit"))
     out = Path(out)
@@ -597,7 +587,7 @@ def draw_fig7(out, name, task, act, rows, seed=0) -> list[Path]:
     rows = steps
     d = task.d
     n = int(steps[0]["n_neurons"])
-    n0 = int(steps[0]["n0"])
+    n0 = int(steps[0]["n_samples"])
     seeds = sorted({r["seed"] for r in steps if r["kind"] == "exact"})
     etas = np.array(sorted({r["lr"] for r in steps}))
 

@@ -253,6 +253,31 @@ def fig7_dimension(quick: bool = False) -> int:
     return 100 if quick else 400
 
 
+def fig7_etas(quick: bool = False) -> list[float]:
+    """Figure 7's step sizes η (Ba et al.'s normalisation, N = d): log-spaced from 0.25 to 16√N."""
+    import numpy as np
+
+    d = fig7_dimension(quick)
+    return [float(x) for x in np.geomspace(0.25, 16 * np.sqrt(d), 8 if quick else 15)]
+
+
+def _fig7_steps(quick: bool) -> dict:
+    # the one-step points of Figure 7: one exact point per η and draw (regime 'one-step')
+    d = fig7_dimension(quick)
+    return {
+        "name": "fig7-steps-quick" if quick else "fig7-steps",
+        "description": "One giant step: exact risk of the best second layer after one gradient step, "
+                       "per step size η (issue 18)",
+        "task": {"type": "hermite", "d": d, "seed": 0, "coefficients": FIG7_COEFFICIENTS},
+        "regimes": ["one-step"],
+        "activations": ["relu"],
+        "n_neurons": [d],
+        "seeds": [0] if quick else [0, 1, 2],
+        "kinds": ["exact"],
+        "one_step": {"lr": fig7_etas(quick), "n_samples_per_d": FIG7_N0_FACTOR},
+    }
+
+
 def _fig7(quick: bool) -> dict:
     # The reference lines of Figure 7 at N = d: exact RF and NT at W0 (the step itself is
     # computed by reproduce.fig7), and the NN trained by one-pass SGD with per-neuron second-layer
@@ -275,7 +300,8 @@ def _fig7(quick: bool) -> dict:
 
 
 PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6,
-           "fig6-samples": _fig6_samples, "fig6-theory": _fig6_theory, "fig7": _fig7}
+           "fig6-samples": _fig6_samples, "fig6-theory": _fig6_theory, "fig7": _fig7,
+           "fig7-steps": _fig7_steps}
 
 
 def preset(name: str, quick: bool = False) -> ExperimentSpec:
