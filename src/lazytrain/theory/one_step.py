@@ -8,7 +8,7 @@ normalisation (arXiv 2205.01445). With b_k the normalised Hermite coefficients o
 
     W1 ≈ c_W W0 + θ ŝ β̂ᵀ,   θ = η b₁ ‖β‖,   ŝ = s/√N,   c_W² = 1 + η² Var(y) Var σ'(z) / (N α0),
 
-a rank-one spike along β̂ (Ba et al., Prop. 2; the bulk c_W of Cui et al., arXiv 2402.04980), with
+a rank-one spike along β̂ (Ba et al.; the bulk c_W of Cui et al., arXiv 2402.04980), with
 
     E‖β‖² = c₁² + (E[y²‖x‖²] − c₁²)/n0 ≈ c₁² + Var(y)/α0,   γ = ⟨β̂, u⟩ ≈ c₁/‖β‖.
 
@@ -17,7 +17,7 @@ measured gaps in docs/theory.md):
 
 * :func:`spike_theory`: θ, c_W, γ, the per-neuron shift r = θ/√N, and the overlap of W1's top
   right singular vector with β̂ from the rectangular BBP transition (Benaych-Georges &
-  Nadakuditi, arXiv 0910.2120): with θ_e = θ/c_W and c = N/d, the squared overlap is
+  Nadakuditi, arXiv 1103.2221): with θ_e = θ/c_W and c = N/d, the squared overlap is
   1 − (c + θ_e²)/(θ_e²(θ_e² + 1)) above θ_e = c^{1/4}, 0 below; the alignment with u is γ times
   its square root.
 * :func:`small_step_risk`: η = Θ(1). Only the linear part moves (the degree ≥ 2 parts keep their
@@ -94,7 +94,7 @@ def _sigma_coefficients(activation):
 def bbp_overlap(theta_eff: float, ratio: float) -> float:
     """Squared overlap of the top right singular vector of θ a bᵀ + Z with b (Z: n×m, N(0, 1/m), c = n/m).
 
-    1 − (c + θ²)/(θ²(θ² + 1)) above the threshold θ = c^{1/4}, else 0 (arXiv 0910.2120, §3.1).
+    1 − (c + θ²)/(θ²(θ² + 1)) above the threshold θ = c^{1/4}, else 0 (arXiv 1103.2221, the Gaussian example).
     """
     t2 = float(theta_eff) ** 2
     if t2 <= math.sqrt(ratio):
