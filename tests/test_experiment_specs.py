@@ -25,7 +25,7 @@ def spec_error(data) -> str:
 
 # ---------------------------------------------------------------------- validation
 @pytest.mark.parametrize("update, expected", [
-    ({"regimes": ["rf", "xx"]}, ["regimes.1", "'rf', 'nt' or 'nn'", "'xx'"]),
+    ({"regimes": ["rf", "xx"]}, ["regimes.1", "'rf', 'nt', 'nn' or 'one-step'", "'xx'"]),
     ({"kinds": ["exact", "monte-carlo"]}, ["kinds.1", "'theory', 'exact', 'sgd' or 'fit'"]),
     ({"activations": ["sigmoid"]}, ["activations", "must be one of", "quadratic", "sigmoid"]),
     ({"seeds": [0, -1]}, ["seeds.1", "greater than or equal to 0", "-1"]),
@@ -82,7 +82,7 @@ def test_load_spec_from_toml_file_with_relative_npy_path(tmp_path):
 
 def test_load_spec_reports_files_toml_and_presets():
     with pytest.raises(SpecError, match=r"presets \['fig1', 'fig2', 'fig3', 'fig4', 'fig5', 'fig6', 'fig6-samples', "
-                                        r"'fig6-theory', 'fig8'\], got 'fig9'"):
+                                        r"'fig6-theory', 'fig7', 'fig7-steps', 'fig8'\], got 'fig9'"):
         load_spec("fig9")
     with pytest.raises(SpecError, match="does not exist"):
         load_spec("nowhere.toml")

@@ -16,6 +16,7 @@ REGIME_STYLE = {
     "rf": {"color": "#1f77b4", "label": "RF", "marker": "o"},
     "nt": {"color": "#ff7f0e", "label": "NT", "marker": "s"},
     "nn": {"color": "#2ca02c", "label": "NN", "marker": "^"},
+    "one-step": {"color": "#9467bd", "label": "one step", "marker": "D"},
 }
 
 #: Paper-like style: readable at column width.

@@ -663,4 +663,148 @@ def fig8(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
 
 
 FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6}
+
+
+def one_step_theory_rows(task, activation: str, n_neurons: int, n0: int, etas, seeds) -> list[dict]:
+    """The theory beside the simulated steps (``kind`` 'theory', regime 'one-step'), per η.
+
+    ``variant`` 'srf': the exact risk of the spiked-RF equivalent at W0 = ``random_weights(d, N,
+    seed)`` (one row per seed, :func:`lazytrain.theory.one_step.spiked_rf_weights`); 'small_step':
+    the η = Θ(1) formula (one row per η). Both carry the BBP alignment.
+    """
+    from .theory.one_step import small_step_risk, spike_theory, spiked_rf_weights
+
+    d = task.d
+    rows = []
+    for s in seeds:
+        W0 = random_weights(d, n_neurons, seed=s)
+        for eta in etas:
+            eta = float(eta)
+            srf = exact_risk(task, "rf", spiked_rf_weights(task, activation, W0, eta, n0, seed=s), activation)
+            rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "theory", srf, seed=s,
+                                 variant="srf", lr=eta, n_samples=n0,
+                                 alignment=spike_theory(task, activation, n_neurons, eta, n0)["alignment"]))
+    for eta in etas:  # the η = Θ(1) formula depends on no draw
+        eta = float(eta)
+        rows.append(make_row(task.kind, "one-step", activation, d, n_neurons, "theory",
+                             small_step_risk(task, activation, n_neurons, eta, n0), variant="small_step",
+                             lr=eta, n_samples=n0,
+                             alignment=spike_theory(task, activation, n_neurons, eta, n0)["alignment"]))
+    return rows
+
+
+def _by_eta(rows, kind, variant=None, key="risk"):
+    """(η, mean, sd) of ``key`` over the seeds, for the one-step rows of a kind (and variant)."""
+    pts = {}
+    for r in rows:
+        if r["regime"] == "one-step" and r["kind"] == kind and r.get("variant") == variant:
+            pts.setdefault(r["lr"], []).append(r[key])
+    xs = sorted(pts)
+    return (np.array(xs), np.array([np.mean(pts[x]) for x in xs]),
+            np.array([np.std(pts[x], ddof=1) if len(pts[x]) > 1 else 0.0 for x in xs]))
+
+
+def fig7(out, quick: bool = False, seed: int = 0, progress: bool = True, **execution) -> list[Path]:
+    """Figure 7 (beyond the paper): one giant gradient step, between RF and NN (issue 18).
+
+    Target: f* = He₁(⟨u, x⟩) + He₂(⟨u, x⟩)/√2 (half of R0 linear, half quadratic), σ = ReLU,
+    d = 400 (quick: 100), N = d, one step of the first layer on n0 = 4d fresh samples with
+    the second layer at a_i = ±1/√N (:func:`lazytrain.one_step`), then the best second layer
+    (``exact_risk(task, 'rf', W1)``). Left: the risk against η (log axis; Ba et al.'s
+    normalisation, η = Θ(√N) is the giant step), mean ± sd over draws (full: 3, quick: 1),
+    with the spiked-RF equivalent (Cui et al.; its exact risk), the η = Θ(1) formula, and as
+    lines exact RF (η = 0) and NT at W0, the kernel limit (RF theory as N/d → ∞: the linear
+    part only) and the NN trained by one-pass SGD. Right: |⟨v₁, u⟩| for v₁ W1's top right
+    singular vector, simulation against the BBP theory. CSV: ``fig7.csv`` (``fig7-quick``).
+
+    The simulated steps are the preset ``fig7-steps`` (regime 'one-step', stored with the
+    reference points in ``out/results.sqlite``: a second call recomputes only the theory).
+    """
+    spec, steps = figure_specs("fig7", quick, seed)
+    run_spec([spec, steps], out, progress=progress, **execution)  # one sweep: the points share the workers
+    ref = run_rows(spec, out, progress=False, **execution)
+    sims = run_rows(steps, out, progress=False, **execution)
+    task = spec.task.build()
+    act = spec.activations[0]
+    d = task.d
+    (n,) = spec.neurons()
+    n0 = steps.one_step.options(d, 0.0)["n_samples"]
+    rows = sims + one_step_theory_rows(task, act, n, n0, steps.one_step.lr, steps.seeds)
+    kernel = theory_risk(task, "rf", 10**4 * d, act)
+    rows.append(make_row(task.kind, "rf", act, d, 10**4 * d, "theory", kernel, variant="kernel_limit"))
+    out = Path(out)
+    return [write_csv(ref + rows, out / f"{spec.name}.csv")] + draw_fig7(out, spec.name, task, act, ref + rows,
+                                                                        seed)
+
+
+def draw_fig7(out, name, task, act, rows, seed=0) -> list[Path]:
+    """Draw Figure 7 from its rows (those of ``fig7.csv``); returns the PNG and PDF paths."""
+    from .theory.one_step import spike_theory
+
+    ref = [r for r in rows if r["regime"] != "one-step" and r.get("variant") != "kernel_limit"]
+    (kernel,) = [r["risk"] for r in rows if r.get("variant") == "kernel_limit"]
+    steps = [r for r in rows if r["regime"] == "one-step"]
+    rows = steps
+    d = task.d
+    n = int(steps[0]["n_neurons"])
+    n0 = int(steps[0]["n_samples"])
+    seeds = sorted({r["seed"] for r in steps if r["kind"] == "exact"})
+    etas = np.array(sorted({r["lr"] for r in steps}))
+
+    def ref_mean(regime, kind):
+        vals = [r["risk"] for r in ref if r["regime"] == regime and r["kind"] == kind and r["seed"] == seed]
+        return vals[0] if vals else None
+
+    dense = np.geomspace(etas[0] / 2, etas[-1] * 2, 200)
+    with paper_style():
+        fig, (ax, ax_a) = new_figure(ncols=2, height=3.0)
+        lines = [(ref_mean("rf", "exact"), "RF (η = 0), exact", REGIME_STYLE["rf"]["color"], "-"),
+                 (ref_mean("nt", "exact"), "NT, exact", REGIME_STYLE["nt"]["color"], "-"),
+                 (kernel, "kernel limit (linear part only)", "0.45", "--"),
+                 (ref_mean("nn", "sgd"), "NN, SGD", REGIME_STYLE["nn"]["color"], "-")]
+        for y, label, colour, style in lines:
+            if y is not None:
+                ax.axhline(y, color=colour, linestyle=style, linewidth=1.0, label=label)
+        x, m, sd = _by_eta(rows, "exact")
+        ax.errorbar(x, m, yerr=sd, linestyle="none", marker="o", markersize=4, color="k", capsize=2,
+                    label="one step, exact risk" + ("" if len(seeds) == 1 else f" ({len(seeds)} draws)"))
+        x, m, _ = _by_eta(rows, "theory", "srf")
+        ax.plot(x, m, color="#9467bd", linewidth=1.4, label="theory: spiked RF (Cui et al.)")
+        small = sorted((r for r in rows if r.get("variant") == "small_step" and r["lr"] <= np.sqrt(n)),
+                       key=lambda r: r["lr"])
+        ax.plot([r["lr"] for r in small], [r["risk"] for r in small], color="#8c564b", linestyle=":",
+                linewidth=1.6, label="theory: η = Θ(1) formula")
+        ax.axvline(np.sqrt(n), color="0.7", linewidth=0.8)
+        ax.text(np.sqrt(n) * 1.08, 0.98, "η = √N", color="0.4", fontsize=6.5, va="top",
+                transform=ax.get_xaxis_transform())
+        ax.set_xscale("log")
+        ax.set_xlabel("step size η (Ba et al.'s normalisation)")
+        ax.set_ylabel("risk after the step, R/R0")
+        ax.set_ylim(0.0, 1.0)
+        ax.grid(True, alpha=0.25, linewidth=0.6)
+
+        ax.set_title(f"He₁ + He₂/√2 on one direction, ReLU\nd = N = {d}, n0 = {n0}: one step, then the "
+                     f"best second layer", fontsize=8)
+        x, m, sd = _by_eta(rows, "exact", key="alignment")
+        ax_a.errorbar(x, m, yerr=sd, linestyle="none", marker="o", markersize=4, color="k", capsize=2,
+                      label="simulation")
+        theory = [spike_theory(task, act, n, e, n0) for e in dense]
+        ax_a.plot(dense, [t["alignment"] for t in theory], color="#9467bd", linewidth=1.4,
+                  label="theory: γ·BBP overlap")
+        ax_a.axhline(theory[-1]["gamma"], color="0.45", linestyle="--", linewidth=0.9,
+                     label=f"γ = ⟨β̂, u⟩ = {theory[-1]['gamma']:.3f}")
+        ax_a.set_xscale("log")
+        ax_a.set_ylim(0.0, 1.0)
+        ax_a.set_xlabel("step size η")
+        ax_a.set_ylabel("|⟨v₁(W1), u⟩|")
+        ax_a.grid(True, alpha=0.25, linewidth=0.6)
+        ax_a.legend(loc="upper left", frameon=False, fontsize=6.5)
+        ax_a.set_title("Alignment of W1's top singular vector\nwith the target direction", fontsize=8)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4, frameon=False,
+                   fontsize=6.5)
+        return save_figure(fig, out, name)
+
+
+
+FIGURES["fig7"] = fig7
 FIGURES["fig8"] = fig8

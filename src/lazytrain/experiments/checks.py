@@ -31,6 +31,12 @@ def _probe_exact(spec, task, regime, activation):
     from ..exact import exact_risk
     from ..weights import random_weights
 
+    if regime == "one-step":  # one step, then the exact RF risk of W1: probe a step and RF
+        from ..train.one_step import one_step
+
+        W = one_step(task, random_weights(task.d, 1, seed=0), activation, lr=1.0, n_samples=2)
+        exact_risk(task, "rf", W, activation)
+        return
     exact_risk(task, regime, random_weights(task.d, 1, seed=0), activation)
 
 

@@ -28,17 +28,26 @@ def _theory(task, point):
     return theory_risk(task, point.regime, point.n_neurons, point.activation), {}
 
 
+#: Why a kind other than 'exact' has no point for the regime 'one-step'.
+ONE_STEP_EXACT_ONLY = ("the regime 'one-step' has exact points only (one gradient step, then "
+                       "exact_risk(task, 'rf', W1)); its theory is lazytrain.theory.one_step")
+
+
 def _theory_skip(family, regime, activation):
     from ..theory import theory_unavailable
 
+    if regime == "one-step":
+        return ONE_STEP_EXACT_ONLY
     return theory_unavailable(family, regime, activation)
 
 
 def _exact_skip(family, regime, activation):
     from ..regimes import capabilities
 
+    if regime != "nn":  # RF, NT (any σ) and one-step (a step, then exact RF) always have one
+        return None
     exact_nn = capabilities(None, activation, regime).exact_nn
-    return exact_nn.reason if regime == "nn" and not exact_nn else None
+    return None if exact_nn else exact_nn.reason
 
 
 def _exact_by_degree(task, point, W):
@@ -52,12 +61,30 @@ def _exact_by_degree(task, point, W):
     return acc["risk"], extra
 
 
+def _one_step(task, point, W):
+    """The exact risk after one gradient step (``point.training``: lr, n_samples, a0)."""
+    from ..exact import exact_risk
+    from ..train.one_step import one_step, top_alignment
+
+    opts = point.training_options
+    info = {}
+    W1 = one_step(task, W, point.activation, lr=opts["lr"], n_samples=opts["n_samples"], a0=opts["a0"],
+                  seed=point.seed, info=info)
+    extra = {"weight_change": info["weight_change"]}  # lr, n_samples and a0 are the point's settings
+    directions = getattr(task, "directions", None)
+    if directions is not None and len(directions) == 1:
+        extra["alignment"] = top_alignment(W1, directions[0])
+    return exact_risk(task, "rf", W1, point.activation), extra
+
+
 def _exact(task, point):
     from ..exact import best_quadratic_form, exact_risk
     from ..tasks import HermiteTarget
     from ..weights import random_weights
 
     W = random_weights(task.d, point.n_neurons, seed=point.seed)
+    if point.regime == "one-step":
+        return _one_step(task, point, W)
     if point.regime in ("rf", "nt") and isinstance(task, HermiteTarget):
         return _exact_by_degree(task, point, W)
     risk = exact_risk(task, point.regime, W, point.activation, max_memory=CHECKED)
@@ -72,6 +99,10 @@ def _train_function():
     except ImportError:  # torch missing
         return None
     return train
+
+
+def _not_one_step(family, regime, activation):
+    return ONE_STEP_EXACT_ONLY if regime == "one-step" else None
 
 
 def _sgd_unavailable():
@@ -188,6 +219,7 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "theory": Kind("theory", _theory, cheap=True, seeded=False, skip_reason=_theory_skip),
     "exact": Kind("exact", _exact, skip_reason=_exact_skip),
-    "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable, compute_many=_sgd_many),
+    "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable, compute_many=_sgd_many,
+                skip_reason=_not_one_step),
     "fit": Kind("fit", _fit),
 }

@@ -147,14 +147,17 @@ def expand(spec) -> list[Point]:
                 if spec.unavailable_reason(kind_name, regime, activation):
                     continue  # reported by unavailable_points
                 for n in grid:
-                    training = (resolved_training(spec.training, regime, d, n) if kind.trained
-                                else None)
-                    for seed in (spec.seeds if kind.seeded else [None]):
-                        p = Point(task_json, identity, family, params, d, regime, activation, int(n),
-                                  kind_name, seed, training, group_of.get(n)).with_key()
-                        if p.key not in seen:
-                            seen.add(p.key)
-                            points.append(p)
+                    if regime == "one-step":  # one point per step size: η and n0 are its identity
+                        settings = [canonical_json(spec.one_step.options(d, lr)) for lr in spec.one_step.lr]
+                    else:
+                        settings = [resolved_training(spec.training, regime, d, n) if kind.trained else None]
+                    for training in settings:
+                        for seed in (spec.seeds if kind.seeded else [None]):
+                            p = Point(task_json, identity, family, params, d, regime, activation, int(n),
+                                      kind_name, seed, training, group_of.get(n)).with_key()
+                            if p.key not in seen:
+                                seen.add(p.key)
+                                points.append(p)
     return points
 
 

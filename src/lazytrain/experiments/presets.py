@@ -306,9 +306,66 @@ def _fig8(quick: bool) -> dict:
 
 
 #: The preset specs by name (their names: :data:`.catalog.PRESET_NAMES`, which the CLI's help lists).
+#: Figure 7 (one giant step): n0 = FIG7_N0_FACTOR·d samples for the step, N = d.
+FIG7_N0_FACTOR = 4
+#: Figure 7's target: He₁ + He₂/√2 on one direction (half of R0 linear, half quadratic).
+FIG7_COEFFICIENTS = [[1.0, 0.5 ** 0.5]]
+
+
+def fig7_dimension(quick: bool = False) -> int:
+    """d of Figure 7 (N = d)."""
+    return 100 if quick else 400
+
+
+def fig7_etas(quick: bool = False) -> list[float]:
+    """Figure 7's step sizes η (Ba et al.'s normalisation, N = d): log-spaced from 0.25 to 16√N."""
+    import numpy as np
+
+    d = fig7_dimension(quick)
+    return [float(x) for x in np.geomspace(0.25, 16 * np.sqrt(d), 8 if quick else 15)]
+
+
+def _fig7_steps(quick: bool) -> dict:
+    # the one-step points of Figure 7: one exact point per η and draw (regime 'one-step')
+    d = fig7_dimension(quick)
+    return {
+        "name": "fig7-steps-quick" if quick else "fig7-steps",
+        "description": "One giant step: exact risk of the best second layer after one gradient step, "
+                       "per step size η (issue 18)",
+        "task": {"type": "hermite", "d": d, "seed": 0, "coefficients": FIG7_COEFFICIENTS},
+        "regimes": ["one-step"],
+        "activations": ["relu"],
+        "n_neurons": [d],
+        "seeds": [0] if quick else [0, 1, 2],
+        "kinds": ["exact"],
+        "one_step": {"lr": fig7_etas(quick), "n_samples_per_d": FIG7_N0_FACTOR},
+    }
+
+
+def _fig7(quick: bool) -> dict:
+    # The reference lines of Figure 7 at N = d: exact RF and NT at W0 (the step itself is
+    # computed by reproduce.fig7), and the NN trained by one-pass SGD with per-neuron second-layer
+    # weights (measured, docs/reproduction.md, Figure 7: d = 100, lr 0.02, 2000 steps: 0.09-0.11;
+    # d = 400, lr 0.005, 4000 steps: 0.083, where the shared scalar a had only reached 0.82 after
+    # 3000 steps; lr 0.06 diverged at d = 100).
+    d = fig7_dimension(quick)
+    return {
+        "name": "fig7-quick" if quick else "fig7",
+        "description": "One giant step: exact RF and NT at N = d and the NN by SGD, the reference "
+                       "lines of the risk after one gradient step (issue 18)",
+        "task": {"type": "hermite", "d": d, "seed": 0, "coefficients": FIG7_COEFFICIENTS},
+        "regimes": ["rf", "nt"],
+        "activations": ["relu"],
+        "n_neurons": [d],
+        "kinds": ["exact", "sgd"],
+        "training": {"regimes": ["nn"], "shared_a": False, "steps": 2000 if quick else 4000,
+                     "lr": 0.02 if quick else 0.005},
+    }
+
+
 PRESETS = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6,
-           "fig6-samples": _fig6_samples, "fig6-theory": _fig6_theory}
-PRESETS["fig8"] = _fig8
+           "fig6-samples": _fig6_samples, "fig6-theory": _fig6_theory, "fig7": _fig7,
+           "fig7-steps": _fig7_steps, "fig8": _fig8}
 
 
 def preset(name: str, quick: bool = False) -> ExperimentSpec:

@@ -37,7 +37,7 @@ from . import limits
 from .kinds import KINDS
 from .tasks import TASK_TYPES, NpyTarget
 
-Regime = Literal[REGIMES]  # the one registry (lazytrain.regimes.REGISTRY)
+Regime = Literal[(*REGIMES, "one-step")]  # the registry, and the spec-level regime one-step
 KindName = Literal["theory", "exact", "sgd", "fit"]
 FitRegime = Literal["rf", "nt", "rf_kernel", "nt_kernel"]
 
@@ -133,7 +133,9 @@ class TrainingSettings(BaseModel):
     ``alpha`` and ``a0``: the laziness dial of ``lazytrain.train`` (regime
     'nn'; None: the mean-field network) and the law of the per-neuron
     second-layer start ('signs' or 'ones'; None: the training code's
-    'signs'). Unset (None) they are not part of the points' identity (so
+    'signs'). ``shared_a``: False trains per-neuron second-layer weights
+    from a0 (None: the training code's default, one shared scalar for the
+    mean-field NN). Unset (None) they are not part of the points' identity (so
     stores made before they existed stay valid).
 
     ``groups``: the SGD widths of one (regime, activation, seed) are split
@@ -161,6 +163,7 @@ class TrainingSettings(BaseModel):
     lr_reference_n: PositiveInt | None = None
     alpha: PositiveFloat | None = Field(None, allow_inf_nan=False)
     a0: Literal["signs", "ones"] | None = None
+    shared_a: bool | None = None
     schedule: str | None = None
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
@@ -261,6 +264,40 @@ class FitSettings(BaseModel):
         return out
 
 
+class OneStepSettings(BaseModel):
+    """Settings of the regime ``one-step`` (a ``[one_step]`` table): one giant gradient step.
+
+    Each ``exact`` point of the regime takes W0 = ``random_weights(d, N, seed)``, one step
+    ``lazytrain.one_step(task, W0, activation, lr=η, n_samples=n0, seed=seed)`` and reports
+    ``exact_risk(task, 'rf', W1, activation)``: one point per η in ``lr``; η and n0 are part
+    of the point's identity. ``n_samples`` (n0) is a number, or ``n_samples_per_d`` gives
+    n0 = round(n_samples_per_d·d).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lr: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(min_length=1)
+    n_samples: PositiveInt | None = None
+    n_samples_per_d: PositiveFloat | None = None
+    a0: Literal["signs", "ones"] = "signs"
+
+    @field_validator("lr")
+    @classmethod
+    def _unique(cls, v, info):
+        return _no_duplicates(info.field_name, v)
+
+    @model_validator(mode="after")
+    def _one_n0(self):
+        if (self.n_samples is None) == (self.n_samples_per_d is None):
+            raise ValueError("one_step: give exactly one of n_samples (n0) and n_samples_per_d (n0/d)")
+        return self
+
+    def options(self, d: int, lr: float) -> dict:
+        """The settings that determine a one-step point's value (part of its identity)."""
+        n0 = self.n_samples if self.n_samples is not None else max(1, round(self.n_samples_per_d * d))
+        return {"lr": float(lr), "n_samples": int(n0), "a0": self.a0}
+
+
 class ExperimentSpec(BaseModel):
     """A validated experiment: one task, and the grid of points to compute on it.
 
@@ -282,6 +319,7 @@ class ExperimentSpec(BaseModel):
     kinds: list[KindName] = Field(["theory", "exact"], min_length=1)
     training: TrainingSettings = TrainingSettings()
     fit: FitSettings | None = None
+    one_step: OneStepSettings | None = None
 
     #: (kind, regime, activation, reason) that cannot be computed (see :mod:`.checks`); None: not
     #: probed yet.
@@ -311,6 +349,8 @@ class ExperimentSpec(BaseModel):
         self.neurons()  # every rho must give N >= 1
         if ("fit" in self.kinds) != (self.fit is not None):
             raise ValueError("kinds has 'fit' exactly when a [fit] table (n_samples, ridges) is given")
+        if ("one-step" in self.regimes) != (self.one_step is not None):
+            raise ValueError("regimes has 'one-step' exactly when a [one_step] table (lr, n_samples) is given")
         if not isinstance(self.task, NpyTarget):  # (checked with its file in validate_spec)
             self.check_memory()  # before importing torch (kinds) or building the task: fast
         for kind in self.kinds:
