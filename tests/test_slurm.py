@@ -404,3 +404,24 @@ def test_sigterm_interrupts_a_slurm_run_like_ctrl_c():
     finally:
         signal.signal(signal.SIGINT, previous)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_keeper_counts_a_cancelled_job_once(monkeypatch):
+    """A job that ended stays in the cluster's table until its replacement runs on the cluster's
+    loop; the keeper must count it once, not once per look at squeue (three looks once stopped a
+    run with 'jobs 121, 121, 121 ended before their worker reached the scheduler'). No Slurm needed:
+    the cluster and squeue are stand-ins."""
+    from types import SimpleNamespace
+
+    from lazytrain.experiments import slurm as slurm_mod
+
+    cluster = SimpleNamespace(workers={"w0": SimpleNamespace(job_id="121")}, worker_spec={},
+                              scheduler_info={"workers": {}}, loop=SimpleNamespace(add_callback=lambda f: None))
+    plan = SimpleNamespace(job_name="lazytrain-test", options=SimpleNamespace(log_dir=None))
+    keeper = slurm_mod._JobKeeper(cluster, plan, jobs=1, interrupts=None, interval=60)
+    monkeypatch.setattr(slurm_mod, "_squeue", lambda name: {"121"})
+    keeper._tick()  # 121 is live
+    monkeypatch.setattr(slurm_mod, "_squeue", lambda name: set())  # scancel 121
+    for _ in range(slurm_mod.MAX_FAILED_STARTS + 1):
+        keeper._tick()  # the replacement has not run yet: 121 is still in cluster.workers
+    assert keeper.error is None and keeper._failed == ["121"] and keeper.replaced == ["121"]

@@ -270,6 +270,7 @@ class _JobKeeper(threading.Thread):
         self.error: SlurmError | None = None
         self.replaced: list[str] = []   #: ids of jobs that ended and were replaced
         self._jobs: dict[str, str] = {}   # id -> name of the jobs submitted and not seen ended
+        self._ended: set[str] = set()     # ids seen ended (the cluster lists them until replaced)
         self._connected: set[str] = set()  # ids of jobs that had a worker connected
         self._failed: list[str] = []    # ids of jobs that ended in a row before connecting
         self._halt = threading.Event()
@@ -289,7 +290,9 @@ class _JobKeeper(threading.Thread):
     def _tick(self) -> None:
         cluster = self.cluster
         current = {name: job.job_id for name, job in list(cluster.workers.items()) if job.job_id}
-        self._jobs.update({job_id: name for name, job_id in current.items()})
+        # a job seen ended stays in cluster.workers until the replacement runs on the cluster's
+        # loop: it must not come back here and be counted as ended (and as a failed start) again
+        self._jobs.update({job_id: name for name, job_id in current.items() if job_id not in self._ended})
         groups = {}  # worker name -> job name
         for name, spec in list(cluster.worker_spec.items()):
             for suffix in spec.get("group", [""]):
@@ -305,6 +308,7 @@ class _JobKeeper(threading.Thread):
         ended = [job_id for job_id in self._jobs if job_id not in live]
         for job_id in ended:
             self._jobs.pop(job_id)
+            self._ended.add(job_id)
             self.replaced.append(job_id)
             if job_id not in self._connected:
                 self._failed.append(job_id)
