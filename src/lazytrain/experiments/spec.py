@@ -142,7 +142,7 @@ class TrainingSettings(BaseModel):
     steps: PositiveInt | None = None
     batch_size: PositiveInt = 100
     lr: PositiveFloat | None = None
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: Literal["float32", "float64", "bfloat16"] = "float32"
     method: Literal["sgd", "flow"] = "sgd"
     device: str = "cpu"
     n_neurons: list[PositiveInt] | None = Field(None, min_length=1)
