@@ -119,6 +119,8 @@ class StackedModel:
     products = 2
     #: One second-layer scalar per network (NN's default variant) rather than one per neuron.
     shared_a = False
+    #: The attribute holding the (d, ·) buffer of the forward product x·buffer.
+    buffer_name = "Wt"
 
     def __init__(self, regime: Regime, activation, weights, a0, lrs, *, offset_mult=1.0,
                  device="cpu", dtype=torch.float32, matmul_dtype=None):
@@ -198,6 +200,11 @@ class StackedModel:
         return None
 
     # ---------------------------------------------------------------- helpers
+    @property
+    def product_buffer(self) -> torch.Tensor:
+        """The (d, ·) buffer of the forward product (W transposed, with G or D beside it)."""
+        return getattr(self, self.buffer_name)
+
     def _project(self, x):
         """x·(product buffer): the (B, ·) projections, in ``dtype``.
 
@@ -332,7 +339,6 @@ class RFModel(StackedModel):
 
     def _store(self, W, Wt, a0):
         self.Wt, self.W = Wt, Wt.t()
-        self.product_buffer = Wt
         self.a = a0.clone()
         self.transposed = {}
 
@@ -366,7 +372,6 @@ class NNModel(RFModel):
     def _store(self, W, Wt, a0):
         self.shared_a = self.regime.shared_a
         self.Wt, self.W = Wt, Wt.t()
-        self.product_buffer = Wt
         self.W0 = W
         self.a = torch.zeros(self.K, **self.opts) if self.shared_a else a0.clone()
         self.transposed = {"W": self.Wt}
@@ -423,6 +428,7 @@ class NTModel(StackedModel):
     """
 
     products = 3
+    buffer_name = "WGt"
 
     def __init__(self, regime, activation, weights, a0, lrs, *, tangent_preconditioner=None, **kw):
         self._pre_matrices = tangent_preconditioner
@@ -441,7 +447,7 @@ class NTModel(StackedModel):
         self.pre = pre
         self.rates = replace(self.rates, pre=pre)
         # W and G in one buffer: one product x @ [Wᵀ Gᵀ] gives both projections
-        self.WGt = self.product_buffer = torch.cat([Wt, torch.zeros_like(Wt)], dim=1)
+        self.WGt = torch.cat([Wt, torch.zeros_like(Wt)], dim=1)
         self.Gt = self.WGt[:, self.n:]
         self.W, self.G = self.WGt[:, : self.n].t(), self.Gt.t()
         self.a0 = a0
@@ -494,6 +500,7 @@ class LazyNNModel(StackedModel):
     """
 
     products = 2
+    buffer_name = "WDt"
 
     def __init__(self, regime, activation, weights, a0, lrs, *, alpha, **kw):
         self.alphas = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (len(weights),)).copy()
@@ -505,7 +512,7 @@ class LazyNNModel(StackedModel):
         self.rates = replace(self.rates, lazy=self.lr_row * self.inv_alpha_row)
         self.unit = replace(self.unit, lazy=self.inv_n * self.inv_alpha_row)
         # W0 and D = W - W0 in one buffer: one product x @ [W0ᵀ D ᵀ] gives both projections
-        self.WDt = self.product_buffer = torch.cat([Wt, torch.zeros_like(Wt)], dim=1)
+        self.WDt = torch.cat([Wt, torch.zeros_like(Wt)], dim=1)
         self.Dt = self.WDt[:, self.n:]
         self.W0, self.D = self.WDt[:, : self.n].t(), self.Dt.t()
         self.a0 = a0
