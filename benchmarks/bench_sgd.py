@@ -10,9 +10,14 @@ ratios (the machines are shared). Reported:
   and the rest (elementwise work and bookkeeping);
 * the same widths trained one by one vs stacked on one sample stream;
 * a plain torch autograd + torch.optim.SGD step for comparison;
-* the whole training loop (train_sweep, with its history records) per step.
+* the whole training loop (train_sweep, with its history records) per step;
+* mixed precision (``dtype='bfloat16'``, or ``--bf16`` alone): the bf16 step against the float32
+  step of the same widths in the same rounds (the speed-up), its share of the bf16 matmul peak
+  measured in the same round (a square bf16 product, same thread count), and its breakdown:
+  sampling, the two bf16 products, the master-weight update with the refresh of the bf16 copy
+  (two passes over the d×ΣN weights), and the rest (elementwise work, bookkeeping).
 
-Run:  python benchmarks/bench_sgd.py [--threads 1] [--d 450] [--batch 100]
+Run:  python benchmarks/bench_sgd.py [--threads 1] [--d 450] [--batch 100] [--bf16]
 """
 
 from __future__ import annotations
@@ -44,19 +49,20 @@ def best_time(fn, repeat=5, number=None, budget=0.4):
     return best
 
 
-def matmul_peak_fn(size=1536):
-    """(callable doing one size³ float32 product, its flop count)."""
-    a = torch.randn(size, size)
-    b = torch.randn(size, size)
-    out = torch.empty(size, size)
+def matmul_peak_fn(size=1536, dtype=torch.float32):
+    """(callable doing one size³ product in ``dtype``, its flop count)."""
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    out = torch.empty(size, size, dtype=dtype)
     return (lambda: torch.mm(a, b, out=out)), 2 * size**3
 
 
-def make_nets(task, widths, regime="nn"):
+def make_nets(task, widths, regime="nn", matmul_dtype=None):
     act = get_activation("quadratic")
     weights = [random_weights(task.d, n, seed=0) for n in widths]
     a0 = [np.ones(n) for n in widths]
-    nets = make_model(regime, act, weights, a0, [1e-3] * len(widths), offset_mult=10.0)
+    nets = make_model(regime, act, weights, a0, [1e-3] * len(widths), offset_mult=10.0,
+                      matmul_dtype=matmul_dtype)
     nets.a += 1.0  # a = 1: the step then does all its work
     return nets
 
@@ -100,6 +106,55 @@ def bench_config(task, widths, batch, label, peak_fn):
           f"[sampling {t_sample / t_step:5.1%}, the two products alone {t_mm / t_step:5.1%} "
           f"(they run at {mm_share:5.1%} of peak), rest {max(0.0, 1 - (t_sample + t_mm) / t_step):5.1%}]")
     return t_step, share
+
+
+def bench_bf16(task, widths, batch, label, rounds=7):
+    """The bf16 step against the float32 step and the bf16 peak, in interleaved rounds.
+
+    Returns (speed-up over float32, share of the bf16 peak), medians over the rounds of the
+    ratios taken within a round.
+    """
+    bf = torch.bfloat16
+    gen = torch.Generator().manual_seed(0)
+    n, d = sum(widths), task.d
+    flops = 4 * batch * d * n
+    f32, mixed = make_nets(task, widths), make_nets(task, widths, matmul_dtype=bf)
+    peak32, peak16 = matmul_peak_fn(), matmul_peak_fn(dtype=bf)
+
+    def stepper(nets):
+        def step():
+            xs, ys = task.sample_torch(batch, gen, "cpu", torch.float32)
+            nets.step(xs, ys, 1e-9)
+        return step
+
+    x, dH = task.sample_torch(batch, gen, "cpu", torch.float32)[0].to(bf), torch.randn(batch, n).to(bf)
+    low, master = mixed.low, mixed.Wt
+
+    def products():                                  # the forward and the update product, in bf16
+        x @ low
+        x.t() @ dH
+
+    upd = (x.t() @ dH).float()
+
+    def master_update():                             # W += update (float32), bf16 copy refreshed
+        master.add_(upd, alpha=-1e-30)
+        low.copy_(master)
+
+    t = paired([peak32[0], peak16[0], stepper(f32), stepper(mixed),
+                lambda: task.sample_torch(batch, gen, "cpu", torch.float32), products, master_update],
+               rounds=rounds)
+    speedup = np.median(t[:, 2] / t[:, 3])
+    share = np.median(flops / t[:, 3] / (peak16[1] / t[:, 1]))
+    share32 = np.median(flops / t[:, 2] / (peak32[1] / t[:, 0]))
+    peak_ratio = np.median(t[:, 0] / t[:, 1])
+    ts = np.median(t[:, 3])
+    parts = [np.median(t[:, j] / t[:, 3]) for j in (4, 5, 6)]
+    print(f"{label:<34} bf16 step {ts * 1e3:8.3f} ms = {speedup:4.2f}x faster than float32 "
+          f"({np.median(t[:, 2]) * 1e3:.3f} ms); share of the bf16 peak {share:6.1%} "
+          f"(float32 step: {share32:5.1%} of the float32 peak; bf16 peak / float32 peak {peak_ratio:4.2f}x)\n"
+          f"{'':<34} [sampling {parts[0]:5.1%}, the two bf16 products alone {parts[1]:5.1%}, "
+          f"master update + bf16 copy {parts[2]:5.1%}, rest {max(0.0, 1 - sum(parts)):5.1%}]")
+    return speedup, share
 
 
 def bench_autograd(task, width, batch, peak_fn):
@@ -175,6 +230,7 @@ def main():
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--loop-steps", type=int, default=500)
     parser.add_argument("--only-loop", action="store_true", help="only the whole-loop measurement")
+    parser.add_argument("--bf16", action="store_true", help="only the bf16 measurements")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = QuadraticTarget.paper(d=args.d)
@@ -184,6 +240,9 @@ def main():
     print(f"torch {torch.__version__}, {args.threads} thread(s), d={args.d}, batch={args.batch}")
     print(f"float32 matmul peak (1536³ product): {peak_fn[1] / t_peak / 1e9:.1f} GFLOP/s; every share below "
           f"is the median over rounds of (step flops / step time) / (peak measured in the same round)\n")
+    if args.bf16:
+        bench_bf16_all(task, widths, args)
+        return
     if args.only_loop:
         bench_loop(task, widths, args.batch, args.loop_steps)
         return
@@ -199,6 +258,16 @@ def main():
     print(f"hand-written step vs autograd + optim.SGD at N={args.d}: {t_auto / t_single:.2f}x faster")
     bench_loop(task, widths, args.batch, args.loop_steps)
     print(f"\nSGD step share of the float32 matmul peak (stacked sweep): {share:.1%}")
+    bench_bf16_all(task, widths, args)
+
+
+def bench_bf16_all(task, widths, args):
+    """bf16 against float32: single N = d and the stacked sweep (the issue's targets 2x, 2.5x)."""
+    print("\nmixed precision (bf16 products, float32 masters), same rounds as its float32 step:")
+    single = bench_bf16(task, [args.d], args.batch, f"NN N={args.d}")[0]
+    stacked = bench_bf16(task, widths, args.batch, f"NN stacked ΣN={sum(widths)}")[0]
+    print(f"bf16 speed-up over float32: single N={args.d} {single:.2f}x (target 2x), "
+          f"stacked ΣN={sum(widths)} {stacked:.2f}x (target 2.5x)")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def spec_error(data) -> str:
     ({"regimes": []}, ["regimes", "at least 1"]),
     ({"colour": "red"}, ["colour", "unknown field", "'regimes'", "'seeds'"]),
     ({"training": {"steps": 0}}, ["training.steps", "greater than 0"]),
-    ({"training": {"dtype": "float16"}}, ["training.dtype", "'float32' or 'float64'"]),
+    ({"training": {"dtype": "float16"}}, ["training.dtype", "'float32', 'float64' or 'bfloat16'"]),
     ({"training": {"learning_rate": 1}}, ["training.learning_rate", "unknown field", "'lr'"]),
     ({"training": {"lr_exponent": 0.5}}, ["training.lr_reference_n is required"]),
     ({"task": {"type": "sphere", "d": 3}}, ["task", "type must be one of",

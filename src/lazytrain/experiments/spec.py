@@ -152,7 +152,7 @@ class TrainingSettings(BaseModel):
     steps: PositiveInt | None = None
     batch_size: PositiveInt = 100
     lr: Annotated[float, Field(gt=0, le=MAX_LR)] | None = None
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: Literal["float32", "float64", "bfloat16"] = "float32"
     method: Literal["sgd", "flow"] = "sgd"
     device: str = "cpu"
     n_neurons: list[PositiveInt] | None = Field(None, min_length=1)

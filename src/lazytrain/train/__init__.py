@@ -14,7 +14,8 @@ from __future__ import annotations
 from .._validation import _show, check_memory, sgd_memory
 from ..tasks import check_task
 from .config import (A0_LAWS, DEFAULT_AVERAGE, DEFAULT_OFFSET_MULT, DEFAULT_PRECONDITION,
-                     DEFAULT_SCHEDULE, SCHEDULES, TrainConfig, default_lr, default_steps, lazy_lr)
+                     DEFAULT_SCHEDULE, SCHEDULES, TrainConfig, bf16_available, default_lr, default_steps,
+                     lazy_lr)
 from .flow import run_flow
 from .result import History, TrainResult
 from .sgd import run_sgd
@@ -100,7 +101,13 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
         data, a0 and test streams are seeded from it too.
     device : str, default 'cpu'
         torch device ('cuda' works where available).
-    dtype : {'float32', 'float64'}, default 'float32'
+    dtype : {'float32', 'float64', 'bfloat16'}, default 'float32'
+        'bfloat16': mixed precision. The step's matrix products (the forward
+        x·W and the weight update) run in bfloat16 on the bf16 matrix units
+        (CPU flags avx512_bf16 / amx_bf16, or CUDA; :func:`bf16_available`);
+        the master weights, the elementwise work, the averaging state and
+        every recorded risk stay float32/float64, the samples are the
+        float32 ones. Accuracy against float32: docs/reproduction.md.
     method : {'sgd', 'flow'}, default 'sgd'
         'flow': gradient descent on the closed-form population risk (no
         sampling; ``regime='nn'``, even quadratic activation).
@@ -202,5 +209,5 @@ def train(task, regime, n_neurons, activation="quadratic", steps=None, batch_siz
 
 
 __all__ = ["A0_LAWS", "DEFAULT_AVERAGE", "DEFAULT_OFFSET_MULT", "DEFAULT_PRECONDITION", "DEFAULT_SCHEDULE",
-           "History", "SCHEDULES", "TrainConfig", "TrainResult", "default_lr", "default_steps", "lazy_lr",
+           "History", "SCHEDULES", "TrainConfig", "TrainResult", "bf16_available", "default_lr", "default_steps", "lazy_lr",
            "run", "train", "train_sweep"]

@@ -64,7 +64,34 @@ DEFAULT_OFFSET_MULT = 30.0
 #: Laws of the per-neuron second-layer start a0_i (see :func:`train`).
 A0_LAWS = ("signs", "ones")
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: Training precisions. 'bfloat16' is mixed precision: the step's matrix products (x·W and the
+#: weight update) run in bfloat16 on the hardware's bf16 units, everything else (master weights,
+#: elementwise work, the averaging state, the risks) in float32/float64 (models.StackedModel).
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+
+
+#: CPU flags (Linux /proc/cpuinfo) of units that multiply bfloat16 matrices in hardware.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def bf16_available(device="cpu", cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware (checked at run time).
+
+    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: one of ``BF16_CPU_FLAGS`` among the flags of
+    ``cpuinfo`` (AVX-512 BF16 dot products or AMX tiles); False where the file is missing (other
+    systems), so that such machines train in float32.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    try:
+        with open(cpuinfo) as fh:
+            flags = {word for line in fh if line.startswith("flags") for word in line.split()}
+    except OSError:
+        return False
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
 def default_steps(method: str = "sgd") -> int:
@@ -269,6 +296,16 @@ class TrainConfig:
             else check_positive_float("offset_mult", self.offset_mult))
         put("average", DEFAULT_AVERAGE[name] if self.average is None else _check_average(self.average))
         put("precondition", _check_precondition(self.precondition, regime, act))
+
+    @property
+    def param_dtype(self) -> torch.dtype:
+        """The precision of the parameters and samples: float32 for the mixed 'bfloat16'."""
+        return torch.float32 if self.dtype == torch.bfloat16 else self.dtype
+
+    @property
+    def matmul_dtype(self) -> torch.dtype | None:
+        """The precision of the step's matrix products where it differs from ``param_dtype``."""
+        return torch.bfloat16 if self.dtype == torch.bfloat16 else None
 
     @property
     def step_lrs(self) -> tuple:

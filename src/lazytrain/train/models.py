@@ -106,15 +106,24 @@ class StackedModel:
         exposes η_c, default 1).
     device, dtype
         Where and in which precision the parameters live.
+    matmul_dtype : torch.dtype, optional
+        Mixed precision (``torch.bfloat16``): :meth:`step` runs its two matrix products, the
+        forward x·W and the weight update xᵀ·dH, in this precision, on a copy of the product
+        buffer (:attr:`low`) that each step refreshes from the ``dtype`` master weights; the
+        update is added to the masters in ``dtype``. Everything else (the elementwise work, the
+        segment sums, the preconditioner, the loss sums, :meth:`predict`, :meth:`gradients`)
+        stays in ``dtype``. None: every product in ``dtype``.
     """
 
     #: Matrix products of B·d·ΣN flops per step (for the thread choice of the training loop).
     products = 2
     #: One second-layer scalar per network (NN's default variant) rather than one per neuron.
     shared_a = False
+    #: The attribute holding the (d, ·) buffer of the forward product x·buffer.
+    buffer_name = "Wt"
 
     def __init__(self, regime: Regime, activation, weights, a0, lrs, *, offset_mult=1.0,
-                 device="cpu", dtype=torch.float32):
+                 device="cpu", dtype=torch.float32, matmul_dtype=None):
         self.regime = regime
         self.act = activation
         self.widths = [int(w.shape[0]) for w in weights]
@@ -154,6 +163,16 @@ class StackedModel:
         # d = 450, B = 100, against 90 % transposed (benchmarks/bench_sgd.py, docs/performance.md).
         self._store(W, W.t().contiguous(), torch.as_tensor(np.concatenate(a0), **opts))
         self.loss_sum = torch.zeros(self.K, **opts)  # Σ (y - f)² since the last reset
+        # Mixed precision: a low-precision copy of the buffer of the forward product, and views
+        # of it on the trained parts (the same columns as in ``transposed``)
+        self.matmul_dtype = None if matmul_dtype in (None, dtype) else matmul_dtype
+        self.low, self.low_views = None, {}
+        if self.matmul_dtype is not None:
+            buf = self.product_buffer
+            self.low = buf.to(self.matmul_dtype)
+            for name, t in self.transposed.items():
+                lo = t.storage_offset() - buf.storage_offset()      # column offset in the buffer
+                self.low_views[name] = self.low[:, lo: lo + t.shape[1]]
 
     # ------------------------------------------------------------ what each regime's model defines
     def _store(self, W, Wt, a0):
@@ -181,6 +200,26 @@ class StackedModel:
         return None
 
     # ---------------------------------------------------------------- helpers
+    @property
+    def product_buffer(self) -> torch.Tensor:
+        """The (d, ·) buffer of the forward product (W transposed, with G or D beside it)."""
+        return getattr(self, self.buffer_name)
+
+    def _project(self, x):
+        """x·(product buffer): the (B, ·) projections, in ``dtype``.
+
+        An x in the matmul precision (what :meth:`step` passes with ``matmul_dtype``) is
+        multiplied by the low-precision copy, and the result brought back to ``dtype``.
+        """
+        if x.dtype == self.dtype:
+            return x @ self.product_buffer
+        return (x @ self.low).to(self.dtype)
+
+    def refresh(self) -> None:
+        """Copy the master weights into the low-precision copy (after writing the parameters)."""
+        if self.low is not None:
+            self.low.copy_(self.product_buffer)
+
     # Per-neuron weights v (n,) act through the block matrix diag(v)·onehot (n, K): the output sum
     # Σ_{i in network k} v_i S_bi, the spread of per-network residuals back to the neurons and the
     # per-neuron sums over the batch are then three small matrix products instead of elementwise
@@ -245,17 +284,28 @@ class StackedModel:
         return {name: move.gradient(x) for name, move in moves.items()}, r
 
     def step(self, x, y, factor: float = 1.0) -> None:
-        """One SGD step on the batch (x, y), step sizes lr_k·factor (fused, in place)."""
-        f, cache = self.forward(x)
+        """One SGD step on the batch (x, y), step sizes lr_k·factor (fused, in place).
+
+        With ``matmul_dtype`` the two matrix products run in it: x is rounded once, the forward
+        multiplies it by the low-precision weights, the update xᵀ·value is formed in it and
+        added to the master weights in ``dtype``, whose new values the low copy then takes.
+        """
+        low = self.matmul_dtype
+        xm = x if low is None else x.to(low)
+        f, cache = self.forward(xm)
         r = f.sub_(y[:, None])
         self.loss_sum.add_(torch.linalg.vecdot(r, r, dim=0))
-        moves = self.backward(x, r.mul_(2.0 / x.shape[0]), cache, self.rates)
+        moves = self.backward(xm, r.mul_(2.0 / x.shape[0]), cache, self.rates)
         params = self.parameters()
         for name, move in moves.items():
-            if move.kind == "outer":                         # θ -= factor·xᵀ·value, transposed
+            if move.kind != "outer":
+                params[name].addcmul_(move.value, move.rate, value=-factor)
+            elif low is None:                                # θ -= factor·xᵀ·value, transposed
                 self.transposed[name].addmm_(x.t(), move.value, alpha=-factor)
             else:
-                params[name].addcmul_(move.value, move.rate, value=-factor)
+                master = self.transposed[name]
+                master.add_(xm.t() @ move.value.to(low), alpha=-factor)
+                self.low_views[name].copy_(master)
 
     def numpy_params(self, k: int) -> dict:
         """Network k's parameters as float64 numpy arrays (a fresh copy)."""
@@ -297,7 +347,7 @@ class RFModel(StackedModel):
         return self.a * self.inv_n
 
     def forward(self, x):
-        H = x @ self.Wt
+        H = self._project(x)
         S = self.act.fn(H)
         return self._seg_sum(S, self.coef()).add_(self.c), (H, S)
 
@@ -334,7 +384,7 @@ class NNModel(RFModel):
     def forward(self, x):
         if not self.shared_a:
             return super().forward(x)
-        H = x @ self.Wt
+        H = self._project(x)
         sums = self._seg_sum(self.act.fn(H))                 # (B, K); σ(H) itself is no longer needed
         return torch.addcmul(self.c, sums, self.a * self.inv_widths), (H, sums)
 
@@ -378,6 +428,7 @@ class NTModel(StackedModel):
     """
 
     products = 3
+    buffer_name = "WGt"
 
     def __init__(self, regime, activation, weights, a0, lrs, *, tangent_preconditioner=None, **kw):
         self._pre_matrices = tangent_preconditioner
@@ -404,7 +455,7 @@ class NTModel(StackedModel):
         self.transposed = {"G": self.Gt}
 
     def forward(self, x):
-        HP = x @ self.WGt
+        HP = self._project(x)
         H, P = HP[:, : self.n], HP[:, self.n:]
         D = self.act.derivative(H)
         f = self._seg_sum(D * P, self.a0 * self.inv_n)
@@ -449,6 +500,7 @@ class LazyNNModel(StackedModel):
     """
 
     products = 2
+    buffer_name = "WDt"
 
     def __init__(self, regime, activation, weights, a0, lrs, *, alpha, **kw):
         self.alphas = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (len(weights),)).copy()
@@ -469,7 +521,7 @@ class LazyNNModel(StackedModel):
 
     def forward(self, x):
         act = self.act
-        HH = x @ self.WDt
+        HH = self._project(x)
         H0, H = HH[:, : self.n], HH[:, self.n:]
         H += H0                                              # H = x·(W0 + D)ᵀ
         S = act.fn(H)
@@ -507,17 +559,18 @@ MODELS = {RF: RFModel, NN: NNModel, NT: NTModel, LazyNN: LazyNNModel}
 
 
 def make_model(regime, activation, weights, a0, lrs, *, shared_a=True, second_layer=False, alpha=None,
-               tangent_preconditioner=None, offset_mult=1.0, device="cpu", dtype=torch.float32):
+               tangent_preconditioner=None, offset_mult=1.0, device="cpu", dtype=torch.float32,
+               matmul_dtype=None):
     """The stacked SGD model of a regime (a name with its variant keywords, or a Regime object).
 
     ``alpha`` (one number or one per network) selects the lazily scaled NN; ``tangent_preconditioner``
-    applies to NT only.
+    applies to NT only; ``matmul_dtype`` (e.g. ``torch.bfloat16``) the mixed-precision step.
     """
     regime = get_regime(regime, second_layer=second_layer, shared_a=shared_a, lazy=alpha is not None)
     cls = MODELS.get(type(regime))
     if cls is None:
         raise ValueError(f"regime {regime.name!r} has no SGD model")
-    kw = dict(offset_mult=offset_mult, device=device, dtype=dtype)
+    kw = dict(offset_mult=offset_mult, device=device, dtype=dtype, matmul_dtype=matmul_dtype)
     if tangent_preconditioner is not None:
         if cls is not NTModel:
             raise ValueError(f"tangent_preconditioner applies to regime 'nt' (its tangent weights G), "

@@ -172,14 +172,15 @@ class _Diverged(Exception):
 
 def _run_sgd(task, cfg: TrainConfig):
     d, widths, seed, regime, lrs, alphas = task.d, cfg.widths, cfg.seed, cfg.name, cfg.lr, cfg.alpha
-    steps, batch_size, device, dtype = cfg.steps, cfg.batch_size, cfg.device, cfg.dtype
+    steps, batch_size, device, dtype = cfg.steps, cfg.batch_size, cfg.device, cfg.param_dtype
     weights = [random_weights(d, n, seed=seed) for n in widths]
     a0_full = initial_signs(seed, max(widths), cfg.a0)
     steps_lr = cfg.step_lrs
     a0s = [a0_full[:n] for n in widths]
     pre = gram_preconditioners(weights, a0s) if cfg.precondition else None
     nets = make_model(cfg.regime, cfg.activation, weights, a0s, steps_lr, alpha=alphas,
-                      offset_mult=cfg.offset_mult, device=device, dtype=dtype, tangent_preconditioner=pre)
+                      offset_mult=cfg.offset_mult, device=device, dtype=dtype, tangent_preconditioner=pre,
+                      matmul_dtype=cfg.matmul_dtype)
     gen = torch.Generator(device=device)
     gen.manual_seed(stream_seed(seed, 0))
     # a quadratic-activation network is c + xᵀMx: exact risk when the task has predictor_risk
@@ -232,6 +233,7 @@ def _run_sgd(task, cfg: TrainConfig):
     bar.update(since_check)
     bar.close()
     if averager.apply():
+        nets.refresh()
         if exact:  # the last record is the returned network: the average
             recorded["risk"][-1] = exact_risks()
             recorded["weight_change"][-1] = nets.weight_changes()
