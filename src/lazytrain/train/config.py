@@ -16,7 +16,7 @@ import torch
 
 from .._validation import check_choice, check_device, check_positive_float, check_positive_int
 from ..activations import Activation, get_activation
-from ..regimes import Regime, check_regime, get_regime
+from ..regimes import Regime, capabilities, check_regime, get_regime
 
 #: Named step-size schedules, as (fraction of the steps, lr factor): the authors' step-down
 #: schedules (their scripts for arXiv:1906.08899) and a constant step.
@@ -174,7 +174,7 @@ def _check_average(average) -> float:
 
 def _check_precondition(precondition, regime, act) -> bool:
     if precondition is None:  # derived and measured for σ = u² (the Gram of the tangent features)
-        return regime.name in DEFAULT_PRECONDITION and act.is_even_quadratic
+        return regime.name in DEFAULT_PRECONDITION and bool(capabilities(None, act, regime).closed_form)
     if not isinstance(precondition, (bool, np.bool_)):
         raise ValueError(f"precondition must be True or False, got {precondition!r}")
     if precondition and not regime.tangent:
@@ -280,11 +280,9 @@ class TrainConfig:
                 raise ValueError(f"average={self.average!r} (tail averaging of SGD iterates) needs method='sgd'")
             if alphas is not None:
                 raise ValueError(f"alpha={self.alpha!r} (lazy scaling) is trained by SGD only; use method='sgd'")
-            if not regime.flow or not act.is_even_quadratic:
-                raise ValueError(
-                    f"method='flow' (population gradient flow) needs regime='nn' and an even quadratic "
-                    f"activation (closed-form risk), got regime={name!r}, activation={act.name!r}"
-                )
+            flow = capabilities(None, act, regime).population_flow
+            if not flow:
+                raise ValueError(flow.reason)
             return
         put("batch_size", check_positive_int("batch_size", self.batch_size))
         put("n_test", check_positive_int("n_test", self.n_test))

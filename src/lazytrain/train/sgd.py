@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..regimes import capabilities
 from ..weights import random_weights
 from .config import TrainConfig
 from .models import MODELS, make_model
@@ -184,7 +185,7 @@ def _run_sgd(task, cfg: TrainConfig):
     gen = torch.Generator(device=device)
     gen.manual_seed(stream_seed(seed, 0))
     # a quadratic-activation network is c + xᵀMx: exact risk when the task has predictor_risk
-    exact = cfg.activation.is_even_quadratic and callable(getattr(task, "predictor_risk", None))
+    exact = bool(capabilities(task, cfg.activation, cfg.regime).exact_predictor_risk)
     factors = schedule_factors(steps, cfg.schedule)
     times = np.concatenate([[0.0], np.cumsum(factors)])  # in units of the base lr
     marks = set(checkpoints(steps, cfg.n_history).tolist())
