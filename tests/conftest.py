@@ -7,6 +7,18 @@ def rng():
     return np.random.default_rng(12345)
 
 
+def mc(fn, task, n, rng, chunk=50_000):
+    """Mean and standard error of fn(x, y) over n draws of the task."""
+    s1 = s2 = 0.0
+    for start in range(0, n, chunk):
+        x, y = task.sample(min(chunk, n - start), rng)
+        v = fn(x, y)
+        s1 = s1 + v.sum(axis=0)
+        s2 = s2 + (v * v).sum(axis=0)
+    mean = s1 / n
+    return mean, np.sqrt(np.maximum(s2 / n - mean**2, 0.0) / n)
+
+
 def random_symmetric(rng, d, psd=False):
     A = rng.standard_normal((d, d))
     return A @ A.T / d if psd else (A + A.T) / 2

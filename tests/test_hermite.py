@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import random_symmetric
+from conftest import mc, random_symmetric
 from lazytrain import Activation, HermiteTarget, QuadraticTarget, exact_risk, get_activation, random_weights
 from lazytrain.exact.general import NTGram, lazy_solution, nt_features, rf_covariance, rf_features
 from lazytrain.tasks.hermite import hermite_he
@@ -38,18 +38,6 @@ def task(rng):
     U = unit_rows(rng, 3, 5)
     C = np.array([[0.6, 0.5, 0.4, 0.0], [0.0, -0.7, 0.3, 0.2], [0.3, 0.0, -0.5, 0.0]])
     return HermiteTarget(U, C)
-
-
-def mc(fn, task, n, rng, chunk=50_000):
-    """Mean and standard error of fn(x, y) over n draws of the task."""
-    s1 = s2 = 0.0
-    for start in range(0, n, chunk):
-        x, y = task.sample(min(chunk, n - start), rng)
-        v = fn(x, y)
-        s1 = s1 + v.sum(axis=0)
-        s2 = s2 + (v * v).sum(axis=0)
-    mean = s1 / n
-    return mean, np.sqrt(np.maximum(s2 / n - mean**2, 0.0) / n)
 
 
 # ---------------------------------------------------------------- the law and R0

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import mc
 from lazytrain import (HermiteTarget, QuadraticTarget, SpikedCovariates, exact_risk, get_activation,
                        random_weights, theory_risk)
 from lazytrain.exact.general import NTGram, lazy_solution, nt_features, rf_covariance, rf_features
@@ -31,18 +32,6 @@ TARGETS = {"quadratic": quadratic_target, "hermite": hermite_target}
 @pytest.fixture(params=list(TARGETS))
 def task(rng, request):
     return SpikedCovariates(9, 3, 0.6, TARGETS[request.param](rng, 3))
-
-
-def mc(fn, task, n, rng, chunk=50_000):
-    """Mean and standard error of fn(x, y) over n draws of the task."""
-    s1 = s2 = 0.0
-    for start in range(0, n, chunk):
-        x, y = task.sample(min(chunk, n - start), rng)
-        v = fn(x, y)
-        s1 = s1 + v.sum(axis=0)
-        s2 = s2 + (v * v).sum(axis=0)
-    mean = s1 / n
-    return mean, np.sqrt(np.maximum(s2 / n - mean**2, 0.0) / n)
 
 
 def x_coordinate_matrix(task):
