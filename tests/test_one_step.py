@@ -10,7 +10,7 @@ import torch
 import lazytrain as lt
 from lazytrain.theory.one_step import (bbp_overlap, beta_moments, small_step_risk, spike_theory,
                                        spiked_rf_weights)
-from lazytrain.train.one_step import OneStepError, initial_second_layer, one_step, top_alignment
+from lazytrain.regimes.one_step import OneStepError, initial_second_layer, one_step, top_alignment
 
 
 def single_index(d, coefficients=(1.0, 0.5 ** 0.5), seed=3):

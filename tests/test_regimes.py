@@ -138,3 +138,126 @@ def test_kernel_is_the_wide_limit_of_the_features(regime):
     phi = regime.features(X, W, act)
     mc = phi @ phi.T / N
     np.testing.assert_allclose(regime.kernel(act, X, X), mc, rtol=0.05, atol=0.02)
+
+
+# ---------------------------------------------------------------- regimes that move W first
+def test_a_regime_that_moves_w_is_refused_where_w_is_given():
+    """'one-step' is registered (specs take it) but exact_risk/fit/train/theory_risk evaluate a
+    regime at the W they are given: each refuses it, naming what to call instead."""
+    import lazytrain as lt
+    from lazytrain.regimes import ALL_REGIMES, REGISTRY
+
+    assert ALL_REGIMES == tuple(REGISTRY) and "one-step" in ALL_REGIMES and "one-step" not in REGIMES
+    assert get_regime("one-step", any_regime=True).name == "one-step"
+    task = QuadraticTarget.paper(d=8, seed=0)
+    W = random_weights(8, 4, seed=0)
+    calls = [lambda: lt.exact_risk(task, "one-step", W, "relu"),
+             lambda: lt.fit(task, "one-step", W, n_samples=20),
+             lambda: lt.train(task, "one-step", 4, steps=1),
+             lambda: lt.theory_risk(task, "one-step", 4, "relu")]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"one-step.*lazytrain\.one_step\(task, W"):
+            call()
+
+
+TOY_REGIME = '''
+"""A toy regime that moves W first: every w_i shifted by shift·e_1, then RF (a test of the seam)."""
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from lazytrain.regimes.base import Regime
+from lazytrain.regimes.rf import RF
+
+
+class ShiftedSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    shift: list[float]
+
+
+@dataclass(frozen=True)
+class Shifted(Regime):
+    name = "shifted"
+    label = "shifted RF"
+    style = {"color": "#8c564b", "marker": "v"}
+    scalar = True
+    at_given_w = False
+    use_instead = "shift W yourself"
+    table = "shifted"
+    Settings = ShiftedSettings
+    unavailable_kinds = {"theory": "no theory for the toy", "sgd": "no SGD for the toy"}
+
+    def point_options(self, settings, d):
+        return [{"shift": f} for f in settings.shift]
+
+    def prepare(self, task, W, activation, *, seed=0, options=None, info=None):
+        moved = W.copy()
+        moved[:, 0] += options["shift"]
+        return moved, RF(), {"shift_seen": options["shift"]}
+'''
+
+TOY_RUN = '''
+import json, sys
+
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import lazytrain.regimes as regimes
+import lazytrain.regimes.registry as registry
+from toy_regime import Shifted
+
+# the one registry line (done here at run time, before the experiments layer reads the registry;
+# the workers, which import this script as their main module, run it too)
+registry.REGISTRY["shifted"] = Shifted
+registry.ALL_REGIMES = regimes.ALL_REGIMES = tuple(registry.REGISTRY)
+
+import lazytrain as lt
+from lazytrain.experiments import ResultStore, tidy_rows
+from lazytrain.experiments.execute import run_spec
+from lazytrain.experiments.spec import validate_spec
+from lazytrain.figures import REGIME_STYLE
+
+
+def main():
+    spec = validate_spec({"name": "toy", "task": {"type": "paper", "d": 10, "seed": 1}, "regimes": ["rf", "shifted"],
+                          "activations": ["relu"], "n_neurons": [6], "kinds": ["theory", "exact"],
+                          "shifted": {"shift": [0.0, 0.5]}})
+    skipped = sorted((u["kind"], u["regime"]) for u in spec.unavailable())
+    run_spec(spec, sys.argv[2], progress=False)
+    with ResultStore.open(sys.argv[2]) as store:
+        rows = tidy_rows(store.records())
+    task = spec.task.build()
+    W = lt.random_weights(10, 6, seed=0)
+    out = {"skipped": skipped, "style": REGIME_STYLE["shifted"]["label"],
+           "rows": [[r["regime"], r["kind"], r.get("shift"), r.get("shift_seen"), r["risk"]] for r in rows],
+           "direct": {f: lt.exact_risk(task, "rf", W + f * np.eye(10)[0], "relu") for f in (0.0, 0.5)}}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":  # worker processes import this module too: the registry line above runs there
+    main()
+'''
+
+
+def test_a_new_regime_is_one_file_and_a_registry_line(tmp_path):
+    """The seam: a regime written in one file (moves W, then RF) and registered by one line runs
+    through specs, points, probes and the store untouched; its exact points equal exact_risk of
+    'rf' at the moved W, computed directly; the kinds it declares unavailable are reported."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "toy_regime.py").write_text(TOY_REGIME)
+    (tmp_path / "run.py").write_text(TOY_RUN)
+    done = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["skipped"] == [["theory", "shifted"]]
+    assert out["style"] == "shifted RF"
+    moved = {r[2]: r for r in out["rows"] if r[0] == "shifted"}
+    assert set(moved) == {0.0, 0.5} and all(r[1] == "exact" and r[3] == r[2] for r in moved.values())
+    for f, r in moved.items():
+        assert r[4] == pytest.approx(out["direct"][str(f)], abs=1e-12)
+    rf = next(r for r in out["rows"] if r[0] == "rf" and r[1] == "exact")
+    assert rf[4] == pytest.approx(moved[0.0][4], abs=1e-12)
+    assert abs(moved[0.5][4] - moved[0.0][4]) > 1e-6  # the move is real

@@ -41,8 +41,8 @@ _EXPORTS = {
     "TrainResult": "train",
     "train": "train",
     "train_sweep": "train",
-    "one_step": "train.one_step",
-    "OneStepError": "train.one_step",
+    "one_step": "regimes.one_step",
+    "OneStepError": "regimes.one_step",
     "random_weights": "weights",
 }
 

@@ -49,6 +49,19 @@ def normalise_name(value):
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def no_duplicates(name: str, values):
+    """``values`` unchanged, or a ValueError naming ``name`` and the repeated values (None passes)."""
+    if values is not None:
+        seen, dup = set(), []
+        for v in values:
+            if v in seen:
+                dup.append(v)
+            seen.add(v)
+        if dup:
+            raise ValueError(f"{name} must not repeat values, got {sorted(set(dup))} more than once")
+    return values
+
+
 def check_choice(name: str, value, allowed) -> str:
     """Return the normalised name ``value`` (:func:`normalise_name`) if it is one of ``allowed``."""
     if not isinstance(value, str) or normalise_name(value) not in allowed:

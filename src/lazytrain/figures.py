@@ -12,12 +12,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-REGIME_STYLE = {
-    "rf": {"color": "#1f77b4", "label": "RF", "marker": "o"},
-    "nt": {"color": "#ff7f0e", "label": "NT", "marker": "s"},
-    "nn": {"color": "#2ca02c", "label": "NN", "marker": "^"},
-    "one-step": {"color": "#9467bd", "label": "one step", "marker": "D"},
-}
+from .regimes import REGISTRY  # noqa: E402
+
+#: regime -> colour, label and marker, in the registry's order (each regime's ``style`` and ``label``).
+REGIME_STYLE = {name: {**cls.style, "label": cls.label} for name, cls in REGISTRY.items()}
 
 #: Paper-like style: readable at column width.
 RC = {

@@ -34,10 +34,10 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from ._validation import (_show, as_generator, check_choice, check_memory, check_positive_int, check_weights,
-                          memory_limit)
+                          memory_limit, normalise_name)
 from .activations import Activation, get_activation
 from .exact.general import population_gram
-from .regimes import NT, RF, Coef, capabilities, get_regime
+from .regimes import ALL_REGIMES, NT, RF, Coef, capabilities, check_regime, get_regime
 
 #: The regimes ``fit`` takes: RF and NT at fixed W, and their infinite-width kernels (name + KERNEL_SUFFIX).
 KERNEL_SUFFIX = "_kernel"
@@ -171,6 +171,8 @@ class FitResult:
 
 def fit_regime(regime, second_layer=False):
     """(the Regime object, whether its kernel limit is fitted) of a ``fit`` regime name."""
+    if isinstance(regime, str) and normalise_name(regime) in ALL_REGIMES:
+        check_regime(regime)  # a regime that moves W first is refused with what to call instead
     regime = check_choice("regime", regime, FIT_REGIMES)
     kernel = regime.endswith(KERNEL_SUFFIX)
     base = get_regime(regime.removesuffix(KERNEL_SUFFIX), second_layer=second_layer)

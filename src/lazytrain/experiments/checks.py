@@ -31,13 +31,14 @@ def _probe_exact(spec, task, regime, activation):
     from ..exact import exact_risk
     from ..weights import random_weights
 
-    if regime == "one-step":  # one step, then the exact RF risk of W1: probe a step and RF
-        from ..train.one_step import one_step
+    from ..regimes import get_regime
 
-        W = one_step(task, random_weights(task.d, 1, seed=0), activation, lr=1.0, n_samples=2)
-        exact_risk(task, "rf", W, activation)
-        return
-    exact_risk(task, regime, random_weights(task.d, 1, seed=0), activation)
+    own = get_regime(regime, any_regime=True)
+    W = random_weights(task.d, 1, seed=0)
+    if own.table:  # a regime that moves W first (one step): probe its first point's move
+        W, own, _ = own.prepare(task, W, activation, seed=0,
+                                options=own.point_options(getattr(spec, own.table), task.d)[0])
+    exact_risk(task, own.name, W, activation)
 
 
 def _probe_sgd(spec, task, regime, activation):
@@ -66,6 +67,7 @@ def probe(spec) -> list[tuple]:
     those a kind declares unavailable (``Kind.skip_reason``: no NN theory or exact NN risk for
     σ ≠ u², no theory for a task without formulas) and those whose probe fails (the reason is
     the solver's message)."""
+    from ..regimes import REGISTRY
     from .kinds import KINDS
     from .tasks import build_task, canonical_json
 
@@ -74,7 +76,9 @@ def probe(spec) -> list[tuple]:
     for kind in spec.kinds:
         for activation in spec.activations:
             for regime in spec.regimes_for(kind):
-                reason = KINDS[kind].skip_reason(spec.task.family, regime, activation)
+                own = REGISTRY.get(regime)  # (None for the fit kind's kernel limits, rf_kernel ...)
+                reason = ((own.unavailable_kinds.get(kind) if own else None)
+                          or KINDS[kind].skip_reason(spec.task.family, regime, activation))
                 if not reason and kind in PROBES:
                     if task is None:
                         task = build_task(canonical_json(spec.task.model_dump(mode="json")))

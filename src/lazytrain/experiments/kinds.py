@@ -28,69 +28,50 @@ def _theory(task, point):
     return theory_risk(task, point.regime, point.n_neurons, point.activation), {}
 
 
-#: Why a kind other than 'exact' has no point for the regime 'one-step'.
-ONE_STEP_EXACT_ONLY = ("the regime 'one-step' has exact points only (one gradient step, then "
-                       "exact_risk(task, 'rf', W1)); its theory is lazytrain.theory.one_step")
-
-
 def _theory_skip(family, regime, activation):
     from ..theory import theory_unavailable
 
-    if regime == "one-step":
-        return ONE_STEP_EXACT_ONLY
     return theory_unavailable(family, regime, activation)
 
 
 def _exact_skip(family, regime, activation):
     from ..regimes import capabilities
 
-    if regime != "nn":  # RF, NT (any σ) and one-step (a step, then exact RF) always have one
+    if regime != "nn":  # the classes at fixed W (any σ), and the regimes that move W first, have one
         return None
     exact_nn = capabilities(None, activation, regime).exact_nn
     return None if exact_nn else exact_nn.reason
 
 
-def _exact_by_degree(task, point, W):
+def _exact_by_degree(task, regime, W, activation):
     """A Hermite target's exact point with the risk left in each degree (columns risk_deg1, ...)."""
     from ..activations import get_activation
     from ..exact.degrees import degree_risks
 
-    acc = degree_risks(task, point.regime, W, get_activation(point.activation), max_memory=CHECKED)
+    acc = degree_risks(task, regime, W, get_activation(activation), max_memory=CHECKED)
     extra = {f"risk_deg{ell}": v for ell, v in acc["by_degree"].items()}
     extra["risk_above"] = acc["above"]
     return acc["risk"], extra
 
 
-def _one_step(task, point, W):
-    """The exact risk after one gradient step (``point.training``: lr, n_samples, a0)."""
-    from ..exact import exact_risk
-    from ..train.one_step import one_step, top_alignment
-
-    opts = point.training_options
-    info = {}
-    W1 = one_step(task, W, point.activation, lr=opts["lr"], n_samples=opts["n_samples"], a0=opts["a0"],
-                  seed=point.seed, info=info)
-    extra = {"weight_change": info["weight_change"]}  # lr, n_samples and a0 are the point's settings
-    directions = getattr(task, "directions", None)
-    if directions is not None and len(directions) == 1:
-        extra["alignment"] = top_alignment(W1, directions[0])
-    return exact_risk(task, "rf", W1, point.activation), extra
-
-
 def _exact(task, point):
+    """The exact risk at W = random_weights(d, N, seed), or at the W a regime moves it to first
+    (``Regime.prepare``: one step, with the point's options), with the columns it adds."""
     from ..exact import best_quadratic_form, exact_risk
+    from ..regimes import get_regime
     from ..tasks import HermiteTarget
     from ..weights import random_weights
 
     W = random_weights(task.d, point.n_neurons, seed=point.seed)
-    if point.regime == "one-step":
-        return _one_step(task, point, W)
-    if point.regime in ("rf", "nt") and isinstance(task, HermiteTarget):
-        return _exact_by_degree(task, point, W)
-    risk = exact_risk(task, point.regime, W, point.activation, max_memory=CHECKED)
+    W, regime, moved = get_regime(point.regime, any_regime=True).prepare(
+        task, W, point.activation, seed=point.seed, options=point.training_options)
+    if regime.name in ("rf", "nt") and isinstance(task, HermiteTarget):
+        risk, extra = _exact_by_degree(task, regime.name, W, point.activation)
+        return risk, {**extra, **moved}
+    risk = exact_risk(task, regime.name, W, point.activation, max_memory=CHECKED)
     # extra columns the task gives for the best quadratic form (e.g. the mixture's 0-1 error)
-    form = best_quadratic_form(task, point.regime, W, point.activation)
-    return risk, ({} if form is None else task.quadratic_form_columns(*form))
+    form = best_quadratic_form(task, regime.name, W, point.activation)
+    return risk, {**({} if form is None else task.quadratic_form_columns(*form)), **moved}
 
 
 def _train_function():
@@ -99,10 +80,6 @@ def _train_function():
     except ImportError:  # torch missing
         return None
     return train
-
-
-def _not_one_step(family, regime, activation):
-    return ONE_STEP_EXACT_ONLY if regime == "one-step" else None
 
 
 def _sgd_unavailable():
@@ -219,7 +196,6 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "theory": Kind("theory", _theory, cheap=True, seeded=False, skip_reason=_theory_skip),
     "exact": Kind("exact", _exact, skip_reason=_exact_skip),
-    "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable, compute_many=_sgd_many,
-                skip_reason=_not_one_step),
+    "sgd": Kind("sgd", _sgd, trained=True, unavailable=_sgd_unavailable, compute_many=_sgd_many),
     "fit": Kind("fit", _fit),
 }

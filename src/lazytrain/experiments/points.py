@@ -127,6 +127,8 @@ def expand(spec) -> list[Point]:
     spec's SGD grid and regimes when it has them, and record the widths
     they are trained with (``training.groups``).
     """
+    from ..regimes import get_regime
+
     task_json = canonical_json(spec.task.model_dump(mode="json"))
     identity = canonical_json(spec.task.identity())
     family, params, d = spec.task.family, spec.task.describe(), spec.task.d
@@ -146,9 +148,10 @@ def expand(spec) -> list[Point]:
             for regime in spec.regimes_for(kind_name):
                 if spec.unavailable_reason(kind_name, regime, activation):
                     continue  # reported by unavailable_points
+                own = get_regime(regime, any_regime=True)
                 for n in grid:
-                    if regime == "one-step":  # one point per step size: η and n0 are its identity
-                        settings = [canonical_json(spec.one_step.options(d, lr)) for lr in spec.one_step.lr]
+                    if own.table:  # the regime's own settings (e.g. one point per step size η of one-step)
+                        settings = [canonical_json(o) for o in own.point_options(getattr(spec, own.table), d)]
                     else:
                         settings = [resolved_training(spec.training, regime, d, n) if kind.trained else None]
                     for training in settings:

@@ -28,16 +28,16 @@ from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, PrivateAttr,
-                      SerializeAsAny, ValidationError, field_validator, model_validator)
+                      SerializeAsAny, ValidationError, create_model, field_validator, model_validator)
 
-from .._validation import _show, check_device, normalise_name
+from .._validation import _show, check_device, no_duplicates, normalise_name
 from ..activations import get_activation
-from ..regimes import REGIMES
+from ..regimes import ALL_REGIMES, REGISTRY
 from . import limits
 from .kinds import KINDS
 from .tasks import TASK_TYPES, NpyTarget
 
-Regime = Literal[(*REGIMES, "one-step")]  # the registry, and the spec-level regime one-step
+Regime = Literal[ALL_REGIMES]  # every registered regime
 KindName = Literal["theory", "exact", "sgd", "fit"]
 FitRegime = Literal["rf", "nt", "rf_kernel", "nt_kernel"]
 
@@ -104,16 +104,6 @@ def _names(value):
     return value
 
 
-def _no_duplicates(name, values):
-    if values is not None:
-        seen, dup = set(), []
-        for v in values:
-            if v in seen:
-                dup.append(v)
-            seen.add(v)
-        if dup:
-            raise ValueError(f"{name} must not repeat values, got {sorted(set(dup))} more than once")
-    return values
 
 
 class TrainingSettings(BaseModel):
@@ -173,7 +163,7 @@ class TrainingSettings(BaseModel):
     @field_validator("n_neurons", "rho", "regimes")
     @classmethod
     def _unique(cls, v, info):
-        return _no_duplicates(info.field_name, v)
+        return no_duplicates(info.field_name, v)
 
     @field_validator("a0")
     @classmethod
@@ -254,7 +244,7 @@ class FitSettings(BaseModel):
     @field_validator("n_samples", "ridges", "regimes")
     @classmethod
     def _unique(cls, v, info):
-        return _no_duplicates(info.field_name, v)
+        return no_duplicates(info.field_name, v)
 
     def options(self, n_samples: int, ridge) -> dict:
         """The settings that determine a fit point's value (part of its identity)."""
@@ -264,41 +254,7 @@ class FitSettings(BaseModel):
         return out
 
 
-class OneStepSettings(BaseModel):
-    """Settings of the regime ``one-step`` (a ``[one_step]`` table): one giant gradient step.
-
-    Each ``exact`` point of the regime takes W0 = ``random_weights(d, N, seed)``, one step
-    ``lazytrain.one_step(task, W0, activation, lr=η, n_samples=n0, seed=seed)`` and reports
-    ``exact_risk(task, 'rf', W1, activation)``: one point per η in ``lr``; η and n0 are part
-    of the point's identity. ``n_samples`` (n0) is a number, or ``n_samples_per_d`` gives
-    n0 = round(n_samples_per_d·d).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    lr: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(min_length=1)
-    n_samples: PositiveInt | None = None
-    n_samples_per_d: PositiveFloat | None = None
-    a0: Literal["signs", "ones"] = "signs"
-
-    @field_validator("lr")
-    @classmethod
-    def _unique(cls, v, info):
-        return _no_duplicates(info.field_name, v)
-
-    @model_validator(mode="after")
-    def _one_n0(self):
-        if (self.n_samples is None) == (self.n_samples_per_d is None):
-            raise ValueError("one_step: give exactly one of n_samples (n0) and n_samples_per_d (n0/d)")
-        return self
-
-    def options(self, d: int, lr: float) -> dict:
-        """The settings that determine a one-step point's value (part of its identity)."""
-        n0 = self.n_samples if self.n_samples is not None else max(1, round(self.n_samples_per_d * d))
-        return {"lr": float(lr), "n_samples": int(n0), "a0": self.a0}
-
-
-class ExperimentSpec(BaseModel):
+class _SpecFields(BaseModel):
     """A validated experiment: one task, and the grid of points to compute on it.
 
     Points: for every regime, activation and N, one ``theory`` point (no
@@ -319,7 +275,7 @@ class ExperimentSpec(BaseModel):
     kinds: list[KindName] = Field(["theory", "exact"], min_length=1)
     training: TrainingSettings = TrainingSettings()
     fit: FitSettings | None = None
-    one_step: OneStepSettings | None = None
+    # (plus one optional table per regime with settings of its own, e.g. one_step: see ExperimentSpec)
 
     #: (kind, regime, activation, reason) that cannot be computed (see :mod:`.checks`); None: not
     #: probed yet.
@@ -331,7 +287,7 @@ class ExperimentSpec(BaseModel):
     @field_validator("regimes", "activations", "n_neurons", "rho", "seeds", "kinds")
     @classmethod
     def _unique(cls, v, info):
-        return _no_duplicates(info.field_name, v)
+        return no_duplicates(info.field_name, v)
 
     @field_validator("activations")
     @classmethod
@@ -349,8 +305,10 @@ class ExperimentSpec(BaseModel):
         self.neurons()  # every rho must give N >= 1
         if ("fit" in self.kinds) != (self.fit is not None):
             raise ValueError("kinds has 'fit' exactly when a [fit] table (n_samples, ridges) is given")
-        if ("one-step" in self.regimes) != (self.one_step is not None):
-            raise ValueError("regimes has 'one-step' exactly when a [one_step] table (lr, n_samples) is given")
+        for table, regime in REGIME_TABLES.items():
+            if (regime.name in self.regimes) != (getattr(self, table) is not None):
+                raise ValueError(f"regimes has {regime.name!r} exactly when a [{table}] table "
+                                 f"({', '.join(regime.Settings.model_fields)}) is given")
         if not isinstance(self.task, NpyTarget):  # (checked with its file in validate_spec)
             self.check_memory()  # before importing torch (kinds) or building the task: fast
         for kind in self.kinds:
@@ -471,6 +429,22 @@ class ExperimentSpec(BaseModel):
         return validate_spec(data)
 
 
+
+#: spec table -> the regime whose settings it holds (``[one_step]``: the regime 'one-step').
+REGIME_TABLES = {cls.table: cls for cls in REGISTRY.values() if cls.table}
+
+#: The spec: :class:`_SpecFields` and one optional table per regime with settings of its own, so
+#: that a new regime with settings is its own file and a registry line (lazytrain.regimes).
+ExperimentSpec = create_model(
+    "ExperimentSpec", __base__=_SpecFields, __module__=__name__, __doc__=_SpecFields.__doc__,
+    **{table: (cls.Settings | None, None) for table, cls in REGIME_TABLES.items()})
+
+
+#: The spec's tables: field -> its model (for 'allowed fields' messages).
+TABLES = {"training": TrainingSettings, "fit": FitSettings,
+          **{table: cls.Settings for table, cls in REGIME_TABLES.items()}}
+
+
 def _model_at(loc) -> type[BaseModel] | None:
     """The pydantic model holding the field at ``loc`` (for 'allowed fields' messages)."""
     model: type[BaseModel] | None = ExperimentSpec
@@ -481,11 +455,8 @@ def _model_at(loc) -> type[BaseModel] | None:
         if model is None and part in TASK_TYPES:
             model = TASK_TYPES[part]
             continue
-        if model is ExperimentSpec and part == "training":
-            model = TrainingSettings
-            continue
-        if model is ExperimentSpec and part == "fit":
-            model = FitSettings
+        if model is ExperimentSpec and part in TABLES:
+            model = TABLES[part]
             continue
         return None
     return model

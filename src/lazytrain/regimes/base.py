@@ -28,6 +28,22 @@ The SGD models of :mod:`lazytrain.train.models` are built from a regime object; 
 ``fit`` and ``degree_risks`` ask it for the layout and the features. A new regime is one file
 here and one line in :data:`lazytrain.regimes.REGISTRY` (docs/architecture.md, "How to add a
 regime").
+
+A regime that first *moves* W (``at_given_w = False``, e.g. one giant gradient step) says so
+with three more things, read by the experiments layer (specs, points, runs) and nothing else:
+
+``Settings`` and ``table``
+    A pydantic model of its own settings and the name of the spec table that holds them (a
+    ``[one_step]`` table). ``point_options(settings, d)`` lists the options of its points (one
+    JSON-ready dict per point, part of the point's identity).
+``prepare(task, W, activation, seed=, options=)``
+    The W its solver takes, the regime that solves it at that W, and the extra columns a point
+    keeps (``(W1, RF(), {...})`` for one step).
+``unavailable_kinds``
+    The kinds of point it never has, with the reason (one step has exact points only).
+
+The public functions that evaluate a regime at a given W (``exact_risk``, ``fit``, ``train``,
+``theory_risk``) refuse such a regime with its ``use_instead`` message.
 """
 
 from __future__ import annotations
@@ -143,6 +159,28 @@ class Regime:
     lazy: bool = False
     #: Does the population gradient flow train it (quadratic σ, a task with predictor_risk_grad)?
     flow: bool = False
+    #: How figures and reports show it: a label, a colour and a marker.
+    label: str = ""
+    style: dict = {}
+    #: Is it evaluated at the W it is given (False: it first moves W, :meth:`prepare`)?
+    at_given_w: bool = True
+    #: For a regime that moves W: what to call instead of evaluating it at a given W.
+    use_instead: str = ""
+    #: The spec table of the regime's own settings and its pydantic model (None: it has none).
+    table: str | None = None
+    Settings = None
+    #: kind -> why the regime never has a point of that kind (e.g. no SGD for one step).
+    unavailable_kinds: dict = {}
+
+    def point_options(self, settings, d: int) -> list[dict]:
+        """The options of the regime's points for its spec table ``settings`` at dimension d."""
+        raise ValueError(f"regime {self.name!r} has no settings table")
+
+    def prepare(self, task, W, activation, *, seed: int = 0, options: dict | None = None, info=None):
+        """(W', solver regime, extra columns): what the exact solver evaluates for this regime.
+
+        The default evaluates the regime itself at the W it is given."""
+        return W, self, {}
 
     @classmethod
     def variant(cls, **options) -> "Regime":

@@ -65,7 +65,7 @@ def capabilities(task, activation, regime) -> Capabilities:
     activation and the regime only. ``regime`` is a name or a :class:`~lazytrain.regimes.Regime`.
     """
     act = get_activation(activation)
-    regime = get_regime(regime)   # a name (its default variant) or a Regime object
+    regime = get_regime(regime, any_regime=True)   # a name (its default variant) or a Regime object
     name = regime.name
     quadratic = act.is_even_quadratic          # the one read of the predicate
     needs = NEEDS_QUADRATIC

@@ -25,6 +25,8 @@ class NN(Regime):
 
     shared_a: bool = True
     name = "nn"
+    label = "NN"
+    style = {"color": "#2ca02c", "marker": "^"}
     scalar = True       # at fixed W: the RF class
     linear = False      # W is trained: not a linear class
     flow = True         # the population gradient flow (train(..., method='flow'))

@@ -22,6 +22,8 @@ class NT(Regime):
 
     second_layer: bool = False
     name = "nt"
+    label = "NT"
+    style = {"color": "#ff7f0e", "marker": "s"}
     tangent = True
 
     @classmethod

@@ -23,6 +23,8 @@ class RF(Regime):
     """The random-features class (W fixed)."""
 
     name = "rf"
+    label = "RF"
+    style = {"color": "#1f77b4", "marker": "o"}
     scalar = True
 
     def kernel(self, activation, X1, X2=None, tol=1e-12):

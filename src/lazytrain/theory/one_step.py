@@ -166,11 +166,11 @@ def spiked_rf_weights(task, activation, W0, lr, n_samples, seed=0) -> np.ndarray
     """The spiked random-features equivalent of one_step's W1 (Cui et al., arXiv 2402.04980).
 
     W = c_W W0 + r s v̂ᵀ with c_W, r = θ/√N and γ from :func:`spike_theory`, s the signs
-    :func:`lazytrain.train.one_step.initial_second_layer` draws for ``seed`` and
+    :func:`lazytrain.regimes.one_step.initial_second_layer` draws for ``seed`` and
     v̂ = γ u + √(1 − γ²) ζ (ζ a random unit vector orthogonal to u, from ``seed``). Its
     ``exact_risk(task, 'rf', W, activation)`` is the theory's risk after the step.
     """
-    from ..train.one_step import initial_second_layer
+    from ..regimes.one_step import initial_second_layer
 
     task = _single_index(task)
     W0 = check_weights(W0, task.d)
