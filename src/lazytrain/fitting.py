@@ -502,7 +502,8 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
 
     Returns one :class:`FitResult` per entry of ``ridges`` (each equal to
     ``fit(..., ridge=λ)``); the SVD / eigendecomposition and the population
-    moments are computed once (CG runs once per ridge).
+    moments are computed once (CG runs once per ridge), and the kernel regimes'
+    Monte Carlo risks share each batch of test samples and its kernel matrix.
     """
     from .exact import check_task
 
