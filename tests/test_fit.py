@@ -139,6 +139,47 @@ def test_relu_kernel_risk_is_accuracy_checked_monte_carlo():
     assert abs(res.risk - mc) <= 4 * np.hypot(se, res.info["risk_se"])
 
 
+@pytest.mark.parametrize("regime", ["rf_kernel", "nt_kernel"])
+def test_kernel_ridges_share_the_test_sample_and_each_stops_alone(regime):
+    """fit_ridges' Monte Carlo risks of kernel ridge (one test kernel matrix per batch serves every
+    ridge) against the direct computation: each ridge's own predictor (FitResult.predict) on the
+    test stream SeedSequence([seed, 20191906]) alone, batches of 4096 until the standard error is
+    ≤ risk_rtol·risk; and against fit with that ridge alone."""
+    from lazytrain.fitting import fit_ridges
+
+    task, rtol, seed = TASKS["quadratic"], 0.03, 4
+    ridges = [1e-6, 1e-2, 100.0]
+    path = fit_ridges(task, regime, None, 60, ridges, activation="relu", seed=seed, risk_rtol=rtol)
+    for lam, res in zip(ridges, path):
+        rng = np.random.default_rng([seed, 20_191_906])
+        e2 = np.empty(0)
+        while True:
+            x, y = task.sample(4096, rng)
+            e2 = np.concatenate([e2, (y - res.predict(x)) ** 2])
+            mean, se = e2.mean(), e2.std() / math.sqrt(e2.size)
+            if e2.size >= 8192 and se <= rtol * mean:
+                break
+        assert res.info["test_samples"] == e2.size
+        assert res.risk == pytest.approx(mean / task.r0, rel=1e-12)
+        assert res.info["risk_se"] == pytest.approx(se / task.r0, rel=1e-6)
+        assert res.info["risk_se"] <= rtol * res.risk
+        alone = fit(task, regime, None, 60, ridge=lam, activation="relu", seed=seed, risk_rtol=rtol)
+        assert (alone.risk, alone.info["risk_se"]) == (res.risk, res.info["risk_se"])
+    assert len({res.info["test_samples"] for res in path}) > 1  # the ridges stopped at different counts
+
+
+def test_kernel_ridges_warn_each_one_short_of_risk_rtol():
+    """max_test_samples reached: a RuntimeWarning names the ridge's standard error; every ridge
+    reports the samples it used."""
+    from lazytrain.fitting import fit_ridges
+
+    with pytest.warns(RuntimeWarning, match="relative standard error"):
+        path = fit_ridges(TASKS["quadratic"], "rf_kernel", None, 30, [1e-6, 1.0], activation="relu",
+                          seed=1, risk_rtol=1e-4, max_test_samples=8192)
+    assert [res.info["test_samples"] for res in path] == [8192, 8192]
+    assert all(res.info["risk_se"] > 1e-4 * res.risk for res in path)
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh", "quadratic", "hard_tanh"])
 @pytest.mark.parametrize("kind", ["rf", "nt"])
 def test_kernel_matrix_is_the_wide_limit(activation, kind):

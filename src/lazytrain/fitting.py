@@ -389,23 +389,38 @@ def _solve_cg(F, y, pen, tol, maxiter):
                                                   "relative_residual": resid}
 
 
-def _mc_risk(task, predict, rtol, max_samples, seed):
-    """Monte Carlo risk R/R0 on fresh samples until its standard error is ≤ rtol·risk."""
+def _mc_risks(task, predict, count, rtol, max_samples, seed):
+    """Monte Carlo risks R/R0 of ``count`` predictors, each on fresh samples until its standard
+    error is ≤ rtol·risk; returns one (risk, standard error, test samples used) per predictor.
+
+    ``predict(x, which)`` gives the predictions at the rows of x of the predictors numbered
+    ``which`` (those not yet done), one array each. The predictors share one test stream
+    (SeedSequence([seed, 20191906])) and each stops on its own, so each gets the samples, the risk
+    and the standard error it would get alone; what is shared is the work per batch (for kernel
+    ridge: one test kernel matrix for every ridge, docs/performance.md).
+    """
     rng = np.random.default_rng([int(seed), 20_191_906])
-    total, s1, s2, batch = 0, 0.0, 0.0, 4096
-    while total < max_samples:
+    batch, drawn = 4096, 0
+    total, s1, s2 = [0] * count, [0.0] * count, [0.0] * count
+    mean, se, done = [math.nan] * count, [math.inf] * count, [False] * count
+    while drawn < max_samples and not all(done):
         x, y = task.sample(batch, rng)
-        e2 = (y - predict(x)) ** 2
-        total, s1, s2 = total + batch, s1 + float(e2.sum()), s2 + float((e2 * e2).sum())
-        mean = s1 / total
-        se = math.sqrt(max(s2 / total - mean * mean, 0.0) / total)
-        if total >= 2 * batch and se <= rtol * mean:
-            break
-    if se > rtol * mean:
-        warnings.warn(f"fit: the Monte Carlo risk has relative standard error {se / mean:.2e} > "
-                      f"risk_rtol = {rtol:g} after {total} test samples; raise max_test_samples",
-                      RuntimeWarning, stacklevel=3)
-    return mean / task.r0, se / task.r0, total
+        drawn += batch
+        which = [j for j in range(count) if not done[j]]
+        for j, f in zip(which, predict(x, which), strict=True):
+            e2 = (y - f) ** 2
+            total[j], s1[j], s2[j] = total[j] + batch, s1[j] + float(e2.sum()), s2[j] + float((e2 * e2).sum())
+            mean[j] = s1[j] / total[j]
+            se[j] = math.sqrt(max(s2[j] / total[j] - mean[j] * mean[j], 0.0) / total[j])
+            done[j] = total[j] >= 2 * batch and se[j] <= rtol * mean[j]
+    out = []
+    for j in range(count):
+        if not se[j] <= rtol * mean[j]:
+            warnings.warn(f"fit: the Monte Carlo risk has relative standard error {se[j] / mean[j]:.2e} > "
+                          f"risk_rtol = {rtol:g} after {total[j]} test samples; raise max_test_samples",
+                          RuntimeWarning, stacklevel=3)
+        out.append((mean[j] / task.r0, se[j] / task.r0, total[j]))
+    return out
 
 
 # ---------------------------------------------------------------- public entry point
@@ -489,7 +504,8 @@ def fit_ridges(task, regime, W, n_samples, ridges, activation="quadratic", seed=
 
     Returns one :class:`FitResult` per entry of ``ridges`` (each equal to
     ``fit(..., ridge=λ)``); the SVD / eigendecomposition and the population
-    moments are computed once (CG runs once per ridge).
+    moments are computed once (CG runs once per ridge), and the kernel regimes'
+    Monte Carlo risks share each batch of test samples and its kernel matrix.
     """
     from .exact import check_task
 
@@ -564,21 +580,30 @@ def _fit_kernel(task, regime, X, y, lams, act, settings, second_layer, rtol, max
     n = X.shape[0]
     base, _ = fit_regime(regime, second_layer)
     K = base.kernel(act, X, X)
-    out = []
-    for lam, (alpha, resid) in zip(lams, _solve_gram(K, y, [n * lam for lam in lams])):
+    exact = capabilities(task, act, base).exact_predictor_risk
+    fitted = []
+    for alpha, resid in _solve_gram(K, y, [n * lam for lam in lams]):
         c = float(y.mean() - alpha @ K.mean(axis=1))
-        coef = {"offset": c, "alpha": alpha, "x": X}
-        train = float(np.mean((y - c - K @ alpha) ** 2)) / task.r0
+        fitted.append(({"offset": c, "alpha": alpha, "x": X}, resid))
+    if exact:
+        risks = []
+        for coef, _ in fitted:
+            M, const = base.kernel_quadratic_form(act, X, coef["alpha"])
+            risks.append((task.predictor_risk(M, coef["offset"] + const), 0.0, None))
+    else:
+        def predict(x, which):
+            # _predict of every ridge still running, from one test kernel matrix (the costly part)
+            Kx = base.kernel(act, x, X)
+            return [fitted[j][0]["offset"] + Kx @ fitted[j][0]["alpha"] for j in which]
+
+        risks = _mc_risks(task, predict, len(lams), rtol, max_test, settings(lams[0])["seed"])
+    out = []
+    for lam, (coef, resid), (risk, se, used) in zip(lams, fitted, risks):
+        train = float(np.mean((y - coef["offset"] - K @ coef["alpha"]) ** 2)) / task.r0
         info = {"method": "kernel", "iterations": 0, "relative_residual": resid}
-        if capabilities(task, act, base).exact_predictor_risk:
-            M, const = base.kernel_quadratic_form(act, X, alpha)
-            risk = task.predictor_risk(M, c + const)
+        if exact:
             info.update(risk_method="exact", risk_se=0.0)
         else:
-            def predict(x, coef=coef):
-                return _predict(regime, coef, None, act, x, second_layer)
-
-            risk, se, used = _mc_risk(task, predict, rtol, max_test, settings(lam)["seed"])
             info.update(risk_method="monte_carlo", risk_se=se, test_samples=used)
         info["seconds"] = time.perf_counter() - start
         out.append(FitResult(float(risk), train, coef, settings(lam), info, None, act))
