@@ -19,6 +19,10 @@ from lazytrain.train.models import make_model
 D = 20
 U = 2.0 ** -9  # unit roundoff of bfloat16
 
+# These tests check bf16 arithmetic on any machine; where torch emulates it, the config says so once
+# per run (test_bf16_without_bf16_units_warns), which is not what is tested here.
+pytestmark = pytest.mark.filterwarnings("ignore:dtype='bfloat16' on:RuntimeWarning")
+
 
 @pytest.fixture(scope="module")
 def task():
@@ -98,6 +102,23 @@ def test_bf16_config_keeps_float32_masters():
     assert TrainConfig("nn", (5,), D).matmul_dtype is None
     with pytest.raises(ValueError, match="dtype"):
         TrainConfig("nn", (5,), D, dtype="float16")
+
+
+def test_bf16_without_bf16_units_warns(monkeypatch):
+    """On a device without bf16 matrix units torch emulates the products (about 20x slower than
+    float32 on an AVX2-only CPU): asking for bfloat16 there says so; with units it is silent."""
+    import warnings
+
+    import lazytrain.train.config as config
+
+    monkeypatch.setattr(config, "bf16_available", lambda device="cpu": False)
+    with pytest.warns(RuntimeWarning, match=r"dtype='bfloat16' on cpu, which has no bf16 matrix units"):
+        TrainConfig("nn", (5,), D, dtype="bfloat16")
+    monkeypatch.setattr(config, "bf16_available", lambda device="cpu": True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TrainConfig("nn", (5,), D, dtype="bfloat16")
+        TrainConfig("nn", (5,), D)
 
 
 @pytest.mark.parametrize("flags, expected", [("fpu avx512f avx512_bf16 sse", True),

@@ -9,6 +9,7 @@ and the flow read only the config.
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -289,6 +290,11 @@ class TrainConfig:
         put("dtype", _DTYPES[check_choice("dtype", str(self.dtype).replace("torch.", ""), tuple(_DTYPES))])
         device = self.device
         put("device", torch.device(check_device(str(device) if isinstance(device, torch.device) else device)))
+        if self.dtype == torch.bfloat16 and not bf16_available(self.device):
+            warnings.warn(f"dtype='bfloat16' on {self.device}, which has no bf16 matrix units (CPU flags "
+                          f"{' / '.join(BF16_CPU_FLAGS)}, or CUDA): torch emulates the products, correct but "
+                          "slower than float32 (about 20x on an AVX2-only CPU, docs/performance.md); use "
+                          "dtype='float32'", RuntimeWarning, stacklevel=4)
         put("schedule", _check_schedule(self.schedule, name))
         put("offset_mult", DEFAULT_OFFSET_MULT if self.offset_mult is None
             else check_positive_float("offset_mult", self.offset_mult))
