@@ -107,9 +107,10 @@ def test_bf16_config_keeps_float32_masters():
 def test_bf16_without_bf16_units_warns(monkeypatch):
     """On a device without bf16 matrix units torch emulates the products (about 20x slower than
     float32 on an AVX2-only CPU): asking for bfloat16 there says so; with units it is silent."""
+    import importlib
     import warnings
 
-    import lazytrain.train.config as config
+    config = importlib.import_module("lazytrain.train.config")  # (lazytrain.train is also a function)
 
     monkeypatch.setattr(config, "bf16_available", lambda device="cpu": False)
     with pytest.warns(RuntimeWarning, match=r"dtype='bfloat16' on cpu, which has no bf16 matrix units"):
