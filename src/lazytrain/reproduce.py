@@ -394,7 +394,9 @@ def fig4(out, quick: bool = False, seed: int = 0, progress: bool = True, **execu
                                 finite_d=variant == "finite_d")["by_degree"][3] for x in xs]
             degree3[variant, rho] = (xs, ys)
     with paper_style():
-        fig, (ax, ax_d) = new_figure(ncols=2, height=3.0)
+        # wider than a column: the left title is long, and at 3.4 in per panel the right panel's
+        # y label ran into it
+        fig, (ax, ax_d) = new_figure(ncols=2, width_per_panel=3.9, height=3.0)
         _staircase_panel(ax, rows + theory_rows, curves, finite, d, max(spec.neurons()))
         ax.set_title(f"Degree-2 + degree-3 ridge target (k = 4), σ = h₂ + h₃\n"
                      f"d = {d}: theory for N = O(d), exact RF/NT, NN by SGD")
@@ -439,7 +441,7 @@ def plot_degree3_against_d(ax, rows, theory, rhos):
                     label=f"theory finite d, {name}")
     ax.axhline(0.5, color="0.6", linestyle="--", linewidth=0.8, label="degree-3 share ‖P₃f*‖²/R0")
     ax.set_xlabel("dimension d")
-    ax.set_ylabel("risk left in degree 3, ‖P₃(f* − f̂)‖² / R0")
+    ax.set_ylabel("risk left in degree 3\n‖P₃(f* − f̂)‖² / R0")
     ax.set_ylim(0.0, 0.92)
     ax.grid(True, alpha=0.25, linewidth=0.6)
     ax.legend(loc="upper center", ncols=2, frameon=False, fontsize=6, columnspacing=1.0, handlelength=1.8)
