@@ -334,3 +334,31 @@ def test_a_spec_schedule_is_passed_to_training_and_bad_ones_are_named():
     assert res.risk != train(task, "nn", 4, **default.training_options).risk
     with pytest.raises(SpecError, match="training.schedule must be one of .*'anneal'.*got 'fast'"):
         nn_point({"schedule": "fast"})
+
+
+def test_a_spec_offset_mult_is_passed_to_training_and_in_the_key_only_when_set():
+    """training.offset_mult (η_c) reaches train: the point's value is train's with that η_c, not the
+    default's; unset it is not part of the key (old points keep theirs). Figure 3 pins 10, the η_c
+    its ReLU settings were measured with."""
+    from lazytrain.experiments.presets import FIG3_OFFSET_MULT
+    from lazytrain.train import DEFAULT_OFFSET_MULT, train
+
+    def nn_point(training):
+        spec = validate_spec({**BASE, "kinds": ["sgd"], "regimes": ["nn"], "n_neurons": [4],
+                              "seeds": [0], "training": training})
+        (p,) = [q for q in expand(spec) if q.regime == "nn"]
+        return p
+
+    default, pinned = nn_point({"steps": 200}), nn_point({"steps": 200, "offset_mult": 10.0})
+    assert "offset_mult" not in default.training_options and pinned.training_options["offset_mult"] == 10.0
+    assert default.key != pinned.key
+    task = QuadraticTarget.paper(d=20)
+    res = train(task, "nn", 4, **pinned.training_options)
+    assert res.settings["offset_mult"] == 10.0 != DEFAULT_OFFSET_MULT
+    assert res.risk == train(task, "nn", 4, steps=200, lr=pinned.training_options["lr"],
+                             schedule=pinned.training_options["schedule"], offset_mult=10.0).risk
+    assert res.risk != train(task, "nn", 4, **default.training_options).risk
+    fig3 = [p for p in expand(preset("fig3", quick=True)) if p.kind == "sgd"]
+    assert fig3 and all(p.training_options["offset_mult"] == FIG3_OFFSET_MULT == 10.0 for p in fig3)
+    with pytest.raises(SpecError, match="training.offset_mult"):
+        nn_point({"offset_mult": 0.0})

@@ -128,6 +128,9 @@ class TrainingSettings(BaseModel):
     mean-field NN). Unset (None) they are not part of the points' identity (so
     stores made before they existed stay valid).
 
+    ``offset_mult``: η_c, the step multiplier of the output offset c (None: the training code's
+    ``DEFAULT_OFFSET_MULT``). Figure 3 sets 10, the value its ReLU settings were measured with.
+
     ``groups``: the SGD widths of one (regime, activation, seed) are split
     into this many groups of about equal total width, each trained as one
     run on one stream of samples (``lazytrain.train_sweep``: much faster
@@ -155,6 +158,7 @@ class TrainingSettings(BaseModel):
     a0: Literal["signs", "ones"] | None = None
     shared_a: bool | None = None
     schedule: str | None = None
+    offset_mult: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
     _grid = field_validator("n_neurons", mode="before")(lambda v: _int_grid(v))
     _normalise = field_validator("regimes", "dtype", "method", mode="before")(
